@@ -1,0 +1,92 @@
+"""`python -m workshop collector`: the local Jaeger stand-in. Receives spans on UDP (6831), serves the
+query API (16686). Started for you by `make stepN`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from workshop import query_api
+from workshop.serving import create_server, serve_forever
+from workshop.trace_store import TraceStore
+from workshop.udp_receiver import UdpReceiver
+
+log = logging.getLogger("workshop.collector")
+
+
+@dataclass
+class CollectorConfig:
+    host: str = "127.0.0.1"
+    udp_port: int = 6831
+    http_port: int = 16686
+    max_traces: int = 10_000
+    journal: Path | None = None
+
+
+class Collector:
+    """A running store: UDP receiver + query API server."""
+
+    def __init__(self, config: CollectorConfig):
+        self.config = config
+        self.store = TraceStore(max_traces=config.max_traces, journal=config.journal)
+        self.receiver = UdpReceiver(self.store, config.host, config.udp_port)
+        try:
+            app = query_api.create_app(self.store, self.statistics)
+            self.server = create_server(app, config.host, config.http_port, "JAEGER_QUERY_PORT")
+        except Exception:
+            self.receiver.stop()
+            raise
+        self.udp_port = self.receiver.port
+        self.http_port = self.server.port
+        self.url = f"http://{config.host}:{self.http_port}"
+
+    def statistics(self) -> dict:
+        return {
+            "receiver": asdict(self.receiver.stats),
+            "store": asdict(self.store.stats),
+            "traces": self.store.trace_count(),
+            "max_traces": self.store.max_traces,
+        }
+
+    def serve_forever(self) -> None:
+        self.receiver.start()
+        serve_forever(self.server, on_stop=self.close)
+
+    def close(self) -> None:
+        self.receiver.stop()
+        self.store.close()
+
+
+@contextlib.contextmanager
+def running_collector(config: CollectorConfig) -> Iterator[Collector]:
+    """A collector in background threads (tests, benchmarks)."""
+    collector = Collector(config)
+    collector.receiver.start()
+    thread = threading.Thread(
+        target=collector.server.serve_forever, kwargs={"poll_interval": 0.05}, name="query-api", daemon=True
+    )
+    thread.start()
+    try:
+        yield collector
+    finally:
+        collector.server.shutdown()
+        collector.server.server_close()
+        collector.close()
+
+
+def main(config: CollectorConfig) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    collector = Collector(config)
+    journal = f", journal {config.journal}" if config.journal else ""
+    print(
+        f"trace store: spans on udp://{config.host}:{collector.udp_port}, "
+        f"Jaeger API on {collector.url}/api/services (max {config.max_traces} traces{journal})",
+        flush=True,
+    )
+    collector.serve_forever()
+    return 0

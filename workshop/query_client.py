@@ -1,0 +1,81 @@
+"""A small client for Jaeger's query API: the workshop's trace store or any real Jaeger."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import requests
+
+from workshop.errors import WorkshopError
+from workshop.jaeger_model import Json
+
+DEFAULT_QUERY_URL = "http://127.0.0.1:16686"
+
+
+class QueryClient:
+    def __init__(self, base_url: str = DEFAULT_QUERY_URL, timeout: float = 5.0):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _get(self, path: str, params: dict | None = None) -> Json:
+        url = self.base_url + path
+        try:
+            response = requests.get(url, params=params, timeout=self.timeout)
+        except requests.RequestException as error:
+            raise WorkshopError(
+                f"no trace store answers at {self.base_url} ({type(error).__name__}): "
+                "start one with `make step3` or `python -m workshop collector`, or pass --query-url"
+            ) from None
+        try:
+            body = response.json()
+        except ValueError:
+            raise WorkshopError(f"{url} answered {response.status_code} without JSON: is it Jaeger?") from None
+        if response.status_code >= 400:
+            messages = "; ".join(e.get("msg", "") for e in body.get("errors") or []) or response.reason
+            raise WorkshopError(f"{url} answered {response.status_code}: {messages}")
+        return body
+
+    def services(self) -> list[str]:
+        return self._get("/api/services").get("data") or []
+
+    def find_traces(
+        self, service: str, limit: int = 20, min_duration: str | None = None, tags: dict | None = None
+    ) -> list[Json]:
+        params: dict = {"service": service, "limit": limit, "lookback": "1h"}
+        if min_duration:
+            params["minDuration"] = min_duration
+        if tags:
+            params["tags"] = json.dumps(tags)
+        return self._get("/api/traces", params).get("data") or []
+
+    def trace(self, trace_id: str) -> Json:
+        data = self._get(f"/api/traces/{trace_id}").get("data") or []
+        if not data:
+            raise WorkshopError(f"trace {trace_id} not found")
+        return data[0]
+
+    def wait_for_trace(self, trace_id: str, services: set[str], timeout: float) -> Json | None:
+        """Poll until the trace has a span from every service and stops growing (spans arrive in
+        batches, each service on its own schedule). The trace as it stands at the timeout, or None."""
+        deadline = time.monotonic() + timeout
+        found: Json | None = None
+        previous_count = -1
+        while time.monotonic() < deadline:
+            try:
+                found = self.trace(trace_id)
+            except WorkshopError:
+                found = None
+            count = len(found["spans"]) if found else 0
+            if found is not None and services <= trace_services(found) and count == previous_count:
+                return found
+            previous_count = count
+            time.sleep(0.25)
+        return found
+
+
+def trace_services(trace: Json) -> set[str]:
+    processes = trace.get("processes") or {}
+    return {
+        processes[span["processID"]]["serviceName"] for span in trace.get("spans", []) if span["processID"] in processes
+    }

@@ -1,0 +1,118 @@
+"""Receive jaeger-client's UDP span batches (what a Jaeger agent receives on port 6831) into a TraceStore.
+
+One thread only drains the socket into a queue, so a burst lands in memory rather than overflowing the
+kernel's buffer; a second thread decodes and stores. Bad datagrams are counted and logged, never fatal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import socket
+import threading
+from dataclasses import dataclass
+
+from workshop.errors import WorkshopError
+from workshop.span_decoder import MAX_DATAGRAM, DecodeError, decode_batch
+from workshop.trace_store import TraceStore
+
+log = logging.getLogger("workshop.udp_receiver")
+RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024
+MAX_QUEUED_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class ReceiverStats:
+    datagrams: int = 0
+    spans: int = 0
+    malformed: int = 0
+    dropped_datagrams: int = 0  # the decode queue was full
+    receive_buffer_bytes: int = 0
+
+
+class UdpReceiver:
+    def __init__(
+        self, store: TraceStore, host: str = "127.0.0.1", port: int = 6831, variable: str = "JAEGER_AGENT_PORT"
+    ):
+        self.store = store
+        self.stats = ReceiverStats()
+        # datagrams to decode; an Event marks a point `drain` waits for; None stops the decoder
+        self._queue: queue.SimpleQueue[bytes | threading.Event | None] = queue.SimpleQueue()
+        self._queued_bytes = 0
+        self._queued_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with contextlib.suppress(OSError):  # else the OS keeps its own size
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+        self.stats.receive_buffer_bytes = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        try:
+            self._sock.bind((host, port))
+        except OSError as error:
+            self._sock.close()
+            raise WorkshopError(
+                f"UDP port {port} is already in use (a Jaeger agent?): stop it, or move this one with {variable}=<port>"
+            ) from error
+        self._sock.settimeout(0.2)
+        self.port = self._sock.getsockname()[1]
+        self._threads = [
+            threading.Thread(target=self._receive, name="udp-receive", daemon=True),
+            threading.Thread(target=self._decode, name="udp-decode", daemon=True),
+        ]
+
+    def start(self) -> UdpReceiver:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._threads[0].join(timeout=2)
+        self._queue.put(None)
+        self._threads[1].join(timeout=10)
+        self._sock.close()
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until every datagram received so far is decoded (for tests and benchmarks)."""
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def _receive(self) -> None:
+        buffer = bytearray(MAX_DATAGRAM)
+        while not self._stopping.is_set():
+            try:
+                size = self._sock.recv_into(buffer)
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stopping.is_set():
+                    return
+                continue
+            with self._queued_lock:
+                if self._queued_bytes + size > MAX_QUEUED_BYTES:
+                    self.stats.dropped_datagrams += 1
+                    continue
+                self._queued_bytes += size
+            self._queue.put(bytes(buffer[:size]))
+
+    def _decode(self) -> None:
+        while True:
+            datagram = self._queue.get()
+            if datagram is None:
+                return
+            if isinstance(datagram, threading.Event):
+                datagram.set()
+                continue
+            with self._queued_lock:
+                self._queued_bytes -= len(datagram)
+            self.stats.datagrams += 1
+            try:
+                batch = decode_batch(datagram)
+                self.stats.spans += self.store.add_batch(batch)
+            except DecodeError as error:
+                self.stats.malformed += 1
+                log.warning("dropped a malformed datagram of %d bytes: %s", len(datagram), error)
+            except Exception:  # never let one bad batch stop the store
+                self.stats.malformed += 1
+                log.exception("could not store a datagram of %d bytes", len(datagram))
