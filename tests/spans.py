@@ -1,0 +1,71 @@
+"""Read jaeger-client's finished spans (from an InMemoryReporter) as plain Python values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jaeger_client.thrift_gen.jaeger.ttypes import TagType
+
+
+def tag_value(tag) -> object:
+    return {
+        TagType.STRING: tag.vStr,
+        TagType.BOOL: tag.vBool,
+        TagType.LONG: tag.vLong,
+        TagType.DOUBLE: tag.vDouble,
+        TagType.BINARY: tag.vBinary,
+    }[tag.vType]
+
+
+@dataclass
+class SpanView:
+    operation: str
+    span_id: int
+    parent_id: int | None
+    trace_id: int
+    tags: dict[str, object]
+    logs: list[dict[str, object]]
+    start: float
+    end: float
+    service: str = ""
+    children: list[SpanView] = field(default_factory=list)
+
+    def tree(self) -> tuple:
+        """(operation, [child trees]) with children in start order: compare whole trees with ==."""
+        return (self.operation, [child.tree() for child in self.children])
+
+
+def view(span) -> SpanView:
+    return SpanView(
+        operation=span.operation_name,
+        span_id=span.span_id,
+        parent_id=span.parent_id or None,
+        trace_id=span.trace_id,
+        tags={tag.key: tag_value(tag) for tag in span.tags},
+        logs=[{f.key: tag_value(f) for f in log.fields} for log in span.logs],
+        start=span.start_time,
+        end=span.end_time,
+        service=span.tracer.service_name,
+    )
+
+
+def build_tree(spans: list) -> SpanView:
+    """Link finished spans into one tree and return its root; fails if they are not one tree."""
+    views = {v.span_id: v for v in (view(span) for span in spans)}
+    roots = [v for v in views.values() if v.parent_id not in views]
+    assert len(roots) == 1, f"expected one root span, got {[r.operation for r in roots]}"
+    assert len({v.trace_id for v in views.values()}) == 1, "spans of more than one trace"
+    for v in sorted(views.values(), key=lambda v: v.start):
+        if v.parent_id in views:
+            views[v.parent_id].children.append(v)
+    return roots[0]
+
+
+def walk(root: SpanView):
+    yield root
+    for child in root.children:
+        yield from walk(child)
+
+
+def find(root: SpanView, operation: str) -> list[SpanView]:
+    return [v for v in walk(root) if v.operation == operation]

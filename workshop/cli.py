@@ -1,0 +1,221 @@
+"""`python -m workshop <command>`: the workshop's command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from workshop.errors import WorkshopError
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        raise WorkshopError(f"{name} must be a number, not {os.environ[name]!r}") from None
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        raise WorkshopError(f"{name} must be a whole number, not {os.environ[name]!r}") from None
+
+
+def cmd_fake_github(args: argparse.Namespace) -> int:
+    from workshop.fake_github import FakeGitHubConfig, create_app
+    from workshop.serving import create_server, serve_forever
+
+    config = FakeGitHubConfig(
+        computing_calls=args.computing_calls,
+        latency=args.latency,
+        slow_seconds=args.slow_seconds,
+        rate_limit=args.rate_limit,
+    )
+    if not args.access_log:  # like the real GitHub, whose logs nobody can read
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = create_server(create_app(config), args.host, args.port, "FAKE_GITHUB_PORT")
+    print(f"fake GitHub on http://{args.host}:{args.port} (first {config.computing_calls} calls per repo: 202)")
+    sys.stdout.flush()
+    serve_forever(server)
+    return 0
+
+
+def cmd_collector(args: argparse.Namespace) -> int:
+    from workshop.collector import CollectorConfig, main
+
+    if args.max_traces < 1:
+        raise WorkshopError("--max-traces must be at least 1")
+    return main(
+        CollectorConfig(
+            host=args.host,
+            udp_port=args.udp_port,
+            http_port=args.http_port,
+            max_traces=args.max_traces,
+            journal=Path(args.journal) if args.journal else None,
+        )
+    )
+
+
+def cmd_traces(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from workshop.durations import parse_duration_us
+    from workshop.query_client import QueryClient
+    from workshop.waterfall import render_trace_list
+
+    if args.min_duration:
+        try:
+            parse_duration_us(args.min_duration)
+        except ValueError as problem:
+            raise WorkshopError(f"--min-duration: {problem}") from None
+    client = QueryClient(args.query_url)
+    services = [args.service] if args.service else client.services()
+    if not services:
+        print(f"no traces yet at {args.query_url}: run a stage (make step2) and send it a request")
+        return 0
+    found: dict[str, dict] = {}
+    for service in services:
+        tags = {"error": "true"} if args.error else None
+        for trace in client.find_traces(service, args.limit, args.min_duration, tags):
+            found[trace["traceID"]] = trace
+    if not found:
+        print("no trace matches")
+        return 0
+    Console().print(render_trace_list(list(found.values())[: args.limit]))
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from workshop.query_client import QueryClient
+    from workshop.waterfall import print_trace
+
+    trace = QueryClient(args.query_url).trace(args.trace_id)
+    print_trace(trace, tags=args.tags or args.all, logs=args.logs or args.all, baggage=args.baggage or args.all)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from workshop.stages import find_stage
+
+    stage = find_stage(args.stage)
+    if args.docker:
+        from workshop.docker import run_with_docker
+
+        return run_with_docker(stage, once=args.once)
+    from workshop.runner import run_stage
+
+    return run_stage(stage, once=args.once)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from workshop.stage_diff import print_stage_diff
+
+    return print_stage_diff(args.stage)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m workshop", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    run = commands.add_parser("run", help="run a stage: its processes, a demo request, its trace")
+    run.add_argument("stage", help="step1 .. step6")
+    run.add_argument("--once", action="store_true", help="print the demo and its trace, then stop")
+    run.add_argument("--docker", action="store_true", help="with docker compose and real Jaeger")
+    run.set_defaults(func=cmd_run)
+
+    fake = commands.add_parser("fake-github", help="serve the offline GitHub")
+    fake.add_argument("--host", default=os.environ.get("FAKE_GITHUB_HOST", "127.0.0.1"))
+    fake.add_argument("--port", type=int, default=_env_int("FAKE_GITHUB_PORT", 8482))
+    fake.add_argument(
+        "--computing-calls",
+        type=int,
+        default=_env_int("FAKE_GITHUB_COMPUTING_CALLS", 2),
+        help="calls per repo that answer 202 before the stats are ready (default 2)",
+    )
+    fake.add_argument(
+        "--latency",
+        type=float,
+        default=_env_float("FAKE_GITHUB_LATENCY", 0.0),
+        help="seconds added to every answer (default 0)",
+    )
+    fake.add_argument(
+        "--slow-seconds",
+        type=float,
+        default=_env_float("FAKE_GITHUB_SLOW_SECONDS", 10.0),
+        help="how long repo 'slow' takes to answer (default 10)",
+    )
+    fake.add_argument(
+        "--rate-limit",
+        type=int,
+        default=None,
+        help="calls an hour before 403 (default: GitHub's 60, or 5000 with a token)",
+    )
+    fake.add_argument("--access-log", action="store_true", help="log every request it answers")
+    fake.set_defaults(func=cmd_fake_github)
+
+    store = commands.add_parser("collector", help="the local Jaeger-compatible trace store")
+    store.add_argument("--host", default=os.environ.get("TRACE_STORE_HOST", "127.0.0.1"))
+    store.add_argument(
+        "--udp-port",
+        type=int,
+        default=_env_int("JAEGER_AGENT_PORT", 6831),
+        help="where jaeger-client sends spans (default 6831, or JAEGER_AGENT_PORT)",
+    )
+    store.add_argument(
+        "--http-port",
+        type=int,
+        default=_env_int("JAEGER_QUERY_PORT", 16686),
+        help="Jaeger's query API (default 16686, or JAEGER_QUERY_PORT)",
+    )
+    store.add_argument(
+        "--max-traces",
+        type=int,
+        default=_env_int("TRACE_STORE_MAX_TRACES", 10_000),
+        help="traces kept in memory; the oldest go first (default 10000)",
+    )
+    store.add_argument(
+        "--journal",
+        default=os.environ.get("TRACE_STORE_FILE") or None,
+        help="append every span to this JSON-lines file and reload it at start",
+    )
+    store.set_defaults(func=cmd_collector)
+
+    query_url = os.environ.get("JAEGER_QUERY_URL", "http://127.0.0.1:" + os.environ.get("JAEGER_QUERY_PORT", "16686"))
+    traces = commands.add_parser("traces", help="list recent traces, slowest first")
+    traces.add_argument("--service", help="only this service's traces (default: every service)")
+    traces.add_argument("--min-duration", help="only traces with a span at least this long: 500ms, 1.5s")
+    traces.add_argument("--error", action="store_true", help="only traces with an error")
+    traces.add_argument("--limit", type=int, default=20)
+    traces.add_argument("--query-url", default=query_url, help=f"the store or Jaeger to ask (default {query_url})")
+    traces.set_defaults(func=cmd_traces)
+
+    trace = commands.add_parser("trace", help="print one trace as a waterfall")
+    trace.add_argument("trace_id")
+    trace.add_argument("--tags", action="store_true", help="show each span's tags")
+    trace.add_argument("--logs", action="store_true", help="show each span's logs")
+    trace.add_argument("--baggage", action="store_true", help="show baggage")
+    trace.add_argument("--all", action="store_true", help="tags, logs and baggage")
+    trace.add_argument("--query-url", default=query_url, help=f"the store or Jaeger to ask (default {query_url})")
+    trace.set_defaults(func=cmd_trace)
+
+    diff = commands.add_parser("diff", help="what a lesson changes: the diff from the previous stage")
+    diff.add_argument("stage", help="step2 .. step6")
+    diff.set_defaults(func=cmd_diff)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        func: Callable[[argparse.Namespace], int] = args.func
+        return func(args)
+    except WorkshopError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,326 @@
+"""`make stepN` = `python -m workshop run stepN`: start what a stage needs, show its trace, stop it all.
+
+What it starts, each as a process with its log lines prefixed and coloured (honcho):
+  fake-github   unless GITHUB_API_URL is set
+  trace-store   for traced stages, unless a Jaeger (or store) already answers on the query port
+  redis         for stages that need it, unless REDIS_URL is set
+  the stage's own processes, from its Procfile, run in the stage folder
+Then it waits for each to be ready, sends one demo request, prints the answer and the trace waterfall,
+and runs until Ctrl-C or SIGTERM (or, with --once, stops and exits 0 only if the whole trace arrived).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import requests
+from rich.console import Console
+from rich.table import Table
+
+from workshop.errors import WorkshopError
+from workshop.ports import require_free, udp_port_free
+from workshop.query_client import QueryClient, trace_services
+from workshop.redis_server import RedisPlan, plan_redis
+from workshop.stages import Stage
+from workshop.waterfall import render_trace
+
+READY_TIMEOUT = 20.0  # seconds for every process to answer
+DEMO_TIMEOUT = 30.0  # seconds for the demo request
+TRACE_TIMEOUT = 10.0  # seconds for the demo's trace to arrive in the store
+# Procfile process name -> the variable holding the port it serves HTTP on
+HTTP_PORT_VARIABLES = {"contributors": "APP_PORT", "gateway": "APP_PORT", "github-proxy": "PROXY_PORT"}
+
+
+def _port(name: str, default: int) -> int:
+    value = os.environ.get(name, str(default))
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise WorkshopError(f"{name} must be a port number (1-65535), not {value!r}")
+    return int(value)
+
+
+@dataclass
+class Settings:
+    """Every address the runner uses; each can be moved with the environment variable named here."""
+
+    host: str = "127.0.0.1"
+    app_port: int = field(default_factory=lambda: _port("APP_PORT", 8480))
+    proxy_port: int = field(default_factory=lambda: _port("PROXY_PORT", 8481))
+    fake_github_port: int = field(default_factory=lambda: _port("FAKE_GITHUB_PORT", 8482))
+    agent_port: int = field(default_factory=lambda: _port("JAEGER_AGENT_PORT", 6831))
+    query_port: int = field(default_factory=lambda: _port("JAEGER_QUERY_PORT", 16686))
+    github_api_url: str | None = field(default_factory=lambda: os.environ.get("GITHUB_API_URL") or None)
+    redis_url: str | None = field(default_factory=lambda: os.environ.get("REDIS_URL") or None)
+    demo_repo: str = field(default_factory=lambda: os.environ.get("DEMO_REPO", "pallets/flask"))
+    ready_timeout: float = READY_TIMEOUT
+    trace_timeout: float = TRACE_TIMEOUT
+
+    @property
+    def app_url(self) -> str:
+        return f"http://{self.host}:{self.app_port}"
+
+    @property
+    def query_url(self) -> str:
+        return f"http://{self.host}:{self.query_port}"
+
+
+@dataclass
+class Process:
+    name: str
+    command: str
+    cwd: str | None = None
+    ready_url: str | None = None  # answers HTTP when the process is ready
+
+
+@dataclass
+class Plan:
+    stage: Stage
+    settings: Settings
+    processes: list[Process]
+    env: dict[str, str]
+    notes: list[str]
+    redis: RedisPlan | None = None
+
+    @property
+    def services(self) -> set[str]:
+        return set(self.stage.processes()) if self.stage.traced else set()
+
+
+def _jaeger_answers(url: str) -> bool:
+    try:
+        response = requests.get(url + "/api/services", timeout=1)
+        return response.ok and "data" in response.json()
+    except (requests.RequestException, ValueError):
+        return False
+
+
+def plan_run(stage: Stage, settings: Settings) -> Plan:
+    """What to start, with every port checked first: a taken port is named with the variable that moves it."""
+    python = shlex.quote(sys.executable)
+    processes: list[Process] = []
+    notes: list[str] = []
+    env = {
+        "PYTHONUNBUFFERED": "1",
+        # flask-opentracing warns at import that OpenTracing is retired (the ideas live on in OpenTelemetry)
+        "PYTHONWARNINGS": "ignore:This package is no longer supported:DeprecationWarning",
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        "APP_PORT": str(settings.app_port),
+        "PROXY_PORT": str(settings.proxy_port),
+        "PROXY_URL": f"http://{settings.host}:{settings.proxy_port}",
+        "JAEGER_AGENT_HOST": settings.host,
+        "JAEGER_AGENT_PORT": str(settings.agent_port),
+    }
+
+    if settings.github_api_url:
+        env["GITHUB_API_URL"] = settings.github_api_url
+        notes.append(f"GitHub: {settings.github_api_url} (GITHUB_API_URL)")
+    else:
+        require_free(settings.host, settings.fake_github_port, "FAKE_GITHUB_PORT")
+        env["GITHUB_API_URL"] = f"http://{settings.host}:{settings.fake_github_port}"
+        processes.append(
+            Process("fake-github", f"{python} -m workshop fake-github --port {settings.fake_github_port}",
+                    ready_url=env["GITHUB_API_URL"] + "/")
+        )  # fmt: skip
+
+    if stage.traced:
+        if _jaeger_answers(settings.query_url):
+            notes.append(f"traces: using the Jaeger API already answering at {settings.query_url}")
+        else:
+            require_free(settings.host, settings.query_port, "JAEGER_QUERY_PORT")
+            if not udp_port_free(settings.host, settings.agent_port):
+                raise WorkshopError(
+                    f"UDP port {settings.agent_port} is in use, but no Jaeger API answers at {settings.query_url}: "
+                    "stop what uses it, or move both with JAEGER_AGENT_PORT=<port> JAEGER_QUERY_PORT=<port>"
+                )
+            ports = f"--udp-port {settings.agent_port} --http-port {settings.query_port}"
+            processes.append(
+                Process(
+                    "trace-store",
+                    f"{python} -m workshop collector {ports}",
+                    ready_url=settings.query_url + "/api/services",
+                )
+            )
+
+    redis = None
+    if stage.needs_redis:
+        redis = plan_redis(settings.redis_url, settings.host)
+        env["REDIS_URL"] = redis.url
+        notes.append(redis.note)
+        if redis.command:
+            processes.append(Process("redis", redis.command))
+
+    for name, command in stage.processes().items():
+        ready_url = None
+        variable = HTTP_PORT_VARIABLES.get(name)
+        if variable:
+            port = int(env[variable])
+            require_free(settings.host, port, variable)
+            ready_url = f"http://{settings.host}:{port}/"
+        processes.append(Process(name, command, cwd=str(stage.folder), ready_url=ready_url))
+    return Plan(stage, settings, processes, env, notes, redis)
+
+
+class Run:
+    """One `make stepN`: the processes under honcho, and the demo in a thread beside them."""
+
+    def __init__(self, plan: Plan, once: bool, console: Console | None = None):
+        from honcho.manager import Manager
+
+        self.plan = plan
+        self.once = once
+        self.console = console or Console(highlight=False)
+        self.manager = Manager()
+        self.succeeded = False
+        self.finished = threading.Event()
+        env = {**os.environ, **plan.env}
+        for process in plan.processes:
+            # `exec`: the shell honcho starts becomes the process, so signals and exit codes are its own
+            self.manager.add_process(process.name, f"exec {process.command}", env=env, cwd=process.cwd)
+
+    def run(self) -> int:
+        demo = threading.Thread(target=self._demo, name="demo", daemon=True)
+        demo.start()
+        self.manager.loop()  # returns when every process has stopped
+        if self.once:
+            return 0 if self.succeeded else 1
+        if not self.finished.is_set():
+            self.console.print("[red]a process stopped before the stage was ready: see its log above[/red]")
+            return 1
+        return 0
+
+    def _say(self, text: str) -> None:
+        self.console.print(text)
+
+    def _demo(self) -> None:
+        try:
+            self.succeeded = self._show_demo()
+        except Exception as error:  # the demo must never leave the processes running unattended
+            self._say(f"[red]demo failed: {type(error).__name__}: {error}[/red]")
+            self.succeeded = False
+        self.finished.set()
+        if self.once or not self.succeeded:
+            self.manager.terminate()
+        else:
+            self._say("[bold]Running. Press Ctrl-C to stop everything.[/bold]")
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + self.plan.settings.ready_timeout
+        for process in self.plan.processes:
+            probe = process.ready_url or None
+            if process.name == "redis" and self.plan.redis is not None:
+                ready = self.plan.redis.wait_ready(deadline)
+            elif probe is None:
+                ready = True
+            else:
+                ready = _wait_http(probe, deadline)
+            if not ready:
+                self._say(
+                    f"[red]{process.name} was not ready within {self.plan.settings.ready_timeout:g} s: "
+                    "see its log above[/red]"
+                )
+                return False
+        return True
+
+    def _show_demo(self) -> bool:
+        settings = self.plan.settings
+        if not self._wait_ready():
+            return False
+        url = f"{settings.app_url}/contributors/{settings.demo_repo}"
+        self._say(f"\n[bold]Demo request:[/bold] GET {url}")
+        started = time.monotonic()
+        try:
+            response = requests.get(url, timeout=DEMO_TIMEOUT)
+        except requests.RequestException as error:
+            self._say(f"[red]the demo request failed: {error}[/red]")
+            return False
+        elapsed = time.monotonic() - started
+        self._print_answer(response, elapsed)
+        trace_id = response.headers.get("X-Trace-Id")
+        ok = True
+        if self.plan.stage.traced:
+            ok = self._print_trace(trace_id)
+        self._print_urls(trace_id)
+        return ok
+
+    def _print_answer(self, response: requests.Response, elapsed: float) -> None:
+        colour = "green" if response.ok else "yellow"
+        self._say(f"[{colour}]{response.status_code} {response.reason}[/{colour}] in [bold]{elapsed:.2f} s[/bold]")
+        try:
+            body = response.json()
+        except ValueError:
+            self._say(response.text[:500])
+            return
+        contributors = body.get("contributors") if isinstance(body, dict) else None
+        if contributors is None:
+            self._say(str(body))
+            return
+        self._say(f"contributors of {body.get('repo')}:")
+        table = Table(box=None)
+        table.add_column("login")
+        table.add_column("commits", justify="right")
+        for entry in contributors[:10]:
+            table.add_row(str(entry.get("login")), str(entry.get("commits")))
+        if len(contributors) > 10:
+            table.add_row(f"... {len(contributors) - 10} more", "")
+        self.console.print(table)
+        if elapsed > 1 and not self.plan.stage.traced:
+            self._say(f"[yellow]That took {elapsed:.1f} s. Ask again: it is fast now. Why was it slow?[/yellow]")
+        elif elapsed > 1:
+            self._say(f"[yellow]That took {elapsed:.1f} s: the trace below shows where the time went.[/yellow]")
+
+    def _print_trace(self, trace_id: str | None) -> bool:
+        if not trace_id:
+            self._say("[red]the answer has no X-Trace-Id header: is the stage traced?[/red]")
+            return False
+        client = QueryClient(self.plan.settings.query_url)
+        wanted = self.plan.services
+        trace = client.wait_for_trace(trace_id, wanted, self.plan.settings.trace_timeout)
+        if trace is None:
+            self._say(
+                f"[red]trace {trace_id} did not arrive at {self.plan.settings.query_url} within "
+                f"{self.plan.settings.trace_timeout:g} s[/red]"
+            )
+            return False
+        self.console.print()
+        self.console.print(render_trace(trace))
+        missing = wanted - trace_services(trace)
+        if missing:
+            self._say(f"[red]the trace lacks spans from {', '.join(sorted(missing))}[/red]")
+            return False
+        return True
+
+    def _print_urls(self, trace_id: str | None) -> None:
+        settings = self.plan.settings
+        self._say("")
+        for note in self.plan.notes:
+            self._say(f"  {note}")
+        self._say(f"  app:    curl {settings.app_url}/contributors/{settings.demo_repo}")
+        if self.plan.stage.traced:
+            self._say(f"  traces: curl '{settings.query_url}/api/traces?service={sorted(self.plan.services)[0]}'")
+            if trace_id:
+                self._say(f"  this trace: python -m workshop trace {trace_id} --all")
+                self._say(f"              {settings.query_url}/api/traces/{trace_id}")
+            self._say("  all traces, slowest first: python -m workshop traces")
+
+
+def _wait_http(url: str, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return True
+        except requests.RequestException:
+            time.sleep(0.1)
+    return False
+
+
+def run_stage(stage: Stage, once: bool = False, settings: Settings | None = None) -> int:
+    try:
+        import honcho  # noqa: F401
+    except ImportError:
+        raise WorkshopError("honcho is not installed: run `make setup` first (make stepN does it for you)") from None
+    plan = plan_run(stage, settings or Settings())
+    return Run(plan, once).run()
