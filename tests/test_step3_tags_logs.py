@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from tests.conftest import TOKEN, serve_stage_app
+from tests.expected_trees import EXPECTED_TREES
 from tests.spans import build_tree, find, walk
 from tests.stage_loader import load_stage_module
 
@@ -27,13 +28,7 @@ def fetch(app_url: str, path: str, spans):
 
 def test_span_tree_is_lesson_2s(app_url, spans):
     _, root = fetch(app_url, "/contributors/pallets/flask", spans)
-    assert root.tree() == (
-        "contributors",
-        [
-            ("get_repo_contributors", [("github_request", [])] * 3),
-            ("clean_github_data", []),
-        ],
-    )
+    assert root.tree() == EXPECTED_TREES[STAGE]
 
 
 def test_github_calls_are_client_spans_with_semantic_tags(app_url, fake_github, spans):

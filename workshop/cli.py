@@ -112,6 +112,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_stage(stage, once=args.once)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from workshop.bench import run_benchmarks
+
+    run_benchmarks(quick=args.quick)
+    return 0
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     from workshop.stage_diff import print_stage_diff
 
@@ -202,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--all", action="store_true", help="tags, logs and baggage")
     trace.add_argument("--query-url", default=query_url, help=f"the store or Jaeger to ask (default {query_url})")
     trace.set_defaults(func=cmd_trace)
+
+    bench = commands.add_parser("bench", help="what tracing costs, and what the trace store can take")
+    bench.add_argument("--quick", action="store_true", help="fewer requests and spans: a rough figure, fast")
+    bench.set_defaults(func=cmd_bench)
 
     diff = commands.add_parser("diff", help="what a lesson changes: the diff from the previous stage")
     diff.add_argument("stage", help="step2 .. step6")

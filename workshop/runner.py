@@ -12,11 +12,14 @@ and runs until Ctrl-C or SIGTERM (or, with --once, stops and exits 0 only if the
 from __future__ import annotations
 
 import os
+import re
 import shlex
+import socket
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import requests
 from rich.console import Console
@@ -26,7 +29,7 @@ from workshop.errors import WorkshopError
 from workshop.ports import require_free, udp_port_free
 from workshop.query_client import QueryClient, trace_services
 from workshop.redis_server import RedisPlan, plan_redis
-from workshop.stages import Stage
+from workshop.stages import ROOT, Stage
 from workshop.waterfall import render_trace
 
 READY_TIMEOUT = 20.0  # seconds for every process to answer
@@ -74,6 +77,7 @@ class Process:
     command: str
     cwd: str | None = None
     ready_url: str | None = None  # answers HTTP when the process is ready
+    ready_port: int | None = None  # accepts TCP connections when ready (no request, so no trace of its own)
 
 
 @dataclass
@@ -154,13 +158,12 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
             processes.append(Process("redis", redis.command))
 
     for name, command in stage.processes().items():
-        ready_url = None
+        port = None
         variable = HTTP_PORT_VARIABLES.get(name)
         if variable:
             port = int(env[variable])
             require_free(settings.host, port, variable)
-            ready_url = f"http://{settings.host}:{port}/"
-        processes.append(Process(name, command, cwd=str(stage.folder), ready_url=ready_url))
+        processes.append(Process(name, command, cwd=str(stage.folder), ready_port=port))
     return Plan(stage, settings, processes, env, notes, redis)
 
 
@@ -178,8 +181,7 @@ class Run:
         self.finished = threading.Event()
         env = {**os.environ, **plan.env}
         for process in plan.processes:
-            # `exec`: the shell honcho starts becomes the process, so signals and exit codes are its own
-            self.manager.add_process(process.name, f"exec {process.command}", env=env, cwd=process.cwd)
+            self.manager.add_process(process.name, _exec(process.command), env=env, cwd=process.cwd)
 
     def run(self) -> int:
         demo = threading.Thread(target=self._demo, name="demo", daemon=True)
@@ -210,13 +212,14 @@ class Run:
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + self.plan.settings.ready_timeout
         for process in self.plan.processes:
-            probe = process.ready_url or None
             if process.name == "redis" and self.plan.redis is not None:
                 ready = self.plan.redis.wait_ready(deadline)
-            elif probe is None:
-                ready = True
+            elif process.ready_url:
+                ready = _wait_http(process.ready_url, deadline)
+            elif process.ready_port:
+                ready = _wait_tcp(self.plan.settings.host, process.ready_port, deadline)
             else:
-                ready = _wait_http(probe, deadline)
+                ready = True
             if not ready:
                 self._say(
                     f"[red]{process.name} was not ready within {self.plan.settings.ready_timeout:g} s: "
@@ -302,9 +305,26 @@ class Run:
         if self.plan.stage.traced:
             self._say(f"  traces: curl '{settings.query_url}/api/traces?service={sorted(self.plan.services)[0]}'")
             if trace_id:
-                self._say(f"  this trace: python -m workshop trace {trace_id} --all")
+                self._say(f"  this trace: {_python()} -m workshop trace {trace_id} --all")
                 self._say(f"              {settings.query_url}/api/traces/{trace_id}")
-            self._say("  all traces, slowest first: python -m workshop traces")
+            self._say(f"  all traces, slowest first: {_python()} -m workshop traces")
+
+
+SIMPLE_COMMAND = re.compile(r"[A-Za-z0-9_./-]+(\s[^;&|<>`$()]*)?")
+
+
+def _exec(command: str) -> str:
+    """`exec` a simple command, so the shell honcho starts becomes the process (its own signals and exit code);
+    a command with assignments or shell operators (`A=1 python x.py`, `a && b`) runs in the shell as written."""
+    return f"exec {command}" if SIMPLE_COMMAND.fullmatch(command) else command
+
+
+def _python() -> str:
+    """How to call this Python from the project folder: `.venv/bin/python` for the Makefile's venv."""
+    try:
+        return str(Path(sys.executable).relative_to(ROOT))
+    except ValueError:
+        return "python"
 
 
 def _wait_http(url: str, deadline: float) -> bool:
@@ -313,6 +333,16 @@ def _wait_http(url: str, deadline: float) -> bool:
             requests.get(url, timeout=1)
             return True
         except requests.RequestException:
+            time.sleep(0.1)
+    return False
+
+
+def _wait_tcp(host: str, port: int, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
             time.sleep(0.1)
     return False
 

@@ -1,5 +1,10 @@
 """Traces in memory, bounded (oldest evicted), optionally journaled to a JSON-lines file, searchable
-the way Jaeger's query service searches: a trace matches when one of its spans matches every criterion."""
+the way Jaeger's query service searches: a trace matches when one of its spans matches every criterion.
+
+Each span is kept as its compact JSON (about a fifth of the memory of the same span as Python dicts)
+beside the few fields a search looks at first; a span's tags and logs are parsed only when a query
+asks about tags.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from jaeger_client.thrift_gen.jaeger.ttypes import Batch
 
@@ -19,6 +25,7 @@ from workshop.jaeger_model import Json, assemble_trace, spans_from_batch, tag_te
 log = logging.getLogger("workshop.trace_store")
 
 SpanRecord = tuple[Json, Json]  # (Jaeger UI span without processID, its process)
+MAX_PROCESSES = 10_000  # distinct processes remembered before those no stored span uses are forgotten
 
 
 @dataclass
@@ -42,17 +49,28 @@ class StoreStats:
     journal_lines_skipped: int = 0
 
 
+class _Span(NamedTuple):
+    blob: bytes  # the span's JSON
+    process: str  # key into TraceStore._processes
+    service: str
+    operation: str
+    start: int
+    duration: int
+    kind: str
+    parents: tuple[str, ...]  # span ids it references
+
+    def record(self, processes: dict[str, Json]) -> SpanRecord:
+        return json.loads(self.blob), processes[self.process]
+
+
 @dataclass
 class _Trace:
-    spans: dict[str, SpanRecord] = field(default_factory=dict)
+    spans: dict[str, _Span] = field(default_factory=dict)
+    start: int = 0
 
-    @property
-    def start(self) -> int:
-        return min(span["startTime"] for span, _ in self.spans.values())
-
-    @property
-    def end(self) -> int:
-        return max(span["startTime"] + span["duration"] for span, _ in self.spans.values())
+    def add(self, span_id: str, span: _Span) -> None:
+        self.start = min(self.start, span.start) if self.spans else span.start
+        self.spans[span_id] = span
 
 
 class TraceStore:
@@ -63,8 +81,8 @@ class TraceStore:
         self.max_spans_per_trace = max_spans_per_trace
         self.stats = StoreStats()
         self._traces: OrderedDict[str, _Trace] = OrderedDict()
+        self._processes: dict[str, Json] = {}  # by their JSON; shared by every span of a process
         self._lock = threading.Lock()
-        self._journal_path = journal
         self._journal = None
         if journal is not None:
             self._load_journal(journal)
@@ -76,27 +94,36 @@ class TraceStore:
         return self.add_spans(spans_from_batch(batch))
 
     def add_spans(self, records: list[SpanRecord], journal: bool = True) -> int:
-        added = []
+        prepared = [(span, _compact(span), _compact(process), process) for span, process in records]
+        lines = []
         with self._lock:
-            for span, process in records:
-                trace = self._traces.get(span["traceID"])
+            for span, blob, process_key, process in prepared:
+                trace_id, span_id = span["traceID"], span["spanID"]
+                trace = self._traces.get(trace_id)
                 if trace is None:
-                    trace = self._traces[span["traceID"]] = _Trace()
+                    trace = self._traces[trace_id] = _Trace()
                     if len(self._traces) > self.max_traces:
                         self._traces.popitem(last=False)
                         self.stats.traces_evicted += 1
                 else:
-                    self._traces.move_to_end(span["traceID"])
-                if len(trace.spans) >= self.max_spans_per_trace and span["spanID"] not in trace.spans:
+                    self._traces.move_to_end(trace_id)
+                if len(trace.spans) >= self.max_spans_per_trace and span_id not in trace.spans:
                     self.stats.spans_dropped += 1
                     continue
-                trace.spans[span["spanID"]] = (span, process)
+                self._processes.setdefault(process_key, process)
+                trace.add(span_id, _index(span, blob, process_key, process["serviceName"]))
                 self.stats.spans_stored += 1
-                added.append((span, process))
-            if journal and self._journal is not None and added:
-                self._journal.write("".join(_journal_line(record) for record in added))
+                lines.append(f'{{"span":{blob},"process":{process_key}}}\n')
+            if len(self._processes) > MAX_PROCESSES:
+                self._forget_unused_processes()
+            if journal and self._journal is not None and lines:
+                self._journal.write("".join(lines))
                 self._journal.flush()
-        return len(added)
+        return len(lines)
+
+    def _forget_unused_processes(self) -> None:
+        used = {span.process for trace in self._traces.values() for span in trace.spans.values()}
+        self._processes = {key: value for key, value in self._processes.items() if key in used}
 
     def close(self) -> None:
         with self._lock:
@@ -115,7 +142,8 @@ class TraceStore:
                     span, process = entry["span"], entry["process"]
                     if not all(isinstance(x, str) for x in (span["traceID"], span["spanID"], process["serviceName"])):
                         raise TypeError("ids and service name must be strings")
-                except (ValueError, KeyError, TypeError):
+                    _index(span, b"", "", "")  # every field a search needs is there
+                except (ValueError, KeyError, TypeError, AttributeError):
                     self.stats.journal_lines_skipped += 1
                     continue
                 records.append((span, process))
@@ -129,7 +157,8 @@ class TraceStore:
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             for trace in self._traces.values():
-                out.write("".join(_journal_line(record) for record in trace.spans.values()))
+                for span in trace.spans.values():
+                    out.write(f'{{"span":{span.blob.decode()},"process":{span.process}}}\n')
         os.replace(temporary, path)
 
     # --- reading ---------------------------------------------------------------------------------
@@ -141,20 +170,23 @@ class TraceStore:
     def get(self, trace_id: str) -> Json | None:
         with self._lock:
             trace = self._traces.get(trace_id)
-            return assemble_trace(trace_id, list(trace.spans.values())) if trace else None
+            return self._assemble(trace_id, trace) if trace else None
+
+    def _assemble(self, trace_id: str, trace: _Trace) -> Json:
+        return assemble_trace(trace_id, [span.record(self._processes) for span in trace.spans.values()])
 
     def services(self) -> list[str]:
         with self._lock:
-            return sorted({p["serviceName"] for t in self._traces.values() for _, p in t.spans.values()})
+            return sorted({span.service for trace in self._traces.values() for span in trace.spans.values()})
 
     def operations(self, service: str) -> list[tuple[str, str]]:
         """(operation name, span kind) pairs seen for a service."""
         with self._lock:
             found = {
-                (span["operationName"], _span_kind(span))
+                (span.operation, span.kind)
                 for trace in self._traces.values()
-                for span, process in trace.spans.values()
-                if process["serviceName"] == service
+                for span in trace.spans.values()
+                if span.service == service
             }
         return sorted(found)
 
@@ -164,10 +196,10 @@ class TraceStore:
             if query.trace_ids:
                 chosen = [(tid, self._traces[tid]) for tid in query.trace_ids if tid in self._traces]
             else:
-                chosen = [(tid, t) for tid, t in self._traces.items() if _matches(t, query)]
+                chosen = [(tid, t) for tid, t in self._traces.items() if self._matches(t, query)]
                 chosen.sort(key=lambda item: item[1].start, reverse=True)
                 chosen = chosen[: query.limit]
-            return [assemble_trace(tid, list(trace.spans.values())) for tid, trace in chosen]
+            return [self._assemble(tid, trace) for tid, trace in chosen]
 
     def dependencies(self, end_us: int | None = None, lookback_us: int | None = None) -> list[Json]:
         """Service-to-service call counts: a span whose parent belongs to another service is one call."""
@@ -178,46 +210,51 @@ class TraceStore:
                     continue
                 if end_us is not None and lookback_us is not None and trace.start < end_us - lookback_us:
                     continue
-                for span, process in trace.spans.values():
-                    for ref in span["references"]:
-                        parent = trace.spans.get(ref["spanID"])
-                        if parent is not None and parent[1]["serviceName"] != process["serviceName"]:
-                            pair = (parent[1]["serviceName"], process["serviceName"])
-                            counts[pair] = counts.get(pair, 0) + 1
-                            break
+                for span in trace.spans.values():
+                    parent = next((trace.spans[p] for p in span.parents if p in trace.spans), None)
+                    if parent is not None and parent.service != span.service:
+                        pair = (parent.service, span.service)
+                        counts[pair] = counts.get(pair, 0) + 1
         return [{"parent": p, "child": c, "callCount": n} for (p, c), n in sorted(counts.items())]
 
+    def _matches(self, trace: _Trace, query: TraceQuery) -> bool:
+        if query.start_us is not None and trace.start < query.start_us:
+            return False
+        if query.end_us is not None and trace.start > query.end_us:
+            return False
+        return any(self._span_matches(span, query) for span in trace.spans.values())
 
-def _journal_line(record: SpanRecord) -> str:
-    span, process = record
-    return json.dumps({"span": span, "process": process}, separators=(",", ":")) + "\n"
+    def _span_matches(self, span: _Span, query: TraceQuery) -> bool:
+        if query.service is not None and span.service != query.service:
+            return False
+        if query.operation and span.operation != query.operation:
+            return False
+        if query.min_duration_us is not None and span.duration < query.min_duration_us:
+            return False
+        if query.max_duration_us is not None and span.duration > query.max_duration_us:
+            return False
+        if query.tags:
+            full, process = span.record(self._processes)
+            values: dict[str, set[str]] = {}
+            fields = full["tags"] + process["tags"] + [f for entry in full["logs"] for f in entry["fields"]]
+            for tag in fields:
+                values.setdefault(tag["key"], set()).add(tag_text(tag["value"]))
+            return all(wanted in values.get(key, ()) for key, wanted in query.tags.items())
+        return True
 
 
-def _span_kind(span: Json) -> str:
-    return next((str(t["value"]) for t in span["tags"] if t["key"] == "span.kind"), "")
+def _compact(value: Json) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
-def _matches(trace: _Trace, query: TraceQuery) -> bool:
-    if query.start_us is not None and trace.start < query.start_us:
-        return False
-    if query.end_us is not None and trace.start > query.end_us:
-        return False
-    return any(_span_matches(span, process, query) for span, process in trace.spans.values())
-
-
-def _span_matches(span: Json, process: Json, query: TraceQuery) -> bool:
-    if query.service is not None and process["serviceName"] != query.service:
-        return False
-    if query.operation and span["operationName"] != query.operation:
-        return False
-    if query.min_duration_us is not None and span["duration"] < query.min_duration_us:
-        return False
-    if query.max_duration_us is not None and span["duration"] > query.max_duration_us:
-        return False
-    if query.tags:
-        values: dict[str, set[str]] = {}
-        fields = span["tags"] + process["tags"] + [f for log in span["logs"] for f in log["fields"]]
-        for tag in fields:
-            values.setdefault(tag["key"], set()).add(tag_text(tag["value"]))
-        return all(wanted in values.get(key, ()) for key, wanted in query.tags.items())
-    return True
+def _index(span: Json, blob: str | bytes, process_key: str, service: str) -> _Span:
+    return _Span(
+        blob=blob.encode() if isinstance(blob, str) else blob,
+        process=process_key,
+        service=service,
+        operation=str(span["operationName"]),
+        start=int(span["startTime"]),
+        duration=int(span["duration"]),
+        kind=next((str(t["value"]) for t in span["tags"] if t["key"] == "span.kind"), ""),
+        parents=tuple(ref["spanID"] for ref in span["references"]),
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import select
 import socket
 import threading
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ class UdpReceiver:
             raise WorkshopError(
                 f"UDP port {port} is already in use (a Jaeger agent?): stop it, or move this one with {variable}=<port>"
             ) from error
-        self._sock.settimeout(0.2)
+        self._sock.setblocking(False)
         self.port = self._sock.getsockname()[1]
         self._threads = [
             threading.Thread(target=self._receive, name="udp-receive", daemon=True),
@@ -67,9 +68,10 @@ class UdpReceiver:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._threads[0].join(timeout=2)
         self._queue.put(None)
-        self._threads[1].join(timeout=10)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=10)
         self._sock.close()
 
     def drain(self, timeout: float = 5.0) -> bool:
@@ -79,22 +81,29 @@ class UdpReceiver:
         return done.wait(timeout)
 
     def _receive(self) -> None:
+        """Wait (bounded, to notice stop) until datagrams arrive, then take every one the kernel holds:
+        each time this thread gets the GIL it empties the socket, so the kernel's buffer never fills."""
         buffer = bytearray(MAX_DATAGRAM)
         while not self._stopping.is_set():
             try:
-                size = self._sock.recv_into(buffer)
-            except TimeoutError:
-                continue
-            except OSError:
-                if self._stopping.is_set():
-                    return
-                continue
-            with self._queued_lock:
-                if self._queued_bytes + size > MAX_QUEUED_BYTES:
-                    self.stats.dropped_datagrams += 1
-                    continue
-                self._queued_bytes += size
-            self._queue.put(bytes(buffer[:size]))
+                readable, _, _ = select.select([self._sock], [], [], 0.2)
+            except (OSError, ValueError):  # closed under us while stopping
+                return
+            while readable:
+                try:
+                    size = self._sock.recv_into(buffer)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    if self._stopping.is_set():
+                        return
+                    break
+                with self._queued_lock:
+                    if self._queued_bytes + size > MAX_QUEUED_BYTES:
+                        self.stats.dropped_datagrams += 1
+                        continue
+                    self._queued_bytes += size
+                self._queue.put(bytes(buffer[:size]))
 
     def _decode(self) -> None:
         while True:

@@ -1,0 +1,108 @@
+"""Run stage processes and the runner as real processes on free ports, and clean up after them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import requests
+
+from tests.stage_loader import ROOT
+from workshop.ports import free_port
+
+QUIET = "ignore:This package is no longer supported:DeprecationWarning"
+
+
+@dataclass
+class StageProcess:
+    process: subprocess.Popen
+    url: str
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> tuple[int, str]:
+        """Signal the process, wait for it (bounded), and return its exit code and output."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        output, _ = self.process.communicate(timeout=timeout)
+        return self.process.returncode, output
+
+
+def wait_http(url: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {timeout} s") from None
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def stage_process(
+    folder: str, script: str, env: dict[str, str], port_variable: str = "APP_PORT"
+) -> Iterator[StageProcess]:
+    port = free_port()
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": QUIET, port_variable: str(port), **env}
+    process = subprocess.Popen(
+        [sys.executable, script],
+        cwd=ROOT / folder,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    running = StageProcess(process, f"http://127.0.0.1:{port}")
+    try:
+        wait_http(running.url + "/")
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+
+
+def runner_env(**extra: str) -> dict[str, str]:
+    """Environment for `python -m workshop run` with every port free, so tests never collide."""
+    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_API_URL", "REDIS_URL", "GITHUB_TOKEN")}
+    env.update(
+        APP_PORT=str(free_port()),
+        PROXY_PORT=str(free_port()),
+        FAKE_GITHUB_PORT=str(free_port()),
+        JAEGER_QUERY_PORT=str(free_port()),
+        JAEGER_AGENT_PORT=str(free_port(kind=2)),  # socket.SOCK_DGRAM
+        REDIS_PORT=str(free_port()),
+        PYTHONUNBUFFERED="1",
+        COLUMNS="120",
+    )
+    env.update(extra)
+    return env
+
+
+def run_workshop(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "workshop", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def processes_mentioning(*needles: str) -> list[str]:
+    """Command lines of running processes that contain any of the needles (ps works on Linux and macOS)."""
+    listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, timeout=10).stdout
+    own = str(os.getpid())
+    return [
+        line.strip()
+        for line in listing.splitlines()
+        if any(needle in line for needle in needles) and line.split()[0] != own and "ps -eo" not in line
+    ]

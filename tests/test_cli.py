@@ -1,0 +1,120 @@
+"""`python -m workshop traces | trace | diff | collector | fake-github`: output, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.processes import run_workshop, runner_env, stage_process
+from tests.stage_loader import ROOT
+from workshop.collector import CollectorConfig, running_collector
+from workshop.fake_github import FakeGitHubConfig, create_app
+from workshop.ports import free_port
+from workshop.query_client import QueryClient
+from workshop.serving import serve_in_thread
+from workshop.stage_diff import changed_files
+from workshop.stages import find_stage
+
+
+@pytest.fixture(scope="module")
+def traces():
+    """A store holding step 3's traces: a slow first request, a fast one, and an error."""
+    with (
+        serve_in_thread(create_app(FakeGitHubConfig(computing_calls=2))) as github,
+        running_collector(CollectorConfig(udp_port=0, http_port=0)) as store,
+    ):
+        env = {"GITHUB_API_URL": github, "JAEGER_AGENT_PORT": str(store.udp_port)}
+        ids = {}
+        with stage_process("step3_tags_logs", "app.py", env) as app:
+            for name, path in [("slow", "pallets/flask"), ("fast", "pallets/flask"), ("error", "a/server-error")]:
+                ids[name] = requests.get(f"{app.url}/contributors/{path}", timeout=15).headers["X-Trace-Id"]
+            app.stop()
+        for trace_id in ids.values():
+            assert QueryClient(store.url).wait_for_trace(trace_id, {"contributors"}, timeout=10)
+        yield store, ids
+
+
+def workshop(*args: str):
+    return run_workshop(*args, env=runner_env())
+
+
+def test_traces_lists_slowest_first(traces):
+    store, ids = traces
+    result = workshop("traces", "--query-url", store.url)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout
+    assert lines.index(ids["slow"]) < lines.index(ids["fast"])
+    assert "contributors contributors" in lines
+
+
+def test_traces_filters(traces):
+    store, ids = traces
+    slow = workshop("traces", "--query-url", store.url, "--min-duration", "500ms").stdout
+    assert ids["slow"] in slow and ids["fast"] not in slow and ids["error"] not in slow
+    errors = workshop("traces", "--query-url", store.url, "--error").stdout
+    assert ids["error"] in errors and ids["slow"] not in errors
+    only = workshop("traces", "--query-url", store.url, "--service", "nobody").stdout
+    assert "no trace matches" in only
+
+
+def test_trace_prints_a_waterfall_with_details_on_demand(traces):
+    store, ids = traces
+    plain = workshop("trace", ids["slow"], "--query-url", store.url)
+    assert plain.returncode == 0, plain.stderr
+    assert f"trace {ids['slow']}" in plain.stdout and "6 spans" in plain.stdout
+    assert "github_request" in plain.stdout and "http.status_code" not in plain.stdout
+    detailed = workshop("trace", ids["slow"], "--query-url", store.url, "--all").stdout
+    assert "http.status_code=202" in detailed and "event=retry" in detailed
+    error = workshop("trace", ids["error"], "--query-url", store.url).stdout
+    assert "✗ error" in error and "errors" in error
+
+
+def test_clear_errors_without_a_traceback(traces):
+    store, _ = traces
+    cases = [
+        (["trace", "0123456789abcdef", "--query-url", store.url], "trace not found"),
+        (["trace", "not-hex", "--query-url", store.url], "not a trace id"),
+        (["traces", "--query-url", f"http://127.0.0.1:{free_port()}"], "no trace store answers at"),
+        (["traces", "--min-duration", "soon", "--query-url", store.url], "--min-duration: not a duration"),
+        (["diff", "step1"], "step1 is the first lesson"),
+        (["collector", "--max-traces", "0"], "--max-traces must be at least 1"),
+    ]
+    for args, message in cases:
+        result = workshop(*args)
+        assert result.returncode == 2, args
+        assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_collector_port_in_use_is_clear():
+    with running_collector(CollectorConfig(udp_port=0, http_port=0)) as store:
+        result = workshop("collector", "--udp-port", str(store.udp_port), "--http-port", str(free_port()))
+        assert result.returncode == 2 and f"UDP port {store.udp_port} is already in use" in result.stderr
+        result = workshop("collector", "--udp-port", str(free_port(kind=2)), "--http-port", str(store.http_port))
+        assert result.returncode == 2 and f"port {store.http_port} is already in use" in result.stderr
+
+
+def test_diff_shows_one_lesson():
+    result = workshop("diff", "step3")
+    assert result.returncode == 0
+    assert result.stdout.startswith("# What step3 changes: diff -ru step2_spans step3_tags_logs")
+    assert "+from opentracing.ext import tags" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "stage, files",
+    [
+        ("step2", {"app.py", "tracing.py", "README.md"}),
+        ("step3", {"app.py", "tracing.py", "README.md"}),
+    ],
+)
+def test_each_lesson_changes_only_its_files(stage, files):
+    new = find_stage(stage)
+    old = find_stage(f"step{new.number - 1}")
+    assert changed_files(old, new) == files
+    assert (old.folder / "Procfile").read_text() == (new.folder / "Procfile").read_text()
+
+
+def test_stage_folders_hold_no_stray_files():
+    for stage in ["step1_monolith", "step2_spans", "step3_tags_logs"]:
+        names = {p.name for p in (ROOT / stage).iterdir() if p.name != "__pycache__"}
+        assert names <= {"app.py", "tracing.py", "Procfile", "README.md"}, names

@@ -1,0 +1,148 @@
+"""`make stepN` (`python -m workshop run stepN`): start, demo, trace, stop; and its failures, said clearly."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.processes import processes_mentioning, run_workshop, runner_env
+from tests.stage_loader import ROOT
+from workshop.collector import CollectorConfig, running_collector
+from workshop.errors import WorkshopError
+
+
+@pytest.mark.parametrize("stage", ["step2", "step3"])
+def test_once_prints_the_waterfall_and_exits_0(stage):
+    env = runner_env()
+    result = run_workshop("run", stage, "--once", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Demo request: GET http://127.0.0.1:" in out and "200 OK" in out
+    assert "contributors of pallets/flask" in out
+    assert "trace " in out and "1 service (contributors)" in out
+    for operation in ["get_repo_contributors", "github_request", "clean_github_data"]:
+        assert operation in out
+    assert f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}/api/traces/" in out
+    assert not processes_mentioning(env["APP_PORT"], env["JAEGER_QUERY_PORT"], env["FAKE_GITHUB_PORT"])
+
+
+def test_step1_once_answers_without_a_trace():
+    env = runner_env()
+    result = run_workshop("run", "step1", "--once", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "200 OK" in result.stdout and "Why was it slow?" in result.stdout
+    assert "trace-store" not in result.stdout  # lesson 1 has nothing to trace yet
+
+
+def test_once_fails_when_the_trace_does_not_arrive(tmp_path):
+    """A stage whose spans go nowhere: the runner waits (bounded) and exits 1."""
+    stage = tmp_path / "step2_lost"
+    shutil.copytree(ROOT / "step2_spans", stage, ignore=shutil.ignore_patterns("__pycache__"))
+    (stage / "Procfile").write_text("contributors: JAEGER_AGENT_PORT=9 python app.py\n")  # port 9: discard
+    driver = (
+        "import sys; from pathlib import Path\n"
+        "from workshop.runner import Settings, run_stage\n"
+        "from workshop.stages import Stage\n"
+        f"sys.exit(run_stage(Stage(2, Path({str(stage)!r})), once=True, settings=Settings(trace_timeout=2)))\n"
+    )
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", driver], cwd=ROOT, env=runner_env(), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "did not arrive" in result.stdout
+    assert time.monotonic() - started < 30
+
+
+def test_ctrl_c_stops_every_process_and_the_store_answers_meanwhile():
+    env = runner_env()
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "workshop", "run", "step3"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        output = []
+        deadline = time.monotonic() + 30
+        for line in runner.stdout:
+            output.append(line)
+            if "Press Ctrl-C" in line or time.monotonic() > deadline:
+                break
+        assert any("Press Ctrl-C" in line for line in output), "".join(output)
+        # What the README shows while `make step3` runs:
+        body = requests.get(
+            f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}/api/traces?service=contributors", timeout=5
+        ).json()
+        assert list(body) == ["data", "total", "limit", "offset", "errors"] and len(body["data"]) == 1
+        assert requests.get(f"http://127.0.0.1:{env['APP_PORT']}/contributors/a/b", timeout=15).status_code == 200
+        runner.send_signal(signal.SIGINT)
+        rest, _ = runner.communicate(timeout=20)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode in (0, 130), "".join(output) + rest
+    assert "Span publisher exited" in rest  # the app closed its tracer on the way out
+    assert not processes_mentioning(env["APP_PORT"], env["JAEGER_QUERY_PORT"], env["FAKE_GITHUB_PORT"])
+    for variable in ["APP_PORT", "JAEGER_QUERY_PORT", "FAKE_GITHUB_PORT"]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", int(env[variable])))  # free again
+
+
+def test_port_in_use_is_named_with_its_variable():
+    env = runner_env()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(env["APP_PORT"])))
+        taken.listen()
+        result = run_workshop("run", "step2", "--once", env=env)
+    assert result.returncode == 2
+    port = env["APP_PORT"]
+    assert result.stderr.strip() == (
+        f"error: port {port} is already in use: stop what uses it, or move this one with APP_PORT=<another port>"
+    )
+
+
+def test_udp_port_in_use_without_a_store_is_named():
+    env = runner_env()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", int(env["JAEGER_AGENT_PORT"])))
+        result = run_workshop("run", "step2", "--once", env=env)
+    assert result.returncode == 2
+    assert f"UDP port {env['JAEGER_AGENT_PORT']} is in use" in result.stderr and "JAEGER_AGENT_PORT" in result.stderr
+
+
+def test_a_store_already_running_is_used():
+    with running_collector(CollectorConfig(udp_port=0, http_port=0)) as store:
+        env = runner_env(JAEGER_AGENT_PORT=str(store.udp_port), JAEGER_QUERY_PORT=str(store.http_port))
+        result = run_workshop("run", "step2", "--once", env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"using the Jaeger API already answering at {store.url}" in result.stdout
+        assert "trace-store" not in result.stdout
+        assert store.store.services() == ["contributors"]
+
+
+def test_bad_stage_and_bad_port_variable_are_clear_errors():
+    result = run_workshop("run", "step9", env=runner_env())
+    assert result.returncode == 2 and "no stage 'step9': the stages are step1" in result.stderr
+    result = run_workshop("run", "step2", env=runner_env(APP_PORT="http"))
+    assert result.returncode == 2 and "APP_PORT must be a port number" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_setup_says_which_command_to_run(monkeypatch):
+    from workshop.runner import run_stage
+    from workshop.stages import find_stage
+
+    monkeypatch.setitem(sys.modules, "honcho", None)
+    with pytest.raises(WorkshopError, match="run `make setup`"):
+        run_stage(find_stage("step2"))

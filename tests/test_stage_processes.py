@@ -1,0 +1,117 @@
+"""End to end over the real wire: stage process -> jaeger-client UDP -> trace store -> Jaeger's HTTP API."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+import requests
+
+from tests.conftest import TOKEN
+from tests.expected_trees import EXPECTED_TREES, SERVICES, json_tags, json_tree
+from tests.processes import stage_process
+from workshop.collector import CollectorConfig, running_collector
+from workshop.fake_github import FakeGitHubConfig, create_app
+from workshop.ports import free_port
+from workshop.query_client import QueryClient, trace_services
+from workshop.serving import serve_in_thread
+
+TRACED = ["step2_spans", "step3_tags_logs"]
+
+
+@pytest.fixture
+def world():
+    """A fake GitHub and a trace store, both on free ports."""
+    with (
+        serve_in_thread(create_app(FakeGitHubConfig(computing_calls=2))) as github,
+        running_collector(CollectorConfig(udp_port=0, http_port=0)) as store,
+    ):
+        yield github, store
+
+
+def stage_env(github: str, store, **extra: str) -> dict[str, str]:
+    return {
+        "GITHUB_API_URL": github,
+        "JAEGER_AGENT_HOST": "127.0.0.1",
+        "JAEGER_AGENT_PORT": str(store.udp_port),
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("stage", TRACED)
+def test_trace_arrives_over_the_wire_with_the_same_tree(world, stage):
+    github, store = world
+    with stage_process(stage, "app.py", stage_env(github, store)) as app:
+        response = requests.get(app.url + "/contributors/pallets/flask", timeout=15)
+        assert response.status_code == 200
+        trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES[stage], timeout=10)
+        app.stop()
+    assert trace is not None
+    assert json_tree(trace) == EXPECTED_TREES[stage]
+    assert trace_services(trace) == SERVICES[stage]
+    assert trace["traceID"] == response.headers["X-Trace-Id"]
+
+
+def test_step3_tags_and_logs_survive_the_wire(world):
+    github, store = world
+    with stage_process("step3_tags_logs", "app.py", stage_env(github, store)) as app:
+        response = requests.get(app.url + "/contributors/pallets/flask", timeout=15)
+        trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], {"contributors"}, timeout=10)
+        app.stop()
+    spans = {}
+    for span in trace["spans"]:
+        spans.setdefault(span["operationName"], []).append(span)
+    attempt = json_tags(spans["github_request"][2])
+    assert attempt["span.kind"] == "client" and attempt["peer.service"] == "github"
+    assert attempt["http.status_code"] == 200 and attempt["github.attempt"] == 3
+    assert json_tags(spans["clean_github_data"][0])["contributors.count"] == len(response.json()["contributors"])
+    retry_logs = spans["get_repo_contributors"][0]["logs"]
+    assert [{f["key"]: f["value"] for f in log["fields"]}["event"] for log in retry_logs] == ["retry", "retry"]
+
+
+@pytest.mark.parametrize("stage", TRACED)
+def test_last_trace_is_flushed_when_the_process_is_stopped(world, stage):
+    """SIGTERM right after the answer: the spans still queued in the tracer are sent before exit."""
+    github, store = world
+    with stage_process(stage, "app.py", stage_env(github, store)) as app:
+        response = requests.get(app.url + "/contributors/octocat/does-not-exist", timeout=15)
+        code, output = app.stop(signal.SIGTERM)
+    assert code == 0, output
+    trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES[stage], timeout=5)
+    assert trace is not None and len(trace["spans"]) == 3
+
+
+def test_ctrl_c_flushes_too(world):
+    github, store = world
+    with stage_process("step2_spans", "app.py", stage_env(github, store)) as app:
+        response = requests.get(app.url + "/contributors/octocat/empty", timeout=15)
+        code, output = app.stop(signal.SIGINT)
+    assert code == 0, output
+    assert QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], {"contributors"}, timeout=5)
+
+
+@pytest.mark.parametrize("stage", TRACED)
+def test_app_serves_with_no_trace_store(stage):
+    with serve_in_thread(create_app(FakeGitHubConfig(computing_calls=0))) as github:
+        nobody = {"GITHUB_API_URL": github, "JAEGER_AGENT_PORT": str(free_port(kind=2))}
+        with stage_process(stage, "app.py", nobody) as app:
+            for _ in range(3):
+                assert requests.get(app.url + "/contributors/pallets/flask", timeout=15).status_code == 200
+            code, output = app.stop()
+    assert code == 0, output
+
+
+def test_step3_log_lines_name_trace_and_span_and_never_the_token(world):
+    github, store = world
+    with stage_process("step3_tags_logs", "app.py", stage_env(github, store, GITHUB_TOKEN=TOKEN)) as app:
+        response = requests.get(app.url + "/contributors/pallets/flask", timeout=15)
+        trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], {"contributors"}, timeout=10)
+        _, output = app.stop()
+    get_span = next(s for s in trace["spans"] if s["operationName"] == "get_repo_contributors")
+    retry_lines = [line for line in output.splitlines() if "retrying" in line]
+    assert len(retry_lines) == 2
+    for line in retry_lines:
+        assert f"[trace={trace['traceID']} span={get_span['spanID']}]" in line
+    assert TOKEN not in output
+    assert TOKEN not in json.dumps(trace)
