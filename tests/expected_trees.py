@@ -1,6 +1,7 @@
 """The span trees each traced stage must produce for its demo request (first call for a repo: two 202s).
 
-The in-memory tests and the end-to-end tests assert the same trees: (operation, [children in start order]).
+The in-memory tests and the end-to-end tests assert the same trees: (service, operation, [children in
+start order]).
 """
 
 from __future__ import annotations
@@ -8,23 +9,46 @@ from __future__ import annotations
 from workshop.jaeger_model import Json
 from workshop.waterfall import Node, span_tree
 
-CONTRIBUTORS_TREE = (
+
+def github_calls(service: str) -> tuple:
+    """get_repo_contributors with its three attempts: two 202s, then the data."""
+    return (service, "get_repo_contributors", [(service, "github_request", [])] * 3)
+
+
+MONOLITH = (
+    "contributors",
+    "contributors",
+    [github_calls("contributors"), ("contributors", "clean_github_data", [])],
+)
+DISTRIBUTED = (
+    "gateway",
     "contributors",
     [
-        ("get_repo_contributors", [("github_request", []), ("github_request", []), ("github_request", [])]),
-        ("clean_github_data", []),
+        ("gateway", "call_github_proxy", [("github-proxy", "stats", [github_calls("github-proxy")])]),
+        ("gateway", "clean_github_data", []),
     ],
 )
-EXPECTED_TREES = {"step2_spans": CONTRIBUTORS_TREE, "step3_tags_logs": CONTRIBUTORS_TREE}
-SERVICES = {"step2_spans": {"contributors"}, "step3_tags_logs": {"contributors"}}
+EXPECTED_TREES = {
+    "step2_spans": MONOLITH,
+    "step3_tags_logs": MONOLITH,
+    "step4_distributed": DISTRIBUTED,
+}
+
+
+def services(tree: tuple) -> set[str]:
+    service, _, children = tree
+    return {service}.union(*(services(child) for child in children))
+
+
+SERVICES = {stage: services(tree) for stage, tree in EXPECTED_TREES.items()}
 
 
 def json_tree(trace: Json) -> tuple:
-    """A Jaeger JSON trace as (operation, [children]), for comparison with the trees above."""
+    """A Jaeger JSON trace as (service, operation, [children]), for comparison with the trees above."""
     (root,) = span_tree(trace)
 
     def tree(node: Node) -> tuple:
-        return (node.span["operationName"], [tree(child) for child in node.children])
+        return (node.service, node.span["operationName"], [tree(child) for child in node.children])
 
     return tree(root)
 

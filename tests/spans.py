@@ -31,8 +31,8 @@ class SpanView:
     children: list[SpanView] = field(default_factory=list)
 
     def tree(self) -> tuple:
-        """(operation, [child trees]) with children in start order: compare whole trees with ==."""
-        return (self.operation, [child.tree() for child in self.children])
+        """(service, operation, [child trees]) with children in start order: compare whole trees with ==."""
+        return (self.service, self.operation, [child.tree() for child in self.children])
 
 
 def view(span) -> SpanView:
