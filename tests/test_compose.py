@@ -1,0 +1,130 @@
+"""docker-compose.yml and the Dockerfile, checked without a Docker engine (none runs in CI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+import yaml
+
+from tests.stage_loader import ROOT
+from workshop.runner import STAGE_ENVIRONMENT
+from workshop.stages import all_stages
+
+SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+INFRA = {"fake-github", "jaeger", "redis"}
+PORT = re.compile(r"^\$\{(?P<variable>[A-Z_]+):-(?P<default>\d+)\}:(?P<container>\d+)(/udp)?$")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def profile(compose: dict, name: str) -> dict[str, dict]:
+    return {key: service for key, service in compose["services"].items() if name in service.get("profiles", [])}
+
+
+def validation_errors(document: dict) -> list[str]:
+    schema = json.loads(SCHEMA.read_text())  # declares draft 07
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{list(e.path)}: {e.message}" for e in sorted(validator.iter_errors(document), key=lambda e: list(e.path))]
+
+
+def test_valid_against_the_compose_specification(compose):
+    assert validation_errors(compose) == []
+
+
+def test_the_validation_would_catch_a_mistake(compose):
+    broken = json.loads(json.dumps(compose))
+    broken["services"]["jaeger"]["healthcheck"]["interval"] = 2  # a number where a duration string belongs
+    broken["services"]["jaeger"]["port"] = ["16686:16686"]  # a misspelled key
+    assert len(validation_errors(broken)) >= 2
+
+
+@pytest.mark.parametrize("stage", all_stages(), ids=lambda stage: stage.name)
+def test_each_stage_profile_runs_exactly_its_procfile(compose, stage):
+    services = profile(compose, stage.name)
+    own = {name.removeprefix(f"{stage.name}-"): s for name, s in services.items() if name not in INFRA}
+    assert set(services) - INFRA == {f"{stage.name}-{name}" for name in own}
+    procfile = stage.processes()
+    assert set(own) == set(procfile)
+    for name, service in own.items():
+        assert service["command"] == procfile[name]
+        assert service["working_dir"] == f"/app/{stage.folder.name}"
+        assert set(service["environment"]) <= set(STAGE_ENVIRONMENT) | {"APP_HOST", "GITHUB_TOKEN"}
+        assert "GITHUB_API_URL" in service["environment"]
+        if stage.traced:
+            assert service["environment"]["JAEGER_AGENT_HOST"] == "jaeger"
+        if stage.needs_redis:
+            assert service["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    expected_infra = (
+        {"fake-github"} | ({"jaeger"} if stage.traced else set()) | ({"redis"} if stage.needs_redis else set())
+    )
+    assert set(services) & INFRA == expected_infra
+
+
+def test_no_service_outside_the_stage_profiles(compose):
+    stage_names = {stage.name for stage in all_stages()}
+    for name, service in compose["services"].items():
+        assert service.get("profiles"), f"{name} would start with every profile"
+        assert set(service["profiles"]) <= stage_names
+
+
+def test_images_are_pinned_to_exact_multi_arch_tags(compose):
+    images = {name: service["image"] for name, service in compose["services"].items() if "image" in service}
+    assert re.fullmatch(r"jaegertracing/jaeger:2\.\d+\.\d+", images["jaeger"])
+    if "redis" in images:
+        assert re.fullmatch(r"redis:7\.\d+\.\d+", images["redis"])
+    for name, image in images.items():
+        assert ":" in image and not image.endswith(":latest"), name
+        assert "all-in-one" not in image  # Jaeger v1, end of life
+        if "build" not in compose["services"][name]:
+            assert re.search(r":\d+\.\d+\.\d+", image), f"{name}: {image} is not an exact version"
+    base = re.search(r"^FROM (\S+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE).group(1)
+    assert re.fullmatch(r"python:3\.\d+\.\d+-slim(-\w+)?", base)
+
+
+def test_published_ports_are_configurable_and_avoid_airplay(compose):
+    for name, service in compose["services"].items():
+        for mapping in service.get("ports", []):
+            match = PORT.match(mapping)
+            assert match, f"{name}: {mapping} is not ${{VARIABLE:-default}}:port"
+            assert match["default"] not in ("5000", "7000")
+    jaeger = compose["services"]["jaeger"]["ports"]
+    assert "${JAEGER_AGENT_PORT:-6831}:6831/udp" in jaeger and "${JAEGER_QUERY_PORT:-16686}:16686" in jaeger
+
+
+def test_healthchecks_and_ordered_start(compose):
+    for name, service in compose["services"].items():
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert condition == {"condition": "service_healthy"}, name
+            assert dependency in compose["services"]
+
+
+def test_dockerfile_installs_the_same_pinned_requirements_as_a_non_root_user():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY requirements.txt ." in dockerfile
+    assert re.search(r"pip install .*-r requirements\.txt", dockerfile)
+    user = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
+    assert user and user[-1] not in ("root", "0")
+    runtime = (ROOT / "requirements.txt").read_text()
+    assert "pytest" not in runtime and "ruff" not in runtime  # no dev tools in the image
+    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
+
+
+def test_without_an_engine_docker_mode_says_so_in_one_line():
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    result = subprocess.run(
+        [sys.executable, "-m", "workshop", "run", "step3", "--docker"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    assert lines == ["No Docker engine answers here (`docker info` fails): run `make step3`, which needs no Docker."]
