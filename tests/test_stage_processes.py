@@ -10,14 +10,14 @@ import requests
 
 from tests.conftest import TOKEN
 from tests.expected_trees import EXPECTED_TREES, SERVICES, json_tags, json_tree
-from tests.processes import stage_process
+from tests.processes import stage_processes
 from workshop.collector import CollectorConfig, running_collector
 from workshop.fake_github import FakeGitHubConfig, create_app
 from workshop.ports import free_port
 from workshop.query_client import QueryClient, trace_services
 from workshop.serving import serve_in_thread
 
-TRACED = ["step2_spans", "step3_tags_logs"]
+TRACED = ["step2_spans", "step3_tags_logs", "step4_distributed"]
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def stage_env(github: str, store, **extra: str) -> dict[str, str]:
 @pytest.mark.parametrize("stage", TRACED)
 def test_trace_arrives_over_the_wire_with_the_same_tree(world, stage):
     github, store = world
-    with stage_process(stage, "app.py", stage_env(github, store)) as app:
+    with stage_processes(stage, stage_env(github, store)) as app:
         response = requests.get(app.url + "/contributors/pallets/flask", timeout=15)
         assert response.status_code == 200
         trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES[stage], timeout=10)
@@ -55,7 +55,7 @@ def test_trace_arrives_over_the_wire_with_the_same_tree(world, stage):
 
 def test_step3_tags_and_logs_survive_the_wire(world):
     github, store = world
-    with stage_process("step3_tags_logs", "app.py", stage_env(github, store)) as app:
+    with stage_processes("step3_tags_logs", stage_env(github, store)) as app:
         response = requests.get(app.url + "/contributors/pallets/flask", timeout=15)
         trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], {"contributors"}, timeout=10)
         app.stop()
@@ -74,20 +74,21 @@ def test_step3_tags_and_logs_survive_the_wire(world):
 def test_last_trace_is_flushed_when_the_process_is_stopped(world, stage):
     """SIGTERM right after the answer: the spans still queued in the tracer are sent before exit."""
     github, store = world
-    with stage_process(stage, "app.py", stage_env(github, store)) as app:
+    with stage_processes(stage, stage_env(github, store)) as app:
         response = requests.get(app.url + "/contributors/octocat/does-not-exist", timeout=15)
-        code, output = app.stop(signal.SIGTERM)
-    assert code == 0, output
+        codes, output = app.stop(signal.SIGTERM)
+    assert set(codes.values()) == {0}, output
     trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES[stage], timeout=5)
-    assert trace is not None and len(trace["spans"]) == 3
+    assert trace is not None and json_tree(trace)[2], "the trace lost its spans"
+    assert len(trace["spans"]) == {"step4_distributed": 5}.get(stage, 3)
 
 
 def test_ctrl_c_flushes_too(world):
     github, store = world
-    with stage_process("step2_spans", "app.py", stage_env(github, store)) as app:
+    with stage_processes("step2_spans", stage_env(github, store)) as app:
         response = requests.get(app.url + "/contributors/octocat/empty", timeout=15)
-        code, output = app.stop(signal.SIGINT)
-    assert code == 0, output
+        codes, output = app.stop(signal.SIGINT)
+    assert set(codes.values()) == {0}, output
     assert QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], {"contributors"}, timeout=5)
 
 
@@ -95,16 +96,16 @@ def test_ctrl_c_flushes_too(world):
 def test_app_serves_with_no_trace_store(stage):
     with serve_in_thread(create_app(FakeGitHubConfig(computing_calls=0))) as github:
         nobody = {"GITHUB_API_URL": github, "JAEGER_AGENT_PORT": str(free_port(kind=2))}
-        with stage_process(stage, "app.py", nobody) as app:
+        with stage_processes(stage, nobody) as app:
             for _ in range(3):
                 assert requests.get(app.url + "/contributors/pallets/flask", timeout=15).status_code == 200
-            code, output = app.stop()
-    assert code == 0, output
+            codes, output = app.stop()
+    assert set(codes.values()) == {0}, output
 
 
 def test_step3_log_lines_name_trace_and_span_and_never_the_token(world):
     github, store = world
-    with stage_process("step3_tags_logs", "app.py", stage_env(github, store, GITHUB_TOKEN=TOKEN)) as app:
+    with stage_processes("step3_tags_logs", stage_env(github, store, GITHUB_TOKEN=TOKEN)) as app:
         response = requests.get(app.url + "/contributors/pallets/flask", timeout=15)
         trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], {"contributors"}, timeout=10)
         _, output = app.stop()

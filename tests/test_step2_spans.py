@@ -50,14 +50,18 @@ def test_every_answer_names_its_trace(app_url, spans):
 def test_unrouted_request_span_is_named(app_url, spans):
     requests.get(app_url + "/nowhere", timeout=10)
     root = build_tree(spans.get_spans())
-    assert root.tree() == ("GET (no route)", [])
+    assert root.tree() == ("contributors", "GET (no route)", [])
     assert root.tags["http.status_code"] == 404
 
 
 def test_exception_through_a_span_marks_it(app_url, spans):
     requests.get(app_url + "/contributors/octocat/does-not-exist", timeout=10)
     root = build_tree(spans.get_spans())
-    assert root.tree() == ("contributors", [("get_repo_contributors", [("github_request", [])])])
+    assert root.tree() == (
+        "contributors",
+        "contributors",
+        [("contributors", "get_repo_contributors", [("contributors", "github_request", [])])],
+    )
     failed = find(root, "get_repo_contributors")[0]
     assert failed.tags["error"] is True  # opentracing's scope marks a span an exception leaves
     assert failed.logs[0]["event"] == "error"

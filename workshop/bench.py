@@ -205,18 +205,22 @@ def ingest_rate(bursts: int, per_burst: int = 1_000) -> tuple[float, int]:
     return stored / busy, len(payload) * SPANS_PER_BATCH - stored
 
 
+def send_paced(sock: socket.socket, port: int, payload: list[bytes], spans_per_second: int) -> None:
+    interval = SPANS_PER_BATCH / spans_per_second
+    started = time.monotonic()
+    for n, datagram in enumerate(payload):
+        delay = started + n * interval - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        sock.sendto(datagram, ("127.0.0.1", port))
+
+
 def steady_rate(spans_per_second: int, seconds: float) -> tuple[int, int]:
     """Spans sent at a steady rate for `seconds`; how many the store lost."""
     count = int(spans_per_second * seconds / SPANS_PER_BATCH)
     payload = datagrams(count, seed=2)
-    interval = SPANS_PER_BATCH / spans_per_second
     with collector(max_traces=count) as (_, udp, url), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        started = time.monotonic()
-        for n, datagram in enumerate(payload):
-            delay = started + n * interval - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            s.sendto(datagram, ("127.0.0.1", udp))
+        send_paced(s, udp, payload, spans_per_second)
         wait_stored(url, count * SPANS_PER_BATCH, timeout=30)
         stored = stats(url)["store"]["spans_stored"]
     return count * SPANS_PER_BATCH, count * SPANS_PER_BATCH - stored
@@ -228,9 +232,7 @@ def memory(max_traces: int, rounds: int = 3) -> tuple[list[float], float, int]:
     after = []
     with collector(max_traces=max_traces) as (child, udp, url), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for round_ in range(1, rounds + 1):
-            for datagram in datagrams(max_traces, seed=10 + round_):
-                s.sendto(datagram, ("127.0.0.1", udp))
-                time.sleep(0.0001)  # about 100,000 spans/s: a fast but steady stream
+            send_paced(s, udp, datagrams(max_traces, seed=10 + round_), spans_per_second=20_000)
             wait_stored(url, max_traces * SPANS_PER_BATCH * round_, timeout=60)
             after.append(_memory_mib(child.pid, "VmRSS"))
         held = stats(url)["traces"]

@@ -119,6 +119,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_down(args: argparse.Namespace) -> int:
+    from workshop.docker import down
+
+    return down()
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     from workshop.stage_diff import print_stage_diff
 
@@ -213,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="what tracing costs, and what the trace store can take")
     bench.add_argument("--quick", action="store_true", help="fewer requests and spans: a rough figure, fast")
     bench.set_defaults(func=cmd_bench)
+
+    stop = commands.add_parser("down", help="stop what `make stepN DOCKER=1` started")
+    stop.set_defaults(func=cmd_down)
 
     diff = commands.add_parser("diff", help="what a lesson changes: the diff from the previous stage")
     diff.add_argument("stage", help="step2 .. step6")

@@ -23,17 +23,14 @@ from pathlib import Path
 
 import requests
 from rich.console import Console
-from rich.table import Table
 
+from workshop.demo import Demo
 from workshop.errors import WorkshopError
 from workshop.ports import require_free, udp_port_free
-from workshop.query_client import QueryClient, trace_services
 from workshop.redis_server import RedisPlan, plan_redis
 from workshop.stages import ROOT, Stage
-from workshop.waterfall import render_trace
 
 READY_TIMEOUT = 20.0  # seconds for every process to answer
-DEMO_TIMEOUT = 30.0  # seconds for the demo request
 TRACE_TIMEOUT = 10.0  # seconds for the demo's trace to arrive in the store
 # Procfile process name -> the variable holding the port it serves HTTP on
 HTTP_PORT_VARIABLES = {"contributors": "APP_PORT", "gateway": "APP_PORT", "github-proxy": "PROXY_PORT"}
@@ -100,6 +97,12 @@ def _jaeger_answers(url: str) -> bool:
         return response.ok and "data" in response.json()
     except (requests.RequestException, ValueError):
         return False
+
+
+# What every stage process is told (docker-compose.yml uses the same names).
+STAGE_ENVIRONMENT = (
+    "APP_PORT", "PROXY_PORT", "PROXY_URL", "JAEGER_AGENT_HOST", "JAEGER_AGENT_PORT", "GITHUB_API_URL", "REDIS_URL",
+)  # fmt: skip
 
 
 def plan_run(stage: Stage, settings: Settings) -> Plan:
@@ -232,69 +235,13 @@ class Run:
         settings = self.plan.settings
         if not self._wait_ready():
             return False
-        url = f"{settings.app_url}/contributors/{settings.demo_repo}"
-        self._say(f"\n[bold]Demo request:[/bold] GET {url}")
-        started = time.monotonic()
-        try:
-            response = requests.get(url, timeout=DEMO_TIMEOUT)
-        except requests.RequestException as error:
-            self._say(f"[red]the demo request failed: {error}[/red]")
-            return False
-        elapsed = time.monotonic() - started
-        self._print_answer(response, elapsed)
-        trace_id = response.headers.get("X-Trace-Id")
-        ok = True
-        if self.plan.stage.traced:
-            ok = self._print_trace(trace_id)
+        demo = Demo(
+            self.console, settings.app_url, settings.demo_repo, settings.query_url, self.plan.services,
+            settings.trace_timeout,
+        )  # fmt: skip
+        ok, trace_id = demo.run()
         self._print_urls(trace_id)
         return ok
-
-    def _print_answer(self, response: requests.Response, elapsed: float) -> None:
-        colour = "green" if response.ok else "yellow"
-        self._say(f"[{colour}]{response.status_code} {response.reason}[/{colour}] in [bold]{elapsed:.2f} s[/bold]")
-        try:
-            body = response.json()
-        except ValueError:
-            self._say(response.text[:500])
-            return
-        contributors = body.get("contributors") if isinstance(body, dict) else None
-        if contributors is None:
-            self._say(str(body))
-            return
-        self._say(f"contributors of {body.get('repo')}:")
-        table = Table(box=None)
-        table.add_column("login")
-        table.add_column("commits", justify="right")
-        for entry in contributors[:10]:
-            table.add_row(str(entry.get("login")), str(entry.get("commits")))
-        if len(contributors) > 10:
-            table.add_row(f"... {len(contributors) - 10} more", "")
-        self.console.print(table)
-        if elapsed > 1 and not self.plan.stage.traced:
-            self._say(f"[yellow]That took {elapsed:.1f} s. Ask again: it is fast now. Why was it slow?[/yellow]")
-        elif elapsed > 1:
-            self._say(f"[yellow]That took {elapsed:.1f} s: the trace below shows where the time went.[/yellow]")
-
-    def _print_trace(self, trace_id: str | None) -> bool:
-        if not trace_id:
-            self._say("[red]the answer has no X-Trace-Id header: is the stage traced?[/red]")
-            return False
-        client = QueryClient(self.plan.settings.query_url)
-        wanted = self.plan.services
-        trace = client.wait_for_trace(trace_id, wanted, self.plan.settings.trace_timeout)
-        if trace is None:
-            self._say(
-                f"[red]trace {trace_id} did not arrive at {self.plan.settings.query_url} within "
-                f"{self.plan.settings.trace_timeout:g} s[/red]"
-            )
-            return False
-        self.console.print()
-        self.console.print(render_trace(trace))
-        missing = wanted - trace_services(trace)
-        if missing:
-            self._say(f"[red]the trace lacks spans from {', '.join(sorted(missing))}[/red]")
-            return False
-        return True
 
     def _print_urls(self, trace_id: str | None) -> None:
         settings = self.plan.settings

@@ -1,0 +1,85 @@
+"""The demo request `make stepN` sends once a stage is up: print the answer, then its trace."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import requests
+from rich.console import Console
+from rich.table import Table
+
+from workshop.query_client import QueryClient, trace_services
+from workshop.waterfall import render_trace
+
+DEMO_TIMEOUT = 30.0  # seconds for the demo request
+
+
+@dataclass
+class Demo:
+    console: Console
+    app_url: str
+    repo: str
+    query_url: str
+    services: set[str]  # the services its trace must have; empty for an untraced stage
+    trace_timeout: float
+
+    def run(self) -> tuple[bool, str | None]:
+        """Send the request, print the answer and its trace: (whether all of it worked, the trace id)."""
+        url = f"{self.app_url}/contributors/{self.repo}"
+        self.console.print(f"\n[bold]Demo request:[/bold] GET {url}")
+        started = time.monotonic()
+        try:
+            response = requests.get(url, timeout=DEMO_TIMEOUT)
+        except requests.RequestException as error:
+            self.console.print(f"[red]the demo request failed: {error}[/red]")
+            return False, None
+        self._print_answer(response, time.monotonic() - started)
+        trace_id = response.headers.get("X-Trace-Id")
+        return (self._print_trace(trace_id) if self.services else True), trace_id
+
+    def _print_answer(self, response: requests.Response, elapsed: float) -> None:
+        colour = "green" if response.ok else "yellow"
+        self.console.print(
+            f"[{colour}]{response.status_code} {response.reason}[/{colour}] in [bold]{elapsed:.2f} s[/bold]"
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            self.console.print(response.text[:500])
+            return
+        contributors = body.get("contributors") if isinstance(body, dict) else None
+        if contributors is None:
+            self.console.print(str(body))
+            return
+        self.console.print(f"contributors of {body.get('repo')}:")
+        table = Table(box=None)
+        table.add_column("login")
+        table.add_column("commits", justify="right")
+        for entry in contributors[:10]:
+            table.add_row(str(entry.get("login")), str(entry.get("commits")))
+        if len(contributors) > 10:
+            table.add_row(f"... {len(contributors) - 10} more", "")
+        self.console.print(table)
+        if elapsed > 1 and not self.services:
+            self.console.print(f"[yellow]That took {elapsed:.1f} s. Ask again: it is fast now. Why was it slow?[/]")
+        elif elapsed > 1:
+            self.console.print(f"[yellow]That took {elapsed:.1f} s: the trace below shows where the time went.[/]")
+
+    def _print_trace(self, trace_id: str | None) -> bool:
+        if not trace_id:
+            self.console.print("[red]the answer has no X-Trace-Id header: is the stage traced?[/red]")
+            return False
+        trace = QueryClient(self.query_url).wait_for_trace(trace_id, self.services, self.trace_timeout)
+        if trace is None:
+            self.console.print(
+                f"[red]trace {trace_id} did not arrive at {self.query_url} within {self.trace_timeout:g} s[/red]"
+            )
+            return False
+        self.console.print()
+        self.console.print(render_trace(trace))
+        missing = self.services - trace_services(trace)
+        if missing:
+            self.console.print(f"[red]the trace lacks spans from {', '.join(sorted(missing))}[/red]")
+            return False
+        return True
