@@ -7,6 +7,7 @@ and the app keeps serving: tracing never takes the app down.
 
 import time
 
+import flask_opentracing
 from jaeger_client import Config
 
 
@@ -24,6 +25,35 @@ def init_tracer(service_name):
         validate=True,
     )
     return config.initialize_tracer()
+
+
+class FlaskTracing(flask_opentracing.FlaskTracing):
+    """flask-opentracing's request tracing, made safe for concurrent requests.
+
+    flask-opentracing 2.0.0 files each request's span under Flask's `request` proxy, which is one
+    object for every request: two requests at once could swap spans. This keeps them apart.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._current_scopes = ScopesByRequest()
+
+
+class ScopesByRequest(dict):
+    """A dict keyed by the request itself rather than by the proxy that stands for it."""
+
+    def __setitem__(self, request, scope):
+        super().__setitem__(_real(request), scope)
+
+    def get(self, request, default=None):
+        return super().get(_real(request), default)
+
+    def pop(self, request, default=None):
+        return super().pop(_real(request), default)
+
+
+def _real(request):
+    return request._get_current_object() if hasattr(request, "_get_current_object") else request
 
 
 def close_tracer(tracer):

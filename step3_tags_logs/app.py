@@ -17,10 +17,9 @@ from collections import Counter
 
 import requests
 from flask import Flask, jsonify
-from flask_opentracing import FlaskTracing
 from opentracing import global_tracer
 from opentracing.ext import tags
-from tracing import close_tracer, correlate_logs, init_tracer
+from tracing import FlaskTracing, close_tracer, correlate_logs, init_tracer
 from werkzeug.exceptions import HTTPException
 
 GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "http://127.0.0.1:8482")  # the fake GitHub

@@ -18,11 +18,10 @@ from collections import Counter
 
 import requests
 from flask import Flask, jsonify
-from flask_opentracing import FlaskTracing
 from opentracing import global_tracer
 from opentracing.ext import tags
 from opentracing.propagation import Format
-from tracing import close_tracer, correlate_logs, init_tracer
+from tracing import FlaskTracing, close_tracer, correlate_logs, init_tracer
 from werkzeug.exceptions import HTTPException
 
 PROXY_URL = os.environ.get("PROXY_URL", "http://127.0.0.1:8481")  # the github-proxy service
