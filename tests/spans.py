@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from jaeger_client.thrift_gen.jaeger.ttypes import TagType
@@ -69,3 +70,19 @@ def walk(root: SpanView):
 
 def find(root: SpanView, operation: str) -> list[SpanView]:
     return [v for v in walk(root) if v.operation == operation]
+
+
+def settled(reporter, quiet: float = 0.1, timeout: float = 5.0) -> list:
+    """The reporter's spans once no new one has come for `quiet` seconds.
+
+    A worker answers from inside its span, so the answer can reach the gateway (and the test) a moment
+    before the worker's span finishes."""
+    deadline = time.monotonic() + timeout
+    count = -1
+    while time.monotonic() < deadline:
+        spans = reporter.get_spans()
+        if len(spans) == count:
+            return spans
+        count = len(spans)
+        time.sleep(quiet)
+    return reporter.get_spans()

@@ -105,6 +105,7 @@ def test_diff_shows_one_lesson():
         ("step2", {"app.py", "tracing.py", "README.md"}),
         ("step3", {"app.py", "tracing.py", "README.md"}),
         ("step4", {"app.py", "github_proxy.py", "Procfile", "README.md"}),
+        ("step5", {"app.py", "worker.py", "Procfile", "README.md"}),
     ],
 )
 def test_each_lesson_changes_only_its_files(stage, files):

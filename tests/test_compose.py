@@ -57,12 +57,17 @@ def test_each_stage_profile_runs_exactly_its_procfile(compose, stage):
     for name, service in own.items():
         assert service["command"] == procfile[name]
         assert service["working_dir"] == f"/app/{stage.folder.name}"
-        assert set(service["environment"]) <= set(STAGE_ENVIRONMENT) | {"APP_HOST", "GITHUB_TOKEN"}
-        assert "GITHUB_API_URL" in service["environment"]
+        environment = service["environment"]
+        assert set(environment) <= set(STAGE_ENVIRONMENT) | {"APP_HOST", "GITHUB_TOKEN"}
         if stage.traced:
-            assert service["environment"]["JAEGER_AGENT_HOST"] == "jaeger"
-        if stage.needs_redis:
-            assert service["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+            assert environment["JAEGER_AGENT_HOST"] == "jaeger"
+        if "REDIS_URL" in environment:
+            assert environment["REDIS_URL"] == "redis://redis:6379/0"
+        if "PROXY_URL" in environment:
+            assert environment["PROXY_URL"] == f"http://{stage.name}-github-proxy:8481"
+    assert any("GITHUB_API_URL" in service["environment"] for service in own.values())
+    if stage.needs_redis:
+        assert {name for name, service in own.items() if "REDIS_URL" in service["environment"]} == {"gateway", "worker"}
     expected_infra = (
         {"fake-github"} | ({"jaeger"} if stage.traced else set()) | ({"redis"} if stage.needs_redis else set())
     )

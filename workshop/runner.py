@@ -56,6 +56,8 @@ class Settings:
     github_api_url: str | None = field(default_factory=lambda: os.environ.get("GITHUB_API_URL") or None)
     redis_url: str | None = field(default_factory=lambda: os.environ.get("REDIS_URL") or None)
     demo_repo: str = field(default_factory=lambda: os.environ.get("DEMO_REPO", "pallets/flask"))
+    # Procfile processes not to start (WITHOUT=worker make step5): to see what their absence does
+    without: set[str] = field(default_factory=lambda: {n for n in os.environ.get("WITHOUT", "").split(",") if n})
     ready_timeout: float = READY_TIMEOUT
     trace_timeout: float = TRACE_TIMEOUT
 
@@ -88,7 +90,7 @@ class Plan:
 
     @property
     def services(self) -> set[str]:
-        return set(self.stage.processes()) if self.stage.traced else set()
+        return set(self.stage.processes()) - self.settings.without if self.stage.traced else set()
 
 
 def _jaeger_answers(url: str) -> bool:
@@ -160,7 +162,16 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
         if redis.command:
             processes.append(Process("redis", redis.command))
 
+    unknown = settings.without - set(stage.processes())
+    if unknown:
+        raise WorkshopError(
+            f"WITHOUT names no process of {stage.name}: {', '.join(sorted(unknown))} "
+            f"(its processes: {', '.join(stage.processes())})"
+        )
     for name, command in stage.processes().items():
+        if name in settings.without:
+            notes.append(f"not started: {name} (WITHOUT)")
+            continue
         port = None
         variable = HTTP_PORT_VARIABLES.get(name)
         if variable:
