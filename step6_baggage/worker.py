@@ -1,0 +1,143 @@
+"""The worker: cleans GitHub's stats for the gateway (lesson 5 moved clean_github_data here from app.py).
+
+It takes jobs from the Redis list `contributors:jobs`. A job is JSON:
+
+    {"job_id": "...", "reply_to": "contributors:reply:<job id>", "stats": [...GitHub's stats...],
+     "trace": {"uber-trace-id": "..."}}
+
+and the worker pushes {"contributors": [...]} (or {"error": "..."}) onto the job's own `reply_to` list,
+which expires after REPLY_TTL seconds if nobody reads it. The trace context comes inside the job, so the
+worker's spans join the gateway's trace.
+"""
+
+import json
+import logging
+import os
+import signal
+import threading
+from collections import Counter
+
+import redis
+from opentracing import Format, InvalidCarrierException, SpanContextCorruptedException, child_of, global_tracer
+from opentracing.ext import tags
+from tracing import close_tracer, correlate_logs, init_tracer
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6380/0")
+JOB_QUEUE = "contributors:jobs"
+REPLY_TTL = 60  # seconds a reply waits to be read before Redis deletes it
+POLL = 1.0  # seconds each wait for a job lasts, so a stop request is noticed
+
+logging.basicConfig(
+    level=logging.INFO,
+    format="%(asctime)s %(levelname)s %(name)s [trace=%(trace_id)s span=%(span_id)s]: %(message)s",
+)
+correlate_logs()
+log = logging.getLogger("worker")
+
+
+def run(client, stop):
+    """Take jobs until `stop` is set; the job in hand is always finished first."""
+    log.info("waiting for jobs on %s at %s", JOB_QUEUE, REDIS_URL)
+    while not stop.is_set():
+        try:
+            job = client.brpop([JOB_QUEUE], timeout=POLL)
+        except redis.RedisError as error:  # Redis down: keep trying, it may come back
+            log.warning("cannot reach Redis at %s (%s): trying again in 1 s", REDIS_URL, type(error).__name__)
+            stop.wait(1)
+            continue
+        if job is not None:
+            handle_clean_job(client, job[1])
+
+
+def handle_clean_job(client, message):
+    job, problem = read_job(message)
+    # The gateway waits for this answer, so the worker's span is a child of the gateway's: child_of.
+    # (A job nobody waits for, such as an e-mail sent after answering, would use follows_from.)
+    with global_tracer().start_active_span("handle_clean_job", references=trace_parent(job)) as scope:
+        span = scope.span
+        span.set_tag(tags.SPAN_KIND, tags.SPAN_KIND_CONSUMER)
+        span.set_tag(tags.COMPONENT, "redis")
+        span.set_tag(tags.MESSAGE_BUS_DESTINATION, JOB_QUEUE)
+        if problem:
+            log.warning("malformed job: %s", problem)
+            span.set_tag(tags.ERROR, True)
+            span.log_kv({"event": "error", "message": f"malformed job: {problem}"})
+            reply(client, job, {"error": f"malformed job: {problem}"})
+            return
+        span.set_tag("job.id", job["job_id"])
+        # Baggage from the gateway, inside the job's trace context: the message itself is unchanged.
+        span.set_tag("baggage.client", span.get_baggage_item("client") or "-")
+        top = span.get_baggage_item("contributors.top")
+        try:
+            contributors = clean_github_data(job["stats"])
+            if top:  # the client asked for the top N only: the worker sends no more
+                span.set_tag("baggage.contributors.top", top)
+                contributors = contributors[: int(top)]
+        except Exception as error:  # stats of the wrong shape, or a bug: answer, mark, keep running
+            log.exception("cannot clean job %s", job["job_id"])
+            span.set_tag(tags.ERROR, True)
+            reply(client, job, {"error": f"{type(error).__name__}: {error}"})
+            return
+        reply(client, job, {"contributors": contributors})
+
+
+def read_job(message):
+    """(the job, None), or (whatever could be read of it, what is wrong with it)."""
+    try:
+        job = json.loads(message)
+    except ValueError:
+        return {}, "not JSON"
+    if not isinstance(job, dict):
+        return {}, "not a JSON object"
+    if not isinstance(job.get("reply_to"), str) or not job["reply_to"].startswith("contributors:reply:"):
+        return job, "no reply_to"
+    if not isinstance(job.get("job_id"), str) or not isinstance(job.get("stats"), list):
+        return job, "a job needs a job_id and a list of stats"
+    return job, None
+
+
+def trace_parent(job):
+    """The gateway's span, from the trace context inside the job; none (a new trace) if it is missing."""
+    carrier = job.get("trace")
+    if not isinstance(carrier, dict):
+        return None
+    try:
+        context = global_tracer().extract(Format.TEXT_MAP, {str(k): str(v) for k, v in carrier.items()})
+    except (InvalidCarrierException, SpanContextCorruptedException):
+        return None
+    return [child_of(context)] if context is not None else None
+
+
+def reply(client, job, answer):
+    reply_to = job.get("reply_to") if isinstance(job, dict) else None
+    if not isinstance(reply_to, str) or not reply_to.startswith("contributors:reply:"):
+        return  # nowhere to answer: the log line and the error span are all there is
+    with client.pipeline() as pipe:
+        pipe.lpush(reply_to, json.dumps(answer))
+        pipe.expire(reply_to, REPLY_TTL)
+        pipe.execute()
+
+
+def clean_github_data(stats):
+    """Commits per login, most first; entries with no GitHub account (author null) are dropped."""
+    with global_tracer().start_active_span("clean_github_data") as scope:
+        commits = Counter()
+        for entry in stats:
+            if entry.get("author"):
+                commits[entry["author"]["login"]] += entry["total"]
+        ranked = sorted(commits.items(), key=lambda item: (-item[1], item[0]))
+        scope.span.set_tag("contributors.count", len(ranked))
+        return [{"login": login, "commits": count} for login, count in ranked]
+
+
+if __name__ == "__main__":
+    tracer = init_tracer("worker")
+    stop = threading.Event()
+    # SIGTERM and Ctrl-C ask the loop to stop: the job in hand is finished and answered first.
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=POLL + 5)
+    try:
+        run(client, stop)
+    finally:
+        close_tracer(tracer)  # the last job's spans are sent before the process exits
