@@ -1,0 +1,85 @@
+"""`make stage-tags`: the original workshop's one-branch-per-step layout, built from this repository.
+
+A local branch `stages` gets one commit per lesson, holding that lesson's folder (as committed on HEAD)
+at the root plus `requirements.txt`, and tags `step1` … `stepN` point at them, so `git checkout step3`
+and `git diff step2 step3` work. Only git's object store and refs are written: never the working tree,
+the index or `main`. Fixed author, committer and dates make it idempotent: the same HEAD gives the same
+commits, and running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from workshop.errors import WorkshopError
+from workshop.stages import ROOT, all_stages
+
+BRANCH = "refs/heads/stages"
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Tracing Workshop",
+    "GIT_AUTHOR_EMAIL": "workshop@localhost",
+    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00+0000",
+    "GIT_COMMITTER_NAME": "Tracing Workshop",
+    "GIT_COMMITTER_EMAIL": "workshop@localhost",
+    "GIT_COMMITTER_DATE": "2026-01-01T00:00:00+0000",
+}
+SHARED_FILES = ("requirements.txt",)
+
+
+def _git(repo: Path, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=repo, input=stdin, capture_output=True, text=True, env={**os.environ, **IDENTITY}
+    )
+    if result.returncode != 0:
+        raise WorkshopError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def _entries(repo: Path, path: str) -> list[str]:
+    """`git mktree` lines for what HEAD holds under `path`, with the folder prefix removed."""
+    lines = []
+    for line in _git(repo, "ls-tree", "HEAD", path).splitlines():
+        meta, name = line.split("\t", 1)
+        lines.append(f"{meta}\t{Path(name).name}")
+    return lines
+
+
+def build_stage_tags(repo: Path = ROOT) -> list[tuple[str, str]]:
+    """(tag, commit) for every lesson, after writing them; the same HEAD always gives the same commits."""
+    if _git(repo, "rev-parse", "--is-inside-work-tree") != "true":
+        raise WorkshopError(f"{repo} is not a git working tree")
+    if subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=repo, capture_output=True).returncode:
+        raise WorkshopError("this repository has no commit yet: commit first, then make stage-tags")
+    if _git(repo, "symbolic-ref", "-q", "HEAD") == BRANCH:
+        raise WorkshopError("the `stages` branch is checked out: check out main first (git checkout main)")
+    stages = all_stages(repo)
+    if not stages:
+        raise WorkshopError(f"no stage folders (step1_*, step2_*, ...) in {repo}")
+    shared = [line for name in SHARED_FILES for line in _entries(repo, name)]
+    parent: str | None = None
+    made = []
+    for stage in stages:
+        folder = _entries(repo, f"{stage.folder.name}/")
+        if not folder:
+            raise WorkshopError(f"{stage.folder.name} is not committed: commit it, then make stage-tags")
+        listing = sorted(folder + shared, key=lambda entry: entry.split("\t")[1])
+        tree = _git(repo, "mktree", stdin="\n".join(listing) + "\n")
+        message = f"{stage.name}: {stage.folder.name}\n\nLesson {stage.number} of the tracing workshop, at the root."
+        commit = _git(repo, "commit-tree", tree, *(["-p", parent] if parent else []), "-m", message)
+        made.append((stage.name, commit))
+        parent = commit
+    for tag, commit in made:
+        _git(repo, "update-ref", f"refs/tags/{tag}", commit)
+    _git(repo, "update-ref", BRANCH, made[-1][1])
+    return made
+
+
+def main(repo: Path = ROOT) -> int:
+    made = build_stage_tags(repo)
+    for tag, commit in made:
+        print(f"{tag}  {commit[:12]}")
+    first, last = made[0][0], made[-1][0]
+    print(f"branch `stages` and tags {first} … {last} are ready: try `git diff step2 step3` or `git checkout {last}`")
+    return 0
