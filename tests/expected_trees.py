@@ -41,6 +41,7 @@ EXPECTED_TREES = {
     "step3_tags_logs": MONOLITH,
     "step4_distributed": DISTRIBUTED,
     "step5_queue": QUEUED,
+    "step6_baggage": QUEUED,
 }
 
 

@@ -14,7 +14,7 @@ from tests.spans import settled
 from workshop.fake_github import contributors_for
 from workshop.ports import free_port
 
-STAGES = ["step1_monolith", "step2_spans", "step3_tags_logs", "step4_distributed", "step5_queue"]
+STAGES = ["step1_monolith", "step2_spans", "step3_tags_logs", "step4_distributed", "step5_queue", "step6_baggage"]
 
 
 @pytest.fixture(params=STAGES)

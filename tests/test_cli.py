@@ -106,6 +106,7 @@ def test_diff_shows_one_lesson():
         ("step3", {"app.py", "tracing.py", "README.md"}),
         ("step4", {"app.py", "github_proxy.py", "Procfile", "README.md"}),
         ("step5", {"app.py", "worker.py", "Procfile", "README.md"}),
+        ("step6", {"app.py", "github_proxy.py", "worker.py", "tracing.py", "README.md"}),
     ],
 )
 def test_each_lesson_changes_only_its_files(stage, files):

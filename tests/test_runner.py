@@ -25,6 +25,7 @@ from workshop.errors import WorkshopError
         ("step3", "1 service (contributors)"),
         ("step4", "2 services (gateway, github-proxy)"),
         ("step5", "3 services (gateway, github-proxy, worker)"),
+        ("step6", "3 services (gateway, github-proxy, worker)"),
     ],
 )
 def test_once_prints_the_waterfall_and_exits_0(stage, services):

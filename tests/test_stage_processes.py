@@ -19,7 +19,7 @@ from workshop.ports import free_port
 from workshop.query_client import QueryClient, trace_services
 from workshop.serving import serve_in_thread
 
-TRACED = ["step2_spans", "step3_tags_logs", "step4_distributed", "step5_queue"]
+TRACED = ["step2_spans", "step3_tags_logs", "step4_distributed", "step5_queue", "step6_baggage"]
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_last_trace_is_flushed_when_the_process_is_stopped(world, stage):
     assert set(codes.values()) == {0}, output
     trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES[stage], timeout=5)
     assert trace is not None and json_tree(trace)[2], "the trace lost its spans"
-    assert len(trace["spans"]) == {"step4_distributed": 5, "step5_queue": 5}.get(stage, 3)
+    assert len(trace["spans"]) == {"step4_distributed": 5, "step5_queue": 5, "step6_baggage": 5}.get(stage, 3)
 
 
 def test_ctrl_c_flushes_too(world):
@@ -170,3 +170,18 @@ def test_redis_down_is_503_and_everything_recovers_when_it_is_back(world):
     finally:
         first.__exit__(None, None, None)
     assert "cannot reach Redis" in output  # the worker noticed, and kept trying
+
+
+def test_baggage_reaches_every_service_over_the_wire(world):
+    github, store = world
+    with stage_processes("step6_baggage", stage_env(github, store)) as app:
+        response = requests.get(app.url + "/contributors/pallets/flask?top=2", headers={"X-Client": "e2e"}, timeout=20)
+        trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES["step6_baggage"], 10)
+        app.stop()
+    assert len(response.json()["contributors"]) == 2
+    by_operation = {span["operationName"]: span for span in trace["spans"]}
+    root_logs = [{f["key"]: f["value"] for f in log["fields"]} for log in by_operation["contributors"]["logs"]]
+    assert {"event": "baggage", "key": "client", "value": "e2e"} in root_logs
+    assert json_tags(by_operation["stats"])["baggage.client"] == "e2e"
+    handled = json_tags(by_operation["handle_clean_job"])
+    assert handled["baggage.client"] == "e2e" and handled["baggage.contributors.top"] == "2"

@@ -125,6 +125,12 @@ def cmd_down(args: argparse.Namespace) -> int:
     return down()
 
 
+def cmd_stage_tags(args: argparse.Namespace) -> int:
+    from workshop.stage_tags import main
+
+    return main()
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     from workshop.stage_diff import print_stage_diff
 
@@ -222,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     stop = commands.add_parser("down", help="stop what `make stepN DOCKER=1` started")
     stop.set_defaults(func=cmd_down)
+
+    tags = commands.add_parser("stage-tags", help="a local branch `stages` with tags step1 .. step6")
+    tags.set_defaults(func=cmd_stage_tags)
 
     diff = commands.add_parser("diff", help="what a lesson changes: the diff from the previous stage")
     diff.add_argument("stage", help="step2 .. step6")
