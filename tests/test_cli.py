@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
@@ -66,6 +68,15 @@ def test_trace_prints_a_waterfall_with_details_on_demand(traces):
     assert "http.status_code=202" in detailed and "event=retry" in detailed
     error = workshop("trace", ids["error"], "--query-url", store.url).stdout
     assert "✗ error" in error and "errors" in error
+
+
+def test_trace_as_json_for_the_jaeger_ui(traces):
+    store, ids = traces
+    result = workshop("trace", ids["slow"], "--json", "--query-url", store.url)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert list(body) == ["data"] and body["data"][0]["traceID"] == ids["slow"]
+    assert body["data"][0] == QueryClient(store.url).trace(ids["slow"])
 
 
 def test_clear_errors_without_a_traceback(traces):

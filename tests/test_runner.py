@@ -70,10 +70,11 @@ def test_once_fails_when_the_trace_does_not_arrive(tmp_path):
     assert time.monotonic() - started < 30
 
 
-def test_ctrl_c_stops_every_process_and_the_store_answers_meanwhile():
+@pytest.mark.parametrize("stage, service", [("step3", "contributors"), ("step5", "gateway")])
+def test_ctrl_c_stops_every_process_and_the_store_answers_meanwhile(stage, service):
     env = runner_env()
     runner = subprocess.Popen(
-        [sys.executable, "-m", "workshop", "run", "step3"],
+        [sys.executable, "-m", "workshop", "run", stage],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -91,7 +92,7 @@ def test_ctrl_c_stops_every_process_and_the_store_answers_meanwhile():
         assert any("Press Ctrl-C" in line for line in output), "".join(output)
         # What the README shows while `make step3` runs:
         body = requests.get(
-            f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}/api/traces?service=contributors", timeout=5
+            f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}/api/traces?service={service}", timeout=5
         ).json()
         assert list(body) == ["data", "total", "limit", "offset", "errors"] and len(body["data"]) == 1
         assert requests.get(f"http://127.0.0.1:{env['APP_PORT']}/contributors/a/b", timeout=15).status_code == 200
@@ -102,8 +103,9 @@ def test_ctrl_c_stops_every_process_and_the_store_answers_meanwhile():
             runner.kill()
     assert runner.returncode in (0, 130), "".join(output) + rest
     assert "Span publisher exited" in rest  # the app closed its tracer on the way out
-    assert not processes_mentioning(env["APP_PORT"], env["JAEGER_QUERY_PORT"], env["FAKE_GITHUB_PORT"])
-    for variable in ["APP_PORT", "JAEGER_QUERY_PORT", "FAKE_GITHUB_PORT"]:
+    ports = ["APP_PORT", "PROXY_PORT", "JAEGER_QUERY_PORT", "FAKE_GITHUB_PORT", "REDIS_PORT"]
+    assert not processes_mentioning(*(env[variable] for variable in ports))
+    for variable in ports:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", int(env[variable])))  # free again
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -95,6 +96,9 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from workshop.waterfall import print_trace
 
     trace = QueryClient(args.query_url).trace(args.trace_id)
+    if args.json:  # the shape Jaeger's UI loads with "Upload JSON"
+        print(json.dumps({"data": [trace]}, indent=2))
+        return 0
     print_trace(trace, tags=args.tags or args.all, logs=args.logs or args.all, baggage=args.baggage or args.all)
     return 0
 
@@ -219,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--logs", action="store_true", help="show each span's logs")
     trace.add_argument("--baggage", action="store_true", help="show baggage")
     trace.add_argument("--all", action="store_true", help="tags, logs and baggage")
+    trace.add_argument("--json", action="store_true", help="Jaeger's JSON, for the Jaeger UI's Upload JSON")
     trace.add_argument("--query-url", default=query_url, help=f"the store or Jaeger to ask (default {query_url})")
     trace.set_defaults(func=cmd_trace)
 

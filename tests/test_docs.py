@@ -1,0 +1,91 @@
+"""Docs are product: every command a README shows exists, and every lesson README has its sections."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+
+from tests.stage_loader import ROOT
+from workshop.cli import build_parser
+from workshop.stages import all_stages
+
+READMES = [ROOT / "README.md", *(stage.folder / "README.md" for stage in all_stages())]
+DOCUMENTED_PORTS = {"8480", "8481", "8482", "16686", "6380"}
+ROUTES = ("/contributors/", "/stats/", "/api/services", "/api/traces", "/api/dependencies", "/api/operations")
+
+
+def code_lines(path) -> list[str]:
+    """Lines inside ``` blocks, and commands quoted inline like `make step3`."""
+    text = path.read_text()
+    lines = []
+    for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.DOTALL):
+        lines += [line.split("#")[0].strip() for line in block.splitlines()]
+    lines += re.findall(r"`((?:make|\.venv/bin/python -m workshop|python -m workshop|curl) [^`]+)`", text)
+    return [line for line in lines if line]
+
+
+def make_targets() -> set[str]:
+    targets = set()
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        match = re.match(r"^([a-z0-9][a-z0-9 -]*):(?!=)", line)
+        if match:
+            targets |= set(match.group(1).split())
+    return targets
+
+
+def workshop_commands() -> set[str]:
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    return set(subparsers.choices)
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_command_shown_exists(readme):
+    targets, commands = make_targets(), workshop_commands()
+    checked = 0
+    for line in code_lines(readme):
+        words = line.split()
+        assignments = [w for w in words if re.fullmatch(r"[A-Z_]+=\S*", w)]
+        words = [w for w in words if w not in assignments]
+        if not words:
+            continue
+        if words[0] == "make":
+            assert words[1].replace("stepN", "step2") in targets, f"{readme.name}: `{line}` names no Makefile target"
+            checked += 1
+        elif words[:3] in (["python", "-m", "workshop"], [".venv/bin/python", "-m", "workshop"]):
+            assert words[3] in commands, f"{readme.name}: `{line}` names no workshop command"
+            checked += 1
+        elif words[0] == "curl":
+            urls = [w for w in shlex.split(line.replace("$(", "").replace(")", "")) if "localhost" in w]
+            if not urls and "..." in line:
+                continue  # an elided example, like `curl -H "X-Client: ..." ...`
+            assert urls, f"{readme.name}: `{line}` has no localhost URL"
+            url = urls[0]
+            port = re.search(r"localhost:(\d+)", url).group(1)
+            assert port in DOCUMENTED_PORTS, f"{readme.name}: `{line}` uses an undocumented port"
+            assert any(route in url for route in ROUTES), f"{readme.name}: `{line}` names no route"
+            checked += 1
+    assert checked, f"{readme.name} shows no command"
+
+
+@pytest.mark.parametrize("stage", all_stages(), ids=lambda stage: stage.name)
+def test_each_lesson_readme_tells_what_changed_how_to_run_what_to_look_for_and_what_next(stage):
+    text = (stage.folder / "README.md").read_text()
+    assert text.startswith(f"# Lesson {stage.number} ")
+    assert "**What you will learn:**" in text
+    assert f"make {stage.name}" in text
+    headings = re.findall(r"^## (.+)$", text, re.MULTILINE)
+    if stage.number > 1:
+        assert "What changed" in headings and f"make diff-{stage.name}" in text
+    assert "Run it" in headings
+    assert any(h.startswith("What to look for") for h in headings)
+    assert "Try next" in headings
+
+
+def test_top_readme_indexes_every_lesson():
+    text = (ROOT / "README.md").read_text()
+    for stage in all_stages():
+        assert f"[`{stage.folder.name}/`]({stage.folder.name}/README.md)" in text
+        assert f"`make {stage.name}`" in text
