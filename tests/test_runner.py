@@ -107,6 +107,7 @@ def test_ctrl_c_stops_every_process_and_the_store_answers_meanwhile(stage, servi
     assert not processes_mentioning(*(env[variable] for variable in ports))
     for variable in ports:
         with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is fine
             sock.bind(("127.0.0.1", int(env[variable])))  # free again
 
 
