@@ -12,11 +12,10 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.stage_loader import ROOT
+from tests.stage_loader import ROOT, shared_file
 from workshop.runner import STAGE_ENVIRONMENT
 from workshop.stages import all_stages
 
-SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
 INFRA = {"fake-github", "jaeger", "redis"}
 PORT = re.compile(r"^\$\{(?P<variable>[A-Z_]+):-(?P<default>\d+)\}:(?P<container>\d+)(/udp)?$")
 
@@ -31,7 +30,7 @@ def profile(compose: dict, name: str) -> dict[str, dict]:
 
 
 def validation_errors(document: dict) -> list[str]:
-    schema = json.loads(SCHEMA.read_text())  # declares draft 07
+    schema = json.loads(shared_file("schemas/compose-spec.json").read_text())  # declares draft 07
     validator = jsonschema.Draft7Validator(schema)
     return [f"{list(e.path)}: {e.message}" for e in sorted(validator.iter_errors(document), key=lambda e: list(e.path))]
 

@@ -9,11 +9,10 @@ import time
 import pytest
 import requests
 
-from tests.stage_loader import ROOT
+from tests.stage_loader import shared_file
 from tests.udp_capture import close, jaeger_tracer
 from workshop.collector import CollectorConfig, running_collector
 
-REFERENCE = ROOT.parent / "shared" / "reference" / "jaeger-ui-trace.json"
 TAG_TYPES = {"string", "bool", "int64", "float64", "binary"}
 
 
@@ -58,7 +57,7 @@ def api(store, path: str, status: int = 200, **params) -> dict:
 
 
 def test_shape_matches_jaegers_reference(store):
-    reference = json.loads(REFERENCE.read_text())
+    reference = json.loads(shared_file("reference/jaeger-ui-trace.json").read_text())
     (trace,) = api(store, "/api/traces", service="github-proxy")["data"]
     assert list(trace) == list(reference)
     reference_span_keys = set(reference["spans"][0])

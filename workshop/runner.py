@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,12 +186,10 @@ class Run:
     """One `make stepN`: the processes under honcho, and the demo in a thread beside them."""
 
     def __init__(self, plan: Plan, once: bool, console: Console | None = None):
-        from honcho.manager import Manager
-
         self.plan = plan
         self.once = once
         self.console = console or Console(highlight=False)
-        self.manager = Manager()
+        self.manager = _honcho_manager(after_start=self._start_demo)
         self.succeeded = False
         self.finished = threading.Event()
         env = {**os.environ, **plan.env}
@@ -198,15 +197,16 @@ class Run:
             self.manager.add_process(process.name, _exec(process.command), env=env, cwd=process.cwd)
 
     def run(self) -> int:
-        demo = threading.Thread(target=self._demo, name="demo", daemon=True)
-        demo.start()
-        self.manager.loop()  # returns when every process has stopped
+        self.manager.loop()  # starts the processes, then the demo; returns when every process has stopped
         if self.once:
             return 0 if self.succeeded else 1
         if not self.finished.is_set():
             self.console.print("[red]a process stopped before the stage was ready: see its log above[/red]")
             return 1
         return 0
+
+    def _start_demo(self) -> None:
+        threading.Thread(target=self._demo, name="demo", daemon=True).start()
 
     def _say(self, text: str) -> None:
         self.console.print(text)
@@ -266,6 +266,19 @@ class Run:
                 self._say(f"  this trace: {_python()} -m workshop trace {trace_id} --all")
                 self._say(f"              {settings.query_url}/api/traces/{trace_id}")
             self._say(f"  all traces, slowest first: {_python()} -m workshop traces")
+
+
+def _honcho_manager(after_start: Callable[[], None]):
+    """honcho's Manager, calling `after_start` once it has forked its process runners: our demo thread
+    starts only then, so no fork happens in a process that already runs a second thread."""
+    from honcho.manager import Manager
+
+    class ManagerThenDemo(Manager):
+        def _start(self) -> None:
+            super()._start()
+            after_start()
+
+    return ManagerThenDemo()
 
 
 SIMPLE_COMMAND = re.compile(r"[A-Za-z0-9_./-]+(\s[^;&|<>`$()]*)?")
