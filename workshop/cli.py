@@ -13,18 +13,16 @@ from pathlib import Path
 from workshop.errors import WorkshopError
 
 
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        raise WorkshopError(f"{name} must be a number, not {os.environ[name]!r}") from None
-
-
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        raise WorkshopError(f"{name} must be a whole number, not {os.environ[name]!r}") from None
+def _env_option(parser: argparse.ArgumentParser, flag: str, variable: str, default, kind, help: str) -> None:
+    """An option whose default comes from an environment variable, else from `default`."""
+    value = default
+    if os.environ.get(variable):
+        try:
+            value = kind(os.environ[variable])
+        except ValueError:
+            noun = "whole number" if kind is int else "number"
+            raise WorkshopError(f"{variable} must be a {noun}, not {os.environ[variable]!r}") from None
+    parser.add_argument(flag, type=kind, default=value, help=f"{help} (default {default}, or {variable})")
 
 
 def cmd_fake_github(args: argparse.Namespace) -> int:
@@ -153,25 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     fake = commands.add_parser("fake-github", help="serve the offline GitHub")
     fake.add_argument("--host", default=os.environ.get("FAKE_GITHUB_HOST", "127.0.0.1"))
-    fake.add_argument("--port", type=int, default=_env_int("FAKE_GITHUB_PORT", 8482))
-    fake.add_argument(
-        "--computing-calls",
-        type=int,
-        default=_env_int("FAKE_GITHUB_COMPUTING_CALLS", 2),
-        help="calls per repo that answer 202 before the stats are ready (default 2)",
-    )
-    fake.add_argument(
-        "--latency",
-        type=float,
-        default=_env_float("FAKE_GITHUB_LATENCY", 0.0),
-        help="seconds added to every answer (default 0)",
-    )
-    fake.add_argument(
-        "--slow-seconds",
-        type=float,
-        default=_env_float("FAKE_GITHUB_SLOW_SECONDS", 10.0),
-        help="how long repo 'slow' takes to answer (default 10)",
-    )
+    _env_option(fake, "--port", "FAKE_GITHUB_PORT", 8482, int, "the port")
+    _env_option(fake, "--computing-calls", "FAKE_GITHUB_COMPUTING_CALLS", 2, int, "calls per repo that answer 202")
+    _env_option(fake, "--latency", "FAKE_GITHUB_LATENCY", 0.0, float, "seconds added to every answer")
+    _env_option(fake, "--slow-seconds", "FAKE_GITHUB_SLOW_SECONDS", 10.0, float, "how long repo 'slow' takes")
     fake.add_argument(
         "--rate-limit",
         type=int,
@@ -183,24 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     store = commands.add_parser("collector", help="the local Jaeger-compatible trace store")
     store.add_argument("--host", default=os.environ.get("TRACE_STORE_HOST", "127.0.0.1"))
-    store.add_argument(
-        "--udp-port",
-        type=int,
-        default=_env_int("JAEGER_AGENT_PORT", 6831),
-        help="where jaeger-client sends spans (default 6831, or JAEGER_AGENT_PORT)",
-    )
-    store.add_argument(
-        "--http-port",
-        type=int,
-        default=_env_int("JAEGER_QUERY_PORT", 16686),
-        help="Jaeger's query API (default 16686, or JAEGER_QUERY_PORT)",
-    )
-    store.add_argument(
-        "--max-traces",
-        type=int,
-        default=_env_int("TRACE_STORE_MAX_TRACES", 10_000),
-        help="traces kept in memory; the oldest go first (default 10000)",
-    )
+    _env_option(store, "--udp-port", "JAEGER_AGENT_PORT", 6831, int, "where jaeger-client sends spans")
+    _env_option(store, "--http-port", "JAEGER_QUERY_PORT", 16686, int, "Jaeger's query API")
+    _env_option(store, "--max-traces", "TRACE_STORE_MAX_TRACES", 10_000, int, "traces kept; the oldest go first")
     store.add_argument(
         "--journal",
         default=os.environ.get("TRACE_STORE_FILE") or None,
