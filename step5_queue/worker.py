@@ -41,12 +41,11 @@ def run(client, stop):
     while not stop.is_set():
         try:
             job = client.brpop([JOB_QUEUE], timeout=POLL)
+            if job is not None:
+                handle_clean_job(client, job[1])
         except redis.RedisError as error:  # Redis down: keep trying, it may come back
             log.warning("cannot reach Redis at %s (%s): trying again in 1 s", REDIS_URL, type(error).__name__)
             stop.wait(1)
-            continue
-        if job is not None:
-            handle_clean_job(client, job[1])
 
 
 def handle_clean_job(client, message):
