@@ -76,12 +76,27 @@ def stage_processes(folder: str, env: dict[str, str]) -> Iterator[StageProcesses
         wait_http(f"http://127.0.0.1:{app_port}/")
         if "github-proxy" in processes:
             wait_http(f"http://127.0.0.1:{proxy_port}/")
+        if "worker" in processes:
+            wait_for_worker(full_env["REDIS_URL"])
         yield StageProcesses(processes, f"http://127.0.0.1:{app_port}")
     finally:
         for process in processes.values():
             if process.poll() is None:
                 process.kill()
                 process.communicate(timeout=10)
+
+
+def wait_for_worker(redis_url: str, timeout: float = 15) -> None:
+    """Until a worker waits for jobs (Redis lists a client blocked in BRPOP): it has started, and its
+    signal handlers are in place."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=2)
+    deadline = time.monotonic() + timeout
+    while not any(c.get("cmd") == "brpop" for c in client.client_list()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no worker waited for jobs at {redis_url} within {timeout} s")
+        time.sleep(0.05)
 
 
 def runner_env(**extra: str) -> dict[str, str]:
