@@ -11,24 +11,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import requests
-
 from tests.stage_loader import ROOT
-from workshop.ports import free_port
+from workshop.ports import free_port, wait_for_http
 
 QUIET = "ignore:This package is no longer supported:DeprecationWarning"
 
 
 def wait_http(url: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not answer within {timeout} s") from None
-            time.sleep(0.05)
+    if not wait_for_http(url, time.monotonic() + timeout):
+        raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
 @dataclass

@@ -32,7 +32,7 @@ from thrift.protocol.TCompactProtocol import TCompactProtocol
 from thrift.Thrift import TMessageType
 from thrift.transport.TTransport import TMemoryBuffer
 
-from workshop.ports import free_port
+from workshop.ports import free_port, wait_for_http, wait_for_tcp
 from workshop.stages import ROOT
 
 PYTHON = sys.executable
@@ -68,25 +68,13 @@ def process(args: list[str], env: dict[str, str], cwd: str | os.PathLike = ROOT)
 
 
 def wait_http(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
+    if not wait_for_http(url, time.monotonic() + timeout):
+        raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
 def wait_tcp(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"port {port} did not open within {timeout} s")
+    if not wait_for_tcp("127.0.0.1", port, time.monotonic() + timeout):
+        raise RuntimeError(f"port {port} did not open within {timeout} s")
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 from workshop.errors import WorkshopError
 
@@ -40,3 +41,27 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, deadline: float) -> bool:
+    """Until `url` answers HTTP at all (any status), or `deadline` (time.monotonic()) passes."""
+    import requests
+
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return True
+        except requests.RequestException:
+            time.sleep(0.05)
+    return False
+
+
+def wait_for_tcp(host: str, port: int, deadline: float) -> bool:
+    """Until host:port accepts a connection (without sending a request), or `deadline` passes."""
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import sys
 import threading
 import time
@@ -27,7 +26,7 @@ from rich.console import Console
 
 from workshop.demo import Demo
 from workshop.errors import WorkshopError
-from workshop.ports import require_free, udp_port_free
+from workshop.ports import require_free, udp_port_free, wait_for_http, wait_for_tcp
 from workshop.redis_server import RedisPlan, plan_redis
 from workshop.stages import ROOT, Stage
 
@@ -229,9 +228,9 @@ class Run:
             if process.name == "redis" and self.plan.redis is not None:
                 ready = self.plan.redis.wait_ready(deadline)
             elif process.ready_url:
-                ready = _wait_http(process.ready_url, deadline)
+                ready = wait_for_http(process.ready_url, deadline)
             elif process.ready_port:
-                ready = _wait_tcp(self.plan.settings.host, process.ready_port, deadline)
+                ready = wait_for_tcp(self.plan.settings.host, process.ready_port, deadline)
             else:
                 ready = True
             if not ready:
@@ -296,26 +295,6 @@ def _python() -> str:
         return str(Path(sys.executable).relative_to(ROOT))
     except ValueError:
         return "python"
-
-
-def _wait_http(url: str, deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=1)
-            return True
-        except requests.RequestException:
-            time.sleep(0.1)
-    return False
-
-
-def _wait_tcp(host: str, port: int, deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
 
 
 def run_stage(stage: Stage, once: bool = False, settings: Settings | None = None) -> int:
