@@ -8,18 +8,7 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"  # the project's shared files, beside the repository (as in CI)
 _loaded: dict[tuple[str, str], ModuleType] = {}
-
-
-def shared_file(relative: str) -> Path:
-    """A file of ../shared; a missing one fails the test with the reason, never skips it."""
-    path = SHARED / relative
-    if not path.exists():
-        import pytest
-
-        pytest.fail(f"{path} is missing: the tests read ../shared beside the repository (as CI has it)")
-    return path
 
 
 def load_stage_module(folder: str, module: str = "app") -> ModuleType:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 
 import pytest
 import requests
 
-from tests.stage_loader import shared_file
 from tests.udp_capture import close, jaeger_tracer
 from workshop.collector import CollectorConfig, running_collector
 
@@ -56,26 +56,63 @@ def api(store, path: str, status: int = 200, **params) -> dict:
     return body
 
 
-def test_shape_matches_jaegers_reference(store):
-    reference = json.loads(shared_file("reference/jaeger-ui-trace.json").read_text())
+# Jaeger's UI model, as Jaeger's `model/json` package declares it (field order as declared there; `flags`
+# only when set). Every value's JSON type is stated: a key or a type the real Jaeger UI would not expect fails.
+TRACE = {"traceID": str, "spans": list, "processes": dict, "warnings": (list, type(None))}
+SPAN = {
+    "traceID": str, "spanID": str, "flags": int, "operationName": str, "references": list, "startTime": int,
+    "duration": int, "tags": list, "logs": list, "processID": str, "warnings": (list, type(None)),
+}  # fmt: skip
+REFERENCE = {"refType": str, "traceID": str, "spanID": str}
+PROCESS = {"serviceName": str, "tags": list}
+LOG = {"timestamp": int, "fields": list}
+KEY_VALUE = {"key": str, "type": str, "value": (str, bool, int, float)}
+REF_TYPES = {"CHILD_OF", "FOLLOWS_FROM"}
+HEX_ID = re.compile(r"^[0-9a-f]{16}([0-9a-f]{16})?$")
+
+
+def assert_shape(value: dict, model: dict, optional: frozenset[str] = frozenset()) -> None:
+    """`value` has `model`'s keys in its order (the optional ones may be absent), each of its type."""
+    assert list(value) == [key for key in model if key in value], (list(value), list(model))
+    assert set(model) - set(value) <= optional, set(model) - set(value)
+    for key, kind in model.items():
+        if key in value:
+            assert isinstance(value[key], kind), (key, value[key])
+
+
+def assert_key_value(tag: dict) -> None:
+    assert_shape(tag, KEY_VALUE)
+    assert tag["type"] in TAG_TYPES
+    expected = {"string": str, "bool": bool, "int64": (int, str), "float64": (float, int), "binary": str}
+    assert isinstance(tag["value"], expected[tag["type"]]), tag
+
+
+def test_shape_matches_jaegers_model(store):
     (trace,) = api(store, "/api/traces", service="github-proxy")["data"]
-    assert list(trace) == list(reference)
-    reference_span_keys = set(reference["spans"][0])
+    assert_shape(trace, TRACE)
+    assert HEX_ID.match(trace["traceID"])
     for span in trace["spans"]:
-        assert set(span) - {"flags"} == reference_span_keys
-        assert list(span)[:10] == [k for k in reference["spans"][0] if k in span]
+        assert_shape(span, SPAN, optional=frozenset({"flags"}))
+        assert span["traceID"] == trace["traceID"] and HEX_ID.match(span["spanID"])
         for tag in span["tags"]:
-            assert list(tag) == ["key", "type", "value"] and tag["type"] in TAG_TYPES
+            assert_key_value(tag)
         for log in span["logs"]:
-            assert list(log) == list(reference["spans"][0]["logs"][0])
+            assert_shape(log, LOG)
             for field in log["fields"]:
-                assert list(field) == ["key", "type", "value"]
+                assert_key_value(field)
         for ref in span["references"]:
-            assert list(ref) == list(reference["spans"][2]["references"][0])
+            assert_shape(ref, REFERENCE)
+            assert ref["refType"] in REF_TYPES and HEX_ID.match(ref["spanID"])
         assert span["processID"] in trace["processes"]
-    for process in trace["processes"].values():
-        assert list(process) == list(reference["processes"]["p1"])
+    for process_id, process in trace["processes"].items():
+        assert re.fullmatch(r"p\d+", process_id)
+        assert_shape(process, PROCESS)
+        for tag in process["tags"]:
+            assert_key_value(tag)
     assert {p["serviceName"] for p in trace["processes"].values()} == {"gateway", "github-proxy"}
+    spans = {span["operationName"]: span for span in trace["spans"]}
+    assert spans["stats"]["logs"] and spans["stats"]["references"][0]["refType"] == "CHILD_OF"
+    assert spans["contributors"]["tags"] and spans["contributors"]["references"] == []
 
 
 def test_services_and_operations(store):

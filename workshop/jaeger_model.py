@@ -1,6 +1,6 @@
 """Thrift spans -> Jaeger's UI JSON model, the shape Jaeger's query API serves and its UI uploads.
 
-See `../shared/reference/jaeger-ui-trace.json`. Ids are unsigned hex (thrift carries signed 64-bit),
+As Jaeger's `model/json` package declares it. Ids are unsigned hex (thrift carries signed 64-bit),
 times are microseconds, tags and log fields are `{"key", "type", "value"}`.
 """
 
@@ -77,6 +77,7 @@ def _span(span) -> Json:
     result: Json = {
         "traceID": trace_id,
         "spanID": span_id_hex(span.spanId),
+        **({"flags": span.flags} if span.flags else {}),  # where Jaeger's model declares it, only when set
         "operationName": span.operationName,
         "references": references,
         "startTime": span.startTime or 0,
@@ -89,8 +90,6 @@ def _span(span) -> Json:
         "processID": "",
         "warnings": None,
     }
-    if span.flags:
-        result["flags"] = span.flags
     return result
 
 
