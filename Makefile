@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # make step3 DOCKER=1  run lesson 3 with docker compose and real Jaeger
 RUN_FLAGS := $(if $(ONCE),--once) $(if $(DOCKER),--docker)
 
-.PHONY: help setup test test-pythons lint bench stage-tags down clean \
+.PHONY: help setup lock test test-pythons lint bench stage-tags down clean \
         step1 step2 step3 step4 step5 step6 \
         diff-step2 diff-step3 diff-step4 diff-step5 diff-step6
 
@@ -21,6 +21,7 @@ help:
 	@echo "make stage-tags         a local branch 'stages' with tags step1 .. step6 (the original workshop's layout)"
 	@echo "make down               stop what DOCKER=1 started"
 	@echo "make setup / clean      create / remove .venv"
+	@echo "make lock               recompile the pinned requirements*.txt from requirements*.in (needs the network)"
 
 # The virtualenv is (re)built only when a requirements file is newer than the stamp.
 $(STAMP): requirements.txt requirements-dev.txt requirements-redis.txt
@@ -34,6 +35,19 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-redis.txt
 
 setup: $(STAMP)
 
+# The pins are generated: uv resolves the direct dependencies in requirements*.in once for every
+# Python from 3.10 up (markers where versions differ). Learners install the result with plain pip.
+UV_VERSION := 0.13.8
+LOCK := $(VENV)/bin/uv pip compile --universal --python-version 3.10 --quiet --custom-compile-command "make lock"
+lock: $(STAMP)
+	@$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(LOCK) requirements.in -o requirements.txt
+	$(LOCK) requirements-dev.in -c requirements.txt -o requirements-dev.txt
+	$(LOCK) requirements-redis.in -c requirements.txt -o requirements-redis.txt
+	@for f in requirements.txt requirements-dev.txt requirements-redis.txt; do \
+	  { echo "# Generated from $${f%.txt}.in by uv (all pins, Python 3.10+): edit that file, not this one."; \
+	    cat $$f; } > $$f.tmp && mv $$f.tmp $$f; done
+
 step1 step2 step3 step4 step5 step6: $(STAMP)
 	@$(PY) -m workshop run $@ $(RUN_FLAGS)
 
@@ -41,10 +55,15 @@ diff-step2 diff-step3 diff-step4 diff-step5 diff-step6: $(STAMP)
 	@$(PY) -m workshop diff $(subst diff-,,$@)
 
 lint: $(STAMP)
-	$(PY) -m ruff check workshop tests step1_* step2_* step3_* step4_* step5_* step6_*
+	$(PY) -m ruff check workshop tests step*_*/
 
-test: lint
-	$(PY) -m pytest
+# Most of the tests' time is waiting on real processes (servers, UDP, Redis), so they run in
+# parallel, more workers than cores; every test picks free ports. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 4
+test: $(STAMP)
+	@start=$$(date +%s); \
+	$(PY) -m ruff check workshop tests step*_*/ && $(PY) -m pytest -n $(TEST_WORKERS); status=$$?; \
+	echo "make test: $$(( $$(date +%s) - start )) s (ruff and pytest)"; exit $$status
 
 test-pythons:
 	@bash .ci/test-pythons
