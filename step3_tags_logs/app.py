@@ -10,8 +10,6 @@ Lesson 3: spans carry tags (facts to search by) and logs (timestamped events), a
 import logging
 import os
 import re
-import signal
-import sys
 import time
 from collections import Counter
 
@@ -19,7 +17,7 @@ import requests
 from flask import Flask, jsonify
 from opentracing import global_tracer
 from opentracing.ext import tags
-from tracing import FlaskTracing, close_tracer, correlate_logs, init_tracer
+from tracing import FlaskTracing, close_tracer, correlate_logs, init_tracer, serve
 from werkzeug.exceptions import HTTPException
 
 GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "http://127.0.0.1:8482")  # the fake GitHub
@@ -166,9 +164,10 @@ def error_response(status, message, retry_after=None):
 
 @app.after_request
 def add_trace_id(response):
-    """Every answer names its trace: look it up with `python -m workshop trace <id>` or in Jaeger."""
+    """Every recorded answer names its trace: look it up with `python -m workshop trace <id>` or in Jaeger.
+    (A caller can ask not to record it: `uber-trace-id: ...:0`. Then there is no trace to name.)"""
     span = tracing.get_span()
-    if span is not None:
+    if span is not None and span.is_sampled():
         response.headers["X-Trace-Id"] = f"{span.context.trace_id:016x}"
     return response
 
@@ -201,12 +200,7 @@ def unexpected_error(error):
 
 if __name__ == "__main__":
     tracer = init_tracer("contributors")
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # SIGTERM ends like Ctrl-C...
-    try:
-        app.run(
-            host=os.environ.get("APP_HOST", "127.0.0.1"),
-            port=int(os.environ.get("APP_PORT", "8480")),
-            threaded=True,
-        )
+    try:  # until Ctrl-C or SIGTERM, then the requests in flight are finished...
+        serve(app, os.environ.get("APP_HOST", "127.0.0.1"), int(os.environ.get("APP_PORT", "8480")))
     finally:
         close_tracer(tracer)  # ...and either way the last spans are sent before the process exits

@@ -48,6 +48,10 @@ class ServiceRouter(opentracing.Tracer):
         return self.tracer().scope_manager
 
     @property
+    def sampler(self):
+        return self.tracer().sampler
+
+    @property
     def active_span(self):
         return self.tracer().active_span
 
