@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import threading
 import uuid
 
 import redis
@@ -45,7 +46,13 @@ correlate_logs()
 log = logging.getLogger("contributors")
 app = Flask(__name__)
 # A blocking wait on Redis must not outlast the socket: the socket timeout is longer than any wait.
-redis_client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=WORKER_TIMEOUT + 5)
+# Each request waiting for a worker holds a Redis connection: up to MAX_WAITING wait at once, and the
+# others queue for a turn (within their WORKER_TIMEOUT) instead of failing for want of a connection.
+MAX_WAITING = 100
+waiting_turns = threading.BoundedSemaphore(MAX_WAITING)
+redis_client = redis.Redis.from_url(
+    REDIS_URL, max_connections=MAX_WAITING, socket_connect_timeout=2, socket_timeout=WORKER_TIMEOUT + 5
+)
 
 
 def name_unrouted_request(span, request):
@@ -152,6 +159,8 @@ def clean_in_worker(stats):
         # Each job has its own reply key: two requests for the same repo never get each other's answer.
         reply_to = f"contributors:reply:{job_id}"
         message = json.dumps({"job_id": job_id, "reply_to": reply_to, "stats": stats, "trace": carrier})
+        if not waiting_turns.acquire(timeout=WORKER_TIMEOUT):
+            raise WorkerError(503, f"the job queue is busy: {MAX_WAITING} requests waited for a worker all along")
         try:
             redis_client.lpush(JOB_QUEUE, message)
             reply = redis_client.brpop([reply_to], timeout=WORKER_TIMEOUT)
@@ -159,6 +168,8 @@ def clean_in_worker(stats):
                 redis_client.lrem(JOB_QUEUE, 1, message)  # no worker took it: take it back, nothing piles up
         except redis.RedisError as error:
             raise WorkerError(503, f"the job queue is down: Redis at {REDIS_URL} ({type(error).__name__})") from None
+        finally:
+            waiting_turns.release()
         if reply is None:
             trace_id = f"{span.context.trace_id:016x}"
             raise WorkerError(504, f"no worker answered within {WORKER_TIMEOUT:g} s (trace {trace_id})")

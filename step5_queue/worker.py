@@ -20,7 +20,7 @@ from collections import Counter
 import redis
 from opentracing import Format, InvalidCarrierException, SpanContextCorruptedException, child_of, global_tracer
 from opentracing.ext import tags
-from tracing import close_tracer, correlate_logs, init_tracer
+from tracing import TRACE_CONTEXT, close_tracer, correlate_logs, init_tracer
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6380/0")
 JOB_QUEUE = "contributors:jobs"
@@ -41,11 +41,23 @@ def run(client, stop):
     while not stop.is_set():
         try:
             job = client.brpop([JOB_QUEUE], timeout=POLL)
-            if job is not None:
-                handle_clean_job(client, job[1])
         except redis.RedisError as error:  # Redis down: keep trying, it may come back
-            log.warning("cannot reach Redis at %s (%s): trying again in 1 s", REDIS_URL, type(error).__name__)
+            if not stop.is_set():  # (when everything stops at once, Redis may go first: not worth a warning)
+                log.warning("cannot take jobs from Redis at %s (%s): trying again in 1 s", REDIS_URL, describe(error))
             stop.wait(1)
+            continue
+        if job is None:
+            continue
+        try:
+            handle_clean_job(client, job[1])
+        except redis.RedisError as error:
+            log.warning("cannot answer a job through Redis at %s (%s)", REDIS_URL, describe(error))
+        except Exception:  # a worker never dies of one job: its span is marked, the next job is taken
+            log.exception("a job failed")
+
+
+def describe(error):
+    return f"{type(error).__name__}: {error}"
 
 
 def handle_clean_job(client, message):
@@ -78,7 +90,7 @@ def read_job(message):
     """(the job, None), or (whatever could be read of it, what is wrong with it)."""
     try:
         job = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):  # a job is input from outside: even 10,000 nested brackets
         return {}, "not JSON"
     if not isinstance(job, dict):
         return {}, "not a JSON object"
@@ -94,8 +106,11 @@ def trace_parent(job):
     carrier = job.get("trace")
     if not isinstance(carrier, dict):
         return None
+    carrier = {str(k): str(v) for k, v in carrier.items()}
+    if not TRACE_CONTEXT.fullmatch(carrier.get("uber-trace-id", "")):
+        return None  # a job is input too: jaeger-client must not see a trace id it cannot send
     try:
-        context = global_tracer().extract(Format.TEXT_MAP, {str(k): str(v) for k, v in carrier.items()})
+        context = global_tracer().extract(Format.TEXT_MAP, carrier)
     except (InvalidCarrierException, SpanContextCorruptedException):
         return None
     return [child_of(context)] if context is not None else None

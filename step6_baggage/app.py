@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import threading
 import uuid
 
 import redis
@@ -47,7 +48,21 @@ correlate_logs()
 log = logging.getLogger("contributors")
 app = Flask(__name__)
 # A blocking wait on Redis must not outlast the socket: the socket timeout is longer than any wait.
-redis_client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=WORKER_TIMEOUT + 5)
+# Each request waiting for a worker holds a Redis connection: up to MAX_WAITING wait at once, and the
+# others queue for a turn (within their WORKER_TIMEOUT) instead of failing for want of a connection.
+MAX_WAITING = 100
+waiting_turns = threading.BoundedSemaphore(MAX_WAITING)
+redis_client = redis.Redis.from_url(
+    REDIS_URL, max_connections=MAX_WAITING, socket_connect_timeout=2, socket_timeout=WORKER_TIMEOUT + 5
+)
+
+
+@app.before_request  # registered before FlaskTracing below, so it runs before the trace context is read
+def admit_no_baggage_from_outside():
+    """This gateway is the edge: it decides which baggage enters, and a client's own `uberctx-*` (or
+    `jaeger-baggage`) headers are not admitted. The lesson's two items are set below, checked."""
+    for key in [key for key in request.environ if key.startswith("HTTP_UBERCTX_") or key == "HTTP_JAEGER_BAGGAGE"]:
+        del request.environ[key]
 
 
 def name_unrouted_request(span, request):
@@ -86,12 +101,12 @@ def contributors(owner, repo):
     if not REPO_NAME.fullmatch(repo) or repo in (".", ".."):
         return error_response(400, f"invalid repository {repo!r}: use 1-100 letters, digits, '.', '-' or '_'")
     top = request.args.get("top", "")
-    if top and not (top.isdigit() and 1 <= int(top) <= 100):
-        return error_response(400, f"invalid top {top!r}: ask for 1 to 100 contributors")
+    if top and not (re.fullmatch(r"[0-9]{1,3}", top) and 1 <= int(top) <= 100):
+        return error_response(400, f"invalid top {top[:20]!r}: ask for 1 to 100 contributors")
     span = tracing.get_span()
     span.set_tag("github.repo", f"{owner}/{repo}")
     # Baggage: set once at the edge, readable in every service after this point. Never a secret.
-    set_baggage(span, "client", request.headers.get("X-Client", "anonymous"))
+    set_baggage(span, "client", client_name())
     if top:
         set_baggage(span, "contributors.top", top)
     try:
@@ -104,6 +119,12 @@ def contributors(owner, repo):
         log.warning("worker error for %s/%s: %s", owner, repo, error.message)
         return error_response(error.status, error.message)
     return jsonify(repo=f"{owner}/{repo}", contributors=contributors)
+
+
+def client_name():
+    """The X-Client header, read as UTF-8 (HTTP hands it over as latin-1), or "anonymous"."""
+    raw = request.headers.get("X-Client", "anonymous")
+    return raw.encode("latin-1", "replace").decode("utf-8", "replace")
 
 
 def call_github_proxy(owner, repo):
@@ -162,6 +183,8 @@ def clean_in_worker(stats):
         # Each job has its own reply key: two requests for the same repo never get each other's answer.
         reply_to = f"contributors:reply:{job_id}"
         message = json.dumps({"job_id": job_id, "reply_to": reply_to, "stats": stats, "trace": carrier})
+        if not waiting_turns.acquire(timeout=WORKER_TIMEOUT):
+            raise WorkerError(503, f"the job queue is busy: {MAX_WAITING} requests waited for a worker all along")
         try:
             redis_client.lpush(JOB_QUEUE, message)
             reply = redis_client.brpop([reply_to], timeout=WORKER_TIMEOUT)
@@ -169,6 +192,8 @@ def clean_in_worker(stats):
                 redis_client.lrem(JOB_QUEUE, 1, message)  # no worker took it: take it back, nothing piles up
         except redis.RedisError as error:
             raise WorkerError(503, f"the job queue is down: Redis at {REDIS_URL} ({type(error).__name__})") from None
+        finally:
+            waiting_turns.release()
         if reply is None:
             trace_id = f"{span.context.trace_id:016x}"
             raise WorkerError(504, f"no worker answered within {WORKER_TIMEOUT:g} s (trace {trace_id})")

@@ -17,7 +17,7 @@ import requests
 from flask import Flask, jsonify
 from opentracing import global_tracer
 from opentracing.ext import tags
-from tracing import FlaskTracing, close_tracer, correlate_logs, init_tracer, serve
+from tracing import FlaskTracing, close_tracer, correlate_logs, get_baggage, init_tracer, serve
 from werkzeug.exceptions import HTTPException
 
 GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "http://127.0.0.1:8482")  # the fake GitHub
@@ -69,7 +69,7 @@ def stats(owner, repo):
     span = tracing.get_span()
     span.set_tag("github.repo", f"{owner}/{repo}")
     # Baggage from the gateway, carried in `uberctx-` headers: recorded here, where it helps.
-    span.set_tag("baggage.client", span.get_baggage_item("client") or "-")
+    span.set_tag("baggage.client", get_baggage(span, "client") or "-")
     try:
         return jsonify(get_repo_contributors(owner, repo))
     except GitHubError as error:

@@ -123,6 +123,16 @@ def set_baggage(span, key, value):
     return True
 
 
+def get_baggage(span, key):
+    """A baggage item, as a service downstream reads it: baggage is input like any other. An item
+    bigger than MAX_BAGGAGE_BYTES (no gateway of ours sets one) is ignored, with a log event."""
+    value = span.get_baggage_item(key)
+    if value is not None and len(key.encode()) + len(value.encode()) > MAX_BAGGAGE_BYTES:
+        span.log_kv({"event": "baggage.ignored", "key": key, "limit": MAX_BAGGAGE_BYTES})
+        return None
+    return value
+
+
 def close_tracer(tracer):
     """Send the spans still queued. close() does not wait for the sending thread, so we do."""
     tracer.close()

@@ -87,7 +87,8 @@ def serve_stage_app(folder: str, monkeypatch: pytest.MonkeyPatch, github_url: st
         if (ROOT / folder / "worker.py").exists():
             redis_url = stack.enter_context(running_worker(folder))
             monkeypatch.setattr(app, "REDIS_URL", redis_url)
-            monkeypatch.setattr(app, "redis_client", redis.Redis.from_url(redis_url, socket_timeout=15))
+            client = redis.Redis.from_url(redis_url, socket_timeout=15, max_connections=app.MAX_WAITING)
+            monkeypatch.setattr(app, "redis_client", client)  # the lesson's pool size, on the test's Redis
             monkeypatch.setattr(app, "WORKER_TIMEOUT", 5.0)
         proxy_url = stack.enter_context(serve_in_thread(as_service(github.app, "github-proxy", ROUTER)))
         monkeypatch.setattr(app, "PROXY_URL", proxy_url)

@@ -47,7 +47,7 @@ def test_baggage_is_visible_in_every_service(app_url, spans):
     assert served.service == "github-proxy" and served.tags["baggage.client"] == "curl-test"
     handled = find(root, "handle_clean_job")[0]
     assert handled.service == "worker"
-    assert handled.tags["baggage.client"] == "curl-test" and handled.tags["baggage.contributors.top"] == "2"
+    assert handled.tags["baggage.client"] == "curl-test" and handled.tags["baggage.contributors.top"] == 2
 
 
 def test_baggage_changes_what_the_worker_does(app_url, spans):

@@ -197,6 +197,13 @@ class Run:
 
     def run(self) -> int:
         self.manager.loop()  # starts the processes, then the demo; returns when every process has stopped
+        crashed = self.manager.stopped_on_their_own
+        if crashed:
+            codes = ", ".join(f"{name} (exit code {code})" for name, code in crashed.items())
+            self.console.print(
+                f"[red]{codes} stopped on its own, so everything else was stopped too: see its log above[/red]"
+            )
+            return 1
         if self.once:
             return 0 if self.succeeded else 1
         if not self.finished.is_set():
@@ -273,13 +280,25 @@ def _honcho_manager(after_start: Callable[[], None]):
     from honcho.manager import Manager
 
     class ManagerThenDemo(Manager):
+        stopped_on_their_own: dict[str, int] = {}  # replaced, never changed in place
+
         def _start(self) -> None:
             super()._start()
             after_start()
 
+        def terminate(self) -> None:
+            """The first call says why everything stops: Ctrl-C, the demo, or a process that failed on its own
+            (an exit code that is neither 0 nor the one Ctrl-C or SIGTERM gives)."""
+            if not self._terminating:
+                codes = {name: p.get("returncode") for name, p in self._processes.items()}
+                self.stopped_on_their_own = {name: c for name, c in codes.items() if c not in STOPPED_BY_US}
+            super().terminate()
+
     return ManagerThenDemo()
 
 
+# A process that exits with one of these stopped as asked: 0, or by SIGINT/SIGTERM (as a signal, or 128 + it).
+STOPPED_BY_US = {None, 0, -2, -15, 130, 143}
 SIMPLE_COMMAND = re.compile(r"[A-Za-z0-9_./-]+(\s[^;&|<>`$()]*)?")
 
 
