@@ -293,3 +293,18 @@ def test_a_crashed_process_makes_the_runner_exit_non_zero_and_say_which(tmp_path
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "worker (exit code 3) stopped on its own" in result.stdout
+
+
+@pytest.mark.parametrize("stage", TRACED)
+def test_dropped_spans_are_logged_at_most_once_a_minute(stage, caplog):
+    tracing = load_stage_module(stage, "tracing")
+    factory = tracing.DroppedSpans()
+    dropped = factory.create_counter("jaeger:reporter_spans", {"result": "dropped"})
+    failed = factory.create_counter("jaeger:reporter_spans", {"result": "err"})
+    dropped(46)
+    failed(3)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "tracing"]
+    assert warnings == ["46 spans dropped so far: the tracer's queue was full, or no trace store took them"]
+    assert factory.dropped == 49
+    factory.create_counter("jaeger:reporter_spans", {"result": "ok"})(10)  # sent: nothing to say
+    assert factory.dropped == 49

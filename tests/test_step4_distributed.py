@@ -131,7 +131,7 @@ def test_a_missing_or_garbled_trace_header_starts_a_new_trace(fake_github, monke
 
 
 def test_baggage_without_a_trace_id_is_served(fake_github, monkeypatch, spans):
-    """jaeger-client makes such a request's spans unsampled (no trace), but the answer is unaffected."""
+    """jaeger-client alone would leave such a request unrecorded; the lessons record it (a new trace)."""
     proxy = github_module(STAGE)
     monkeypatch.setattr(proxy, "GITHUB_API_URL", fake_github.url)
     monkeypatch.setattr(proxy, "RETRY_DELAY", 0.01)
