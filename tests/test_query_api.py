@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
 
 import pytest
 import requests
+from jaeger_client.thrift_gen.agent import Agent
+from jaeger_client.thrift_gen.jaeger.ttypes import Batch, Log, Process, Span, Tag, TagType
+from thrift.protocol.TCompactProtocol import TCompactProtocol
+from thrift.Thrift import TMessageType
+from thrift.transport.TTransport import TMemoryBuffer
 
 from tests.udp_capture import close, jaeger_tracer
 from workshop.collector import CollectorConfig, running_collector
+from workshop.query_api import create_app
+from workshop.trace_store import TraceStore
 
 TAG_TYPES = {"string", "bool", "int64", "float64", "binary"}
 
@@ -50,9 +58,18 @@ def wait_for(url: str, condition, timeout: float = 5.0) -> None:
 def api(store, path: str, status: int = 200, **params) -> dict:
     response = requests.get(store.url + path, params=params, timeout=5)
     assert response.status_code == status, response.text
-    body = response.json()
+    body = strict_json(response.text)
     assert list(body) == ["data", "total", "limit", "offset", "errors"]
     return body
+
+
+def strict_json(text: str):
+    """JSON as strict parsers read it: no NaN, Infinity or -Infinity."""
+
+    def reject(constant: str):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=reject)
 
 
 # Jaeger's UI model, as Jaeger's `model/json` package declares it (field order as declared there; `flags`
@@ -176,6 +193,20 @@ def test_dependencies(store):
         ("/api/traces/not-hex", {}, "not a trace id"),
         ("/api/operations", {}, "parameter 'service' is required"),
         ("/api/dependencies", {"endTs": "soon"}, "parameter 'endTs'"),
+        (
+            "/api/traces",
+            {"service": "gateway", "minDuration": "9" * 400 + "ms"},
+            "'minDuration': duration out of range",
+        ),
+        ("/api/traces", {"service": "gateway", "maxDuration": "-" + "9" * 400 + "h"}, "'maxDuration': duration out"),
+        ("/api/traces", {"service": "gateway", "lookback": "1e309h"}, "parameter 'lookback': not a duration"),
+        ("/api/traces", {"service": "gateway", "lookback": "9" * 400 + "h"}, "'lookback': duration out of range"),
+        ("/api/traces", {"service": "gateway", "tags": "[" * 2000 + "]" * 2000}, "not JSON nested this deep"),
+        ("/api/traces", {"service": "gateway", "tags": '{"a":' + "[" * 2000 + "]" * 2000 + "}"}, "nested this deep"),
+        ("/api/traces", {"service": "gateway", "tags": '{"error":["true"]}'}, "value of 'error' is not a string"),
+        ("/api/traces", {"service": "gateway", "limit": "9" * 5000}, "parameter 'limit'"),
+        ("/api/traces", {"service": "gateway", "start": "9" * 30}, "parameter 'start' is out of range"),
+        ("/api/dependencies", {"endTs": "-" + "9" * 30}, "parameter 'endTs' is out of range"),
     ],
 )
 def test_bad_parameters_are_400_with_a_message(store, path, params, message):
@@ -212,3 +243,103 @@ def test_a_burst_is_not_dropped():
         wait_for(collector.url, lambda: collector.store.stats.spans_stored >= 2000, timeout=15)
         assert collector.receiver.stats.malformed == 0
         assert collector.receiver.stats.dropped_datagrams == 0
+
+
+HOSTILE = [
+    "", " ", "0", "-1", "9" * 400, "-" + "9" * 400, "9" * 5000, "1e309", "-1e309", "NaN", "Infinity", "0x10",
+    "1e309h", "9" * 400 + "ms", "1.5.5s", "\u0663", "\x00", "\ufffd" * 100, "a:" + "b" * 1000, "[" * 2000,
+    "[" * 2000 + "]" * 2000, '{"a":' + "[" * 2000 + "]" * 2000 + "}", '{"a":null}', '{"a":{"b":1}}', '{"a":1e999}',
+]  # fmt: skip
+ROUTE_PARAMETERS = {
+    "/api/traces": ["service", "operation", "tags", "tag", "minDuration", "maxDuration", "start", "end", "lookback",
+                    "limit", "traceID"],
+    "/api/operations": ["service", "spanKind"],
+    "/api/dependencies": ["endTs", "lookback"],
+    "/api/services": ["service"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("route", list(ROUTE_PARAMETERS))
+def test_no_parameter_value_gives_a_500(store, route):
+    """Every parameter, every hostile value: an answer or a 400 in Jaeger's shape, never a 500 or HTML."""
+    for name in ROUTE_PARAMETERS[route]:
+        for value in HOSTILE:
+            params = {"service": "gateway", name: value}
+            response = requests.get(store.url + route, params=params, timeout=5)
+            assert response.status_code in (200, 400), (name, value[:40], response.text[:300])
+            body = strict_json(response.text)
+            assert list(body) == ["data", "total", "limit", "offset", "errors"]
+    raw = requests.get(store.url + "/api/traces?service=%FF&tags=%FF%FE&minDuration=%FF", timeout=5)
+    assert raw.status_code == 400 and strict_json(raw.text)["errors"][0]["code"] == 400
+    for trace_id in ["9" * 400, "\ufffd", "%00", "0" * 33]:
+        assert api(store, f"/api/traces/{trace_id}", 400)["errors"][0]["msg"].startswith("not a trace id")
+
+
+def test_an_internal_error_is_answered_in_jaegers_shape():
+    class Broken(TraceStore):
+        def services(self) -> list[str]:
+            raise RuntimeError("a bug")
+
+    response = create_app(Broken()).test_client().get("/api/services")
+    assert response.status_code == 500
+    assert response.get_json()["errors"] == [
+        {"code": 500, "msg": "internal error: RuntimeError (the store's log has the details)"}
+    ]
+
+
+def datagram(batch: Batch) -> bytes:
+    """One emitBatch call in compact Thrift, as jaeger-client sends it."""
+    buffer = TMemoryBuffer()
+    protocol = TCompactProtocol(buffer)
+    protocol.writeMessageBegin("emitBatch", TMessageType.ONEWAY, 0)
+    Agent.emitBatch_args(batch=batch).write(protocol)
+    protocol.writeMessageEnd()
+    return buffer.getvalue()
+
+
+def test_float_tags_of_infinity_and_nan_are_valid_json(tmp_path):
+    """JSON has no NaN or Infinity: such a float tag becomes a string tag, in answers and in the journal."""
+    names = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+    def tags() -> list[Tag]:
+        return [Tag(key=f"ratio{value}", vType=TagType.DOUBLE, vDouble=float(value)) for value in names]
+
+    batch = Batch(
+        process=Process(serviceName="floats", tags=tags()),
+        spans=[Span(traceIdLow=7, traceIdHigh=0, spanId=1, parentSpanId=0, operationName="divide", flags=1,
+                    startTime=int(time.time() * 1_000_000), duration=5, tags=tags(),
+                    logs=[Log(timestamp=1, fields=tags())])],
+    )  # fmt: skip
+    journal = tmp_path / "traces.jsonl"
+    with (
+        running_collector(CollectorConfig(udp_port=0, http_port=0, journal=journal)) as collector,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+    ):
+        sock.sendto(datagram(batch), ("127.0.0.1", collector.udp_port))
+        wait_for(collector.url, lambda: collector.store.trace_count() == 1)
+        (trace,) = api(collector, "/api/traces", service="floats")["data"]
+        assert api(collector, "/api/traces/7")["data"] == [trace]
+        assert api(collector, "/api/traces", service="floats", tag="ratioinf:Infinity")["data"] == [trace]
+    (span,) = trace["spans"]
+    expected = [{"key": f"ratio{value}", "type": "string", "value": name} for value, name in names.items()]
+    assert span["tags"] == expected and span["logs"][0]["fields"] == expected
+    assert trace["processes"]["p1"]["tags"] == expected
+    (line,) = journal.read_text().splitlines()
+    assert strict_json(line)["span"]["tags"] == expected
+
+
+def test_unreadable_journal_lines_are_counted_in_stats(tmp_path):
+    journal = tmp_path / "traces.jsonl"
+    tag = {"key": "error", "type": "bool", "value": True}
+    good = {"traceID": "00000000000000aa", "spanID": "0000000000000001", "operationName": "op", "references": [],
+            "startTime": 1, "duration": 1, "tags": [tag], "logs": [], "processID": "", "warnings": None}  # fmt: skip
+    process = {"serviceName": "reloaded", "tags": []}
+    lines = [
+        json.dumps({"span": good, "process": process}),
+        json.dumps({"span": {**good, "spanID": "0000000000000002", "logs": {"not": "a list"}}, "process": process}),
+    ]
+    journal.write_bytes("\n".join(lines).encode() + b"\n\xff\xfe\n")
+    with running_collector(CollectorConfig(udp_port=0, http_port=0, journal=journal)) as collector:
+        found = api(collector, "/api/traces", service="reloaded", tags='{"error":"true"}')["data"]
+        assert [span["spanID"] for trace in found for span in trace["spans"]] == ["0000000000000001"]
+        assert api_stats(collector)["store"]["journal_lines_skipped"] == 2

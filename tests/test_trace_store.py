@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from workshop.trace_store import TraceQuery, TraceStore
+from workshop.trace_store import MAX_JOURNAL_LINE, TraceQuery, TraceStore
 
 
 def span(trace: str, span_id: str, op: str = "op", start: int = 1_000, duration: int = 10, parent: str | None = None,
@@ -117,3 +117,63 @@ def test_services_operations_dependencies():
 def test_bound_must_be_positive():
     with pytest.raises(ValueError):
         TraceStore(max_traces=0)
+
+
+def test_unreadable_journal_lines_are_skipped_and_counted(tmp_path):
+    """Nothing a journal line holds stops the store from starting, or breaks a search afterwards."""
+    good = json.dumps({"span": span("t1", "1", tags={"k": "v"}), "process": process("s")}).encode()
+
+    def broken(part: str, key: str, value) -> bytes:
+        entry = {"span": span("bad", "1", tags={"k": "v"}), "process": process("s")}
+        entry[part][key] = value
+        return json.dumps(entry).encode() + b"\n"
+
+    bad = [
+        b'{"span": "\xff\xfe not UTF-8"}\n',
+        b"\xff\n",
+        broken("span", "logs", {"fields": []}),  # not a list
+        broken("span", "logs", [{"timestamp": 1, "fields": "none"}]),
+        broken("span", "tags", ["a tag"]),
+        broken("span", "tags", [{"key": "k", "type": "string", "value": ["v"]}]),
+        broken("span", "tags", [{"key": "k", "type": "int64", "value": True}]),
+        broken("span", "tags", [{"key": "k", "type": ["string"], "value": "v"}]),
+        broken("span", "references", [{"refType": "CHILD_OF", "traceID": "t", "spanID": None}]),
+        broken("span", "startTime", "now"),
+        broken("span", "duration", 1.5),
+        broken("span", "operationName", None),
+        broken("process", "tags", None),
+        b'{"span": {}, "process": []}\n',
+        b"[" * 5_000 + b"]" * 5_000 + b"\n",  # nested too deep for Python's JSON reader
+        b"x" * (MAX_JOURNAL_LINE + 10) + b"\n",  # too long to be a span
+        b"\n",
+        b"[]\n",
+    ]
+    journal = tmp_path / "traces.jsonl"
+    journal.write_bytes(good + b"\n" + b"".join(bad) + good[:-3])  # the last line torn
+    store = TraceStore(journal=journal)
+    assert store.stats.journal_lines_skipped == len(bad) + 1
+    assert store.trace_count() == 1
+    assert [t["traceID"] for t in store.find(TraceQuery(service="s", tags={"k": "v"}))] == ["t1"]
+    (kept,) = journal.read_text().splitlines()  # compacted to what the store kept
+    assert json.loads(kept) == json.loads(good)
+    store.close()
+
+
+def test_a_journal_never_holds_nan_or_infinity(tmp_path):
+    """An older store wrote float tags of NaN and infinity as bare NaN and Infinity, which JSON has not:
+    reloaded, they are string tags, and the journal is JSON again."""
+    journal = tmp_path / "traces.jsonl"
+    names = {"a": "NaN", "b": "Infinity", "c": "-Infinity"}
+    tags = [{"key": key, "type": "float64", "value": float(name)} for key, name in names.items()]
+    journal.write_text(json.dumps({"span": {**span("t1", "1"), "tags": tags}, "process": process("s")}) + "\n")
+    store = TraceStore(journal=journal)
+    (found,) = store.get("t1")["spans"]
+    assert found["tags"] == [{"key": key, "type": "string", "value": name} for key, name in names.items()]
+    store.add_spans([(span("t2", "1"), process("s"))])
+    store.close()
+    for line in journal.read_text().splitlines():
+        json.loads(line, parse_constant=reject)
+
+
+def reject(constant: str):
+    raise AssertionError(f"{constant} is not JSON")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from workshop import query_api
 from workshop.serving import create_server, serve_forever
-from workshop.trace_store import TraceStore
+from workshop.trace_store import DEFAULT_MAX_SPANS, DEFAULT_MAX_TRACES, TraceStore
 from workshop.udp_receiver import UdpReceiver
 
 log = logging.getLogger("workshop.collector")
@@ -23,8 +23,9 @@ class CollectorConfig:
     host: str = "127.0.0.1"
     udp_port: int = 6831
     http_port: int = 16686
-    max_traces: int = 10_000
+    max_traces: int = DEFAULT_MAX_TRACES
     journal: Path | None = None
+    max_spans: int = DEFAULT_MAX_SPANS  # in all traces together; the least recently received traces go first
 
 
 class Collector:
@@ -32,12 +33,20 @@ class Collector:
 
     def __init__(self, config: CollectorConfig):
         self.config = config
-        self.store = TraceStore(max_traces=config.max_traces, journal=config.journal)
+        self.store = TraceStore(max_traces=config.max_traces, max_spans=config.max_spans)
+        # bound before the journal loads: meanwhile datagrams wait in the kernel's buffer
         self.receiver = UdpReceiver(self.store, config.host, config.udp_port)
         try:
             app = query_api.create_app(self.store, self.statistics)
             self.server = create_server(app, config.host, config.http_port, "JAEGER_QUERY_PORT")
         except Exception:
+            self.receiver.stop()
+            raise
+        try:
+            if config.journal is not None:
+                self.store.open_journal(config.journal)
+        except Exception:
+            self.server.server_close()
             self.receiver.stop()
             raise
         self.udp_port = self.receiver.port
@@ -50,6 +59,8 @@ class Collector:
             "store": asdict(self.store.stats),
             "traces": self.store.trace_count(),
             "max_traces": self.store.max_traces,
+            "spans": self.store.span_count(),
+            "max_spans": self.store.max_spans,
         }
 
     def serve_forever(self) -> None:
@@ -85,7 +96,8 @@ def main(config: CollectorConfig) -> int:
     journal = f", journal {config.journal}" if config.journal else ""
     print(
         f"trace store: spans on udp://{config.host}:{collector.udp_port}, "
-        f"Jaeger API on {collector.url}/api/services (max {config.max_traces} traces{journal})",
+        f"Jaeger API on {collector.url}/api/services "
+        f"(max {config.max_traces:,} traces, {config.max_spans:,} spans{journal})",
         flush=True,
     )
     collector.serve_forever()

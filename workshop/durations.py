@@ -3,28 +3,47 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
-_UNITS_US = {"ns": 0.001, "us": 1, "µs": 1, "μs": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNITS_US = {
+    "ns": Decimal("0.001"),
+    "us": Decimal(1),
+    "µs": Decimal(1),
+    "μs": Decimal(1),
+    "ms": Decimal(1_000),
+    "s": Decimal(1_000_000),
+    "m": Decimal(60_000_000),
+    "h": Decimal(3_600_000_000),
+}
+_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
+MAX_DURATION_US = (2**63 - 1) // 1_000  # Go's longest duration (int64 nanoseconds), about 292 years
+_SHAPE = "write it like 300ms, 1.2s, 2m or 1h30m"
 
 
 def parse_duration_us(text: str) -> int:
-    """Microseconds in `text`; ValueError with a readable message if it is not a duration."""
+    """Microseconds in `text`; ValueError with a readable message if it is not a duration or is too long."""
     value = text.strip()
     sign = -1 if value.startswith("-") else 1
     value = value.lstrip("+-")
     if value == "0":
         return 0
-    position, total = 0, 0.0
+    position, total = 0, Decimal(0)
     while position < len(value):
         match = _PART.match(value, position)
         if not match:
-            raise ValueError(f"not a duration: {text!r} (write it like 300ms, 1.2s, 2m or 1h30m)")
-        total += float(match.group(1)) * _UNITS_US[match.group(2)]
+            raise ValueError(f"not a duration: {quoted(text)} ({_SHAPE})")
+        total += Decimal(match.group(1)) * _UNITS_US[match.group(2)]
+        if total > MAX_DURATION_US:
+            raise ValueError(f"duration out of range: {quoted(text)} (at most {MAX_DURATION_US // 3_600_000_000}h)")
         position = match.end()
     if position == 0:
-        raise ValueError(f"not a duration: {text!r} (write it like 300ms, 1.2s, 2m or 1h30m)")
+        raise ValueError(f"not a duration: {quoted(text)} ({_SHAPE})")
     return sign * round(total)
+
+
+def quoted(text: str, limit: int = 40) -> str:
+    """`text` quoted for a message, cut short if long."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
 def format_duration_us(us: float) -> str:

@@ -11,22 +11,38 @@ GET /api/dependencies?endTs=&lookback=
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import InternalServerError
 
-from workshop.durations import parse_duration_us
-from workshop.jaeger_model import normalize_trace_id
+from workshop.durations import parse_duration_us, quoted
+from workshop.jaeger_model import normalize_trace_id, tag_text
 from workshop.trace_store import TraceQuery, TraceStore
 
+log = logging.getLogger("workshop.query_api")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
+INT64 = (-(2**63), 2**63 - 1)  # Jaeger reads its whole-number parameters as int64
 
 
 class BadParameter(ValueError):
     pass
+
+
+class StrictJSON(DefaultJSONProvider):
+    """JSON as strict parsers read it: NaN or Infinity would be an error here, never in an answer.
+    (The model never holds them: jaeger_model turns such float tags into strings.)"""
+
+    sort_keys = False  # keep Jaeger's field order: traceID, spans, processes, warnings
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("allow_nan", False)
+        return super().dumps(obj, **kwargs)
 
 
 def envelope(data: Any, total: int = 0, status: int = 200, errors: list | None = None) -> Response:
@@ -35,13 +51,25 @@ def envelope(data: Any, total: int = 0, status: int = 200, errors: list | None =
     return response
 
 
+def streamed_envelope(app: Flask, items: Iterable[Any]) -> Response:
+    """`envelope(list(items))`, byte for byte, written item by item: a large answer is never whole in memory."""
+
+    def chunks() -> Iterator[str]:
+        yield '{"data":['
+        for n, item in enumerate(items):
+            yield ("," if n else "") + app.json.dumps(item, separators=(",", ":"))
+        yield '],"total":0,"limit":0,"offset":0,"errors":null}\n'
+
+    return Response(chunks(), mimetype="application/json")
+
+
 def error(status: int, message: str) -> Response:
     return envelope(None, status=status, errors=[{"code": status, "msg": message}])
 
 
 def create_app(store: TraceStore, stats: Callable[[], dict] | None = None) -> Flask:
     app = Flask("trace_store")
-    app.json.sort_keys = False  # keep Jaeger's field order: traceID, spans, processes, warnings
+    app.json = StrictJSON(app)
 
     @app.errorhandler(BadParameter)
     def bad_parameter(problem: BadParameter) -> Response:
@@ -54,6 +82,13 @@ def create_app(store: TraceStore, stats: Callable[[], dict] | None = None) -> Fl
     @app.errorhandler(405)
     def not_allowed(_: Exception) -> Response:
         return error(405, f"{request.method} is not supported on {request.path}")
+
+    @app.errorhandler(InternalServerError)
+    def internal_error(problem: InternalServerError) -> Response:
+        """A bug, not bad input (that is a 400): logged, and answered in Jaeger's shape rather than HTML."""
+        cause = problem.original_exception or problem
+        log.error("%s %s failed", request.method, request.full_path, exc_info=cause)
+        return error(500, f"internal error: {type(cause).__name__} (the store's log has the details)")
 
     @app.get("/")
     def index() -> Response:
@@ -86,7 +121,7 @@ def create_app(store: TraceStore, stats: Callable[[], dict] | None = None) -> Fl
 
     @app.get("/api/traces")
     def traces() -> Response:
-        return envelope(store.find(parse_trace_query(request.args)))
+        return streamed_envelope(app, store.find_lazily(parse_trace_query(request.args)))
 
     @app.get("/api/traces/<trace_id>")
     def trace(trace_id: str) -> Response:
@@ -155,9 +190,12 @@ def _int(args, name: str) -> int | None:
     if value in (None, ""):
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise BadParameter(f"parameter {name!r} must be a whole number, not {value!r}") from None
+        raise BadParameter(f"parameter {name!r} must be a whole number, not {quoted(value)}") from None
+    if not INT64[0] <= number <= INT64[1]:
+        raise BadParameter(f"parameter {name!r} is out of range (a 64-bit whole number): {quoted(value)}")
+    return number
 
 
 def _duration(args, name: str) -> int | None:
@@ -174,22 +212,27 @@ def _tags(args) -> dict[str, str]:
     """Jaeger accepts `tags={"k":"v"}` (JSON) and repeated `tag=k:v`."""
     tags: dict[str, str] = {}
     for raw in args.getlist("tags"):
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            raise BadParameter(f'parameter \'tags\' must be a JSON map like {{"error":"true"}}, not {raw!r}') from None
-        if not isinstance(parsed, dict):
-            raise BadParameter('parameter \'tags\' must be a JSON map like {"error":"true"}')
-        tags.update({str(k): _text(v) for k, v in parsed.items()})
+        tags.update(_tag_map(raw))
     for raw in args.getlist("tag"):
         key, separator, value = raw.partition(":")
         if not separator or not key:
-            raise BadParameter(f"parameter 'tag' must be key:value, not {raw!r}")
+            raise BadParameter(f"parameter 'tag' must be key:value, not {quoted(raw)}")
         tags[key] = value
     return tags
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _tag_map(raw: str) -> dict[str, str]:
+    """`{"error":"true","http.status_code":500}`: a JSON map of tag values (strings, numbers or booleans)."""
+    shape = 'parameter \'tags\' must be a JSON map like {"error":"true"}'
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise BadParameter(f"{shape}, not {quoted(raw)}") from None
+    except RecursionError:
+        raise BadParameter(f"{shape}, not JSON nested this deep: {quoted(raw)}") from None
+    if not isinstance(parsed, dict):
+        raise BadParameter(shape)
+    for key, value in parsed.items():
+        if value is None or isinstance(value, (dict, list)):
+            raise BadParameter(f"{shape}: the value of {quoted(key)} is not a string, number or boolean")
+    return {key: tag_text(value) for key, value in parsed.items()}
