@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import requests
@@ -130,3 +131,42 @@ def test_stage_folders_hold_no_stray_files():
     for stage in all_stages():
         names = {p.name for p in stage.folder.iterdir() if p.name != "__pycache__"}
         assert names <= {"app.py", "github_proxy.py", "worker.py", "tracing.py", "Procfile", "README.md"}, names
+
+
+def test_traces_without_a_service_lists_the_slowest_of_every_service_and_never_cuts_an_id():
+    """Before: each service's 20 were joined alphabetically and cut to 20, so `zulu`'s slow trace was lost."""
+    from tests.udp_capture import close, jaeger_tracer
+
+    with running_collector(CollectorConfig(udp_port=0, http_port=0)) as store:
+        alpha, zulu = jaeger_tracer("alpha", store.udp_port), jaeger_tracer("zulu", store.udp_port)
+        for _ in range(20):
+            alpha.start_span("quick").finish()
+        slow = zulu.start_span("slow")
+        slow.finish(finish_time=slow.start_time + 3)
+        close(alpha)
+        close(zulu)
+        deadline = time.monotonic() + 5
+        while store.store.trace_count() < 21 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        result = run_workshop("traces", "--limit", "5", "--query-url", store.url, env=runner_env(COLUMNS="80"))
+        assert result.returncode == 0, result.stderr
+        slow_id = f"{slow.context.trace_id:016x}"
+        assert slow_id in result.stdout.splitlines()[2]  # the first row: the slowest of all
+        assert sum(1 for line in result.stdout.splitlines() if "alpha quick" in line) == 4
+        assert max(len(line) for line in result.stdout.splitlines()) <= 80
+        missing = run_workshop("traces", "--service", "contributors", "--query-url", store.url, env=runner_env())
+        assert "no trace matches" in missing.stdout
+        assert "no service is called 'contributors'; the services with traces: alpha, zulu" in missing.stdout
+
+
+def test_trace_at_80_columns_keeps_its_bars_and_takes_a_fixed_scale(traces):
+    store, ids = traces
+    env = runner_env(COLUMNS="80")
+    result = run_workshop("trace", ids["slow"], "--all", "--scale", "4s", "--query-url", store.url, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "0 ─ 4s (fixed scale)" in lines[1] or "0 ─ 4s (fixed scale)" in lines[2]
+    assert sum(1 for line in lines if "github_request" in line and "█" in line) == 3
+    bad = run_workshop("trace", ids["slow"], "--scale", "soon", "--query-url", store.url, env=env)
+    assert bad.returncode == 2 and "--scale: not a duration" in bad.stderr

@@ -49,12 +49,15 @@ def cmd_collector(args: argparse.Namespace) -> int:
 
     if args.max_traces < 1:
         raise WorkshopError("--max-traces must be at least 1")
+    if args.max_spans < 1:
+        raise WorkshopError("--max-spans must be at least 1")
     return main(
         CollectorConfig(
             host=args.host,
             udp_port=args.udp_port,
             http_port=args.http_port,
             max_traces=args.max_traces,
+            max_spans=args.max_spans,
             journal=Path(args.journal) if args.journal else None,
         )
     )
@@ -73,31 +76,45 @@ def cmd_traces(args: argparse.Namespace) -> int:
         except ValueError as problem:
             raise WorkshopError(f"--min-duration: {problem}") from None
     client = QueryClient(args.query_url)
-    services = [args.service] if args.service else client.services()
-    if not services:
+    known = client.services()
+    if not known:
         print(f"no traces yet at {args.query_url}: run a stage (make step2) and send it a request")
         return 0
     found: dict[str, dict] = {}
-    for service in services:
-        tags = {"error": "true"} if args.error else None
+    tags = {"error": "true"} if args.error else None
+    for service in [args.service] if args.service else known:  # each service's newest, then the slowest of all
         for trace in client.find_traces(service, args.limit, args.min_duration, tags):
             found[trace["traceID"]] = trace
     if not found:
         print("no trace matches")
+        if args.service and args.service not in known:
+            print(f"no service is called {args.service!r}; the services with traces: {', '.join(known)}")
         return 0
-    Console().print(render_trace_list(list(found.values())[: args.limit]))
+    Console().print(render_trace_list(list(found.values()), args.limit))
     return 0
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from workshop.query_client import QueryClient
-    from workshop.waterfall import print_trace
+    from rich.console import Console
 
+    from workshop.durations import parse_duration_us
+    from workshop.query_client import QueryClient
+    from workshop.waterfall import render_trace
+
+    scale = None
+    if args.scale:
+        try:
+            scale = parse_duration_us(args.scale)
+        except ValueError as problem:
+            raise WorkshopError(f"--scale: {problem}") from None
+        if scale <= 0:
+            raise WorkshopError("--scale must be longer than 0")
     trace = QueryClient(args.query_url).trace(args.trace_id)
     if args.json:  # the shape Jaeger's UI loads with "Upload JSON"
         print(json.dumps({"data": [trace]}, indent=2))
         return 0
-    print_trace(trace, tags=args.tags or args.all, logs=args.logs or args.all, baggage=args.baggage or args.all)
+    details = {"tags": args.tags or args.all, "logs": args.logs or args.all, "baggage": args.baggage or args.all}
+    Console().print(render_trace(trace, scale_us=scale, **details))
     return 0
 
 
@@ -169,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     _env_option(store, "--udp-port", "JAEGER_AGENT_PORT", 6831, int, "where jaeger-client sends spans")
     _env_option(store, "--http-port", "JAEGER_QUERY_PORT", 16686, int, "Jaeger's query API")
     _env_option(store, "--max-traces", "TRACE_STORE_MAX_TRACES", 10_000, int, "traces kept; the oldest go first")
+    _env_option(
+        store, "--max-spans", "TRACE_STORE_MAX_SPANS", 1_000_000, int, "spans kept in all; the oldest traces go first"
+    )
     store.add_argument(
         "--journal",
         default=os.environ.get("TRACE_STORE_FILE") or None,
@@ -191,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--logs", action="store_true", help="show each span's logs")
     trace.add_argument("--baggage", action="store_true", help="show baggage")
     trace.add_argument("--all", action="store_true", help="tags, logs and baggage")
+    trace.add_argument("--scale", help="a fixed timeline, to compare traces: 2s, 500ms (default: the trace's length)")
     trace.add_argument("--json", action="store_true", help="Jaeger's JSON, for the Jaeger UI's Upload JSON")
     trace.add_argument("--query-url", default=query_url, help=f"the store or Jaeger to ask (default {query_url})")
     trace.set_defaults(func=cmd_trace)
