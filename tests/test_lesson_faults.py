@@ -308,3 +308,11 @@ def test_dropped_spans_are_logged_at_most_once_a_minute(stage, caplog):
     assert factory.dropped == 49
     factory.create_counter("jaeger:reporter_spans", {"result": "ok"})(10)  # sent: nothing to say
     assert factory.dropped == 49
+
+
+@pytest.mark.parametrize("stage", ["step4_distributed", "step5_queue", "step6_baggage"])
+def test_the_gateway_waits_for_the_proxy_less_than_the_proxy_s_worst_case(stage):
+    gateway, proxy = load_stage_module(stage), load_stage_module(stage, "github_proxy")
+    usual = (proxy.MAX_ATTEMPTS - 1) * proxy.RETRY_DELAY + proxy.GITHUB_TIMEOUT  # 202s, then one timeout
+    worst = proxy.MAX_ATTEMPTS * proxy.GITHUB_TIMEOUT + (proxy.MAX_ATTEMPTS - 1) * proxy.RETRY_DELAY
+    assert usual < gateway.PROXY_TIMEOUT < worst
