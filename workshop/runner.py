@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import sys
 import threading
 import time
@@ -26,7 +27,7 @@ from rich.console import Console
 
 from workshop.demo import Demo
 from workshop.errors import WorkshopError
-from workshop.ports import require_free, udp_port_free, wait_for_http, wait_for_tcp
+from workshop.ports import PortCheck, wait_for_http, wait_for_tcp
 from workshop.redis_server import RedisPlan, plan_redis
 from workshop.stages import ROOT, Stage
 
@@ -112,6 +113,7 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
     python = shlex.quote(sys.executable)
     processes: list[Process] = []
     notes: list[str] = []
+    port_check = PortCheck(settings.host)
     env = {
         "PYTHONUNBUFFERED": "1",
         # flask-opentracing warns at import that OpenTracing is retired (the ideas live on in OpenTelemetry)
@@ -128,7 +130,7 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
         env["GITHUB_API_URL"] = settings.github_api_url
         notes.append(f"GitHub: {settings.github_api_url} (GITHUB_API_URL)")
     else:
-        require_free(settings.host, settings.fake_github_port, "FAKE_GITHUB_PORT")
+        port_check.tcp(settings.fake_github_port, "FAKE_GITHUB_PORT")
         env["GITHUB_API_URL"] = f"http://{settings.host}:{settings.fake_github_port}"
         processes.append(
             Process("fake-github", f"{python} -m workshop fake-github --port {settings.fake_github_port}",
@@ -139,12 +141,9 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
         if _jaeger_answers(settings.query_url):
             notes.append(f"traces: using the Jaeger API already answering at {settings.query_url}")
         else:
-            require_free(settings.host, settings.query_port, "JAEGER_QUERY_PORT")
-            if not udp_port_free(settings.host, settings.agent_port):
-                raise WorkshopError(
-                    f"UDP port {settings.agent_port} is in use, but no Jaeger API answers at {settings.query_url}: "
-                    "stop what uses it, or move both with JAEGER_AGENT_PORT=<port> JAEGER_QUERY_PORT=<port>"
-                )
+            port_check.tcp(settings.query_port, "JAEGER_QUERY_PORT")
+            nobody = f", but no Jaeger API answers at {settings.query_url}"
+            port_check.udp(settings.agent_port, "JAEGER_AGENT_PORT", nobody)
             ports = f"--udp-port {settings.agent_port} --http-port {settings.query_port}"
             processes.append(
                 Process(
@@ -156,7 +155,7 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
 
     redis = None
     if stage.needs_redis:
-        redis = plan_redis(settings.redis_url, settings.host)
+        redis = plan_redis(settings.redis_url, settings.host, port_check)
         env["REDIS_URL"] = redis.url
         notes.append(redis.note)
         if redis.command:
@@ -176,8 +175,9 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
         variable = HTTP_PORT_VARIABLES.get(name)
         if variable:
             port = int(env[variable])
-            require_free(settings.host, port, variable)
+            port_check.tcp(port, variable)
         processes.append(Process(name, command, cwd=str(stage.folder), ready_port=port))
+    port_check.raise_if_any()
     return Plan(stage, settings, processes, env, notes, redis)
 
 
@@ -196,6 +196,9 @@ class Run:
             self.manager.add_process(process.name, _exec(process.command), env=env, cwd=process.cwd)
 
     def run(self) -> int:
+        # Closing the terminal (SIGHUP) stops everything, as Ctrl-C does; so does losing `make` (our parent).
+        signal.signal(signal.SIGHUP, self._hang_up)
+        threading.Thread(target=self._watch_parent, args=(os.getppid(),), name="parent", daemon=True).start()
         self.manager.loop()  # starts the processes, then the demo; returns when every process has stopped
         crashed = self.manager.stopped_on_their_own
         if crashed:
@@ -210,6 +213,19 @@ class Run:
             self.console.print("[red]a process stopped before the stage was ready: see its log above[/red]")
             return 1
         return 0
+
+    def _hang_up(self, signum: int, frame: object) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)  # the terminal is gone: writing to it would fail
+        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, sys.stderr.fileno())
+        self.manager.terminate()
+
+    def _watch_parent(self, parent: int) -> None:
+        while not self.manager.stopping:
+            if os.getppid() != parent:  # `make` is gone (killed, or its terminal closed): stop too
+                self.manager.terminate()
+                return
+            time.sleep(0.5)
 
     def _start_demo(self) -> None:
         threading.Thread(target=self._demo, name="demo", daemon=True).start()
@@ -254,7 +270,7 @@ class Run:
             return False
         demo = Demo(
             self.console, settings.app_url, settings.demo_repo, settings.query_url, self.plan.services,
-            settings.trace_timeout,
+            settings.trace_timeout, self.once,
         )  # fmt: skip
         ok, trace_id = demo.run()
         self._print_urls(trace_id)
@@ -265,6 +281,9 @@ class Run:
         self._say("")
         for note in self.plan.notes:
             self._say(f"  {note}")
+        if self.once:
+            self._print_after_once(trace_id)
+            return
         self._say(f"  app:    curl {settings.app_url}/contributors/{settings.demo_repo}")
         if self.plan.stage.traced:
             self._say(f"  traces: curl '{settings.query_url}/api/traces?service={sorted(self.plan.services)[0]}'")
@@ -272,6 +291,22 @@ class Run:
                 self._say(f"  this trace: {_python()} -m workshop trace {trace_id} --all")
                 self._say(f"              {settings.query_url}/api/traces/{trace_id}")
             self._say(f"  all traces, slowest first: {_python()} -m workshop traces")
+
+
+    def _print_after_once(self, trace_id: str | None) -> None:
+        """ONCE=1 stops everything after this, the trace store too: say only what still works then."""
+        stage = self.plan.stage.name
+        self._say(f"  Everything stops now (ONCE=1). To keep it running and ask again: make {stage}")
+        if not (self.plan.stage.traced and trace_id):
+            return
+        journal = os.environ.get("TRACE_STORE_FILE")
+        if journal and any(p.name == "trace-store" for p in self.plan.processes):
+            self._say(f"  This trace is kept in {journal}. To look at it again:")
+            self._say(f"    {_python()} -m workshop collector --journal {journal}     (then, in another terminal)")
+            self._say(f"    {_python()} -m workshop trace {trace_id} --all")
+        elif not journal:
+            self._say("  The trace store stops too, and its traces with it. To keep them in a file:")
+            self._say(f"    TRACE_STORE_FILE=traces.jsonl make {stage} ONCE=1")
 
 
 def _honcho_manager(after_start: Callable[[], None]):
@@ -285,6 +320,10 @@ def _honcho_manager(after_start: Callable[[], None]):
         def _start(self) -> None:
             super()._start()
             after_start()
+
+        @property
+        def stopping(self) -> bool:
+            return self._terminating
 
         def terminate(self) -> None:
             """The first call says why everything stops: Ctrl-C, the demo, or a process that failed on its own
