@@ -292,7 +292,6 @@ class Run:
                 self._say(f"              {settings.query_url}/api/traces/{trace_id}")
             self._say(f"  all traces, slowest first: {_python()} -m workshop traces")
 
-
     def _print_after_once(self, trace_id: str | None) -> None:
         """ONCE=1 stops everything after this, the trace store too: say only what still works then."""
         stage = self.plan.stage.name
