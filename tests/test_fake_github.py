@@ -133,3 +133,26 @@ def test_index_reports_calls_not_tokens(client):
     body = client.get("/").get_json()
     assert body["calls"] == {"total": 2, "with_token": 1}
     assert "ghp_secret" not in client.get("/").get_data(as_text=True)
+
+
+def test_the_rate_limit_says_once_how_to_reset_or_lift_it(caplog):
+    from workshop.fake_github import FakeGitHubConfig, create_app
+
+    client = create_app(FakeGitHubConfig(computing_calls=0, rate_limit=2)).test_client()
+    answers = [client.get("/repos/pallets/flask/stats/contributors") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 403, 403]
+    assert "restart the lesson to reset this limit, or set FAKE_GITHUB_RATE_LIMIT" in answers[2].json["message"]
+    said = [r.getMessage() for r in caplog.records if r.name == "fake-github"]
+    assert len(said) == 1 and "restart the lesson to reset it" in said[0]
+    assert "FAKE_GITHUB_RATE_LIMIT=1000 make stepN" in said[0]
+
+
+def test_an_environment_variable_sets_the_limit(monkeypatch):
+    from workshop.cli import build_parser
+    from workshop.errors import WorkshopError
+
+    monkeypatch.setenv("FAKE_GITHUB_RATE_LIMIT", "1000")
+    assert build_parser().parse_args(["fake-github"]).rate_limit == 1000
+    monkeypatch.setenv("FAKE_GITHUB_RATE_LIMIT", "lots")
+    with pytest.raises(WorkshopError, match="FAKE_GITHUB_RATE_LIMIT must be a whole number"):
+        build_parser()

@@ -172,11 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     _env_option(fake, "--computing-calls", "FAKE_GITHUB_COMPUTING_CALLS", 2, int, "calls per repo that answer 202")
     _env_option(fake, "--latency", "FAKE_GITHUB_LATENCY", 0.0, float, "seconds added to every answer")
     _env_option(fake, "--slow-seconds", "FAKE_GITHUB_SLOW_SECONDS", 10.0, float, "how long repo 'slow' takes")
+    limit = os.environ.get("FAKE_GITHUB_RATE_LIMIT") or None
+    if limit is not None and not limit.isdigit():
+        raise WorkshopError(f"FAKE_GITHUB_RATE_LIMIT must be a whole number, not {limit!r}")
     fake.add_argument(
         "--rate-limit",
         type=int,
-        default=None,
-        help="calls an hour before 403 (default: GitHub's 60, or 5000 with a token)",
+        default=int(limit) if limit else None,
+        help="calls an hour before 403 (default: GitHub's 60, or 5000 with a token; or FAKE_GITHUB_RATE_LIMIT)",
     )
     fake.add_argument("--access-log", action="store_true", help="log every request it answers")
     fake.set_defaults(func=cmd_fake_github)

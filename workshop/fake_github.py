@@ -21,12 +21,15 @@ A token sent as `Authorization: Bearer ...` raises the limit and is never logged
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import threading
 import time
 from dataclasses import dataclass, field
 
 from flask import Flask, Response, jsonify, request
+
+log = logging.getLogger("fake-github")
 
 DOCS_URL = "https://docs.github.com/rest/metrics/statistics#get-all-contributor-commit-activity"
 RATE_LIMIT_DOCS_URL = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"
@@ -133,6 +136,14 @@ def create_app(config: FakeGitHubConfig | None = None) -> Flask:
             state.calls_with_token += bool(request.headers.get("Authorization"))
             used = state.calls_in_window
             reset = int(state.window_start + config.rate_window)
+            first_over = used == limit + 1
+        if first_over:  # said once an hour, in the lesson's terminal: realistic, but never a mystery
+            log.warning(
+                "%d calls this hour: GitHub's rate limit is used up, as the real one would be. This is the "
+                "workshop's fake GitHub: restart the lesson to reset it, or raise it with "
+                "FAKE_GITHUB_RATE_LIMIT=1000 make stepN",
+                limit,
+            )
         headers = {
             "X-RateLimit-Limit": str(limit),
             "X-RateLimit-Remaining": str(max(limit - used, 0)),
@@ -146,7 +157,8 @@ def create_app(config: FakeGitHubConfig | None = None) -> Flask:
         headers = {**headers, "X-RateLimit-Remaining": "0"}
         body = {
             "message": f"API rate limit exceeded for {request.remote_addr}. (But here's the good news: "
-            "Authenticated requests get a higher rate limit. Check out the documentation for more details.)",
+            "Authenticated requests get a higher rate limit. Check out the documentation for more details.) "
+            "[The workshop's fake GitHub: restart the lesson to reset this limit, or set FAKE_GITHUB_RATE_LIMIT.]",
             "documentation_url": RATE_LIMIT_DOCS_URL,
         }
         return _json(body, 403, headers)
