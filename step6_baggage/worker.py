@@ -10,6 +10,7 @@ which expires after REPLY_TTL seconds if nobody reads it. The trace context come
 worker's spans join the gateway's trace.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -18,8 +19,9 @@ import signal
 import threading
 from collections import Counter
 
+import opentracing
 import redis
-from opentracing import Format, InvalidCarrierException, SpanContextCorruptedException, child_of, global_tracer
+from opentracing import Format, InvalidCarrierException, SpanContextCorruptedException, global_tracer
 from opentracing.ext import tags
 from tracing import TRACE_CONTEXT, close_tracer, correlate_logs, get_baggage, init_tracer
 
@@ -53,12 +55,20 @@ def run(client, stop):
             handle_clean_job(client, job[1])
         except redis.RedisError as error:
             log.warning("cannot answer a job through Redis at %s (%s)", REDIS_URL, describe(error))
-        except Exception:  # a worker never dies of one job: its span is marked, the next job is taken
+        except Exception as error:  # a bug: the job is answered with it, and the worker goes on to the next
             log.exception("a job failed")
+            answer_failed_job(client, job[1], error)
 
 
 def describe(error):
     return f"{type(error).__name__}: {error}"
+
+
+def answer_failed_job(client, message, error):
+    """Tell the gateway what went wrong, so it need not wait for an answer that will not come."""
+    job, _ = read_job(message)
+    with contextlib.suppress(redis.RedisError):  # if Redis fails too, the log line above is all there is
+        reply(client, job, {"error": f"the worker failed: {describe(error)}"})
 
 
 def handle_clean_job(client, message):
@@ -131,7 +141,7 @@ def trace_parent(job):
         context = global_tracer().extract(Format.TEXT_MAP, carrier)
     except (InvalidCarrierException, SpanContextCorruptedException):
         return None
-    return [child_of(context)] if context is not None else None
+    return [opentracing.child_of(context)] if context is not None else None  # or opentracing.follows_from
 
 
 def reply(client, job, answer):

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import redis
@@ -20,7 +21,7 @@ from flask import request as flask_request
 
 from tests.conftest import ROUTER, github_module, running_worker, serve_stage_app, session_redis_url
 from tests.expected_trees import json_tree
-from tests.processes import runner_env, stage_processes
+from tests.processes import run_workshop, runner_env, stage_processes
 from tests.service_router import as_service
 from tests.spans import build_tree, find, settled
 from tests.stage_loader import ROOT, load_stage_module
@@ -316,3 +317,65 @@ def test_the_gateway_waits_for_the_proxy_less_than_the_proxy_s_worst_case(stage)
     usual = (proxy.MAX_ATTEMPTS - 1) * proxy.RETRY_DELAY + proxy.GITHUB_TIMEOUT  # 202s, then one timeout
     worst = proxy.MAX_ATTEMPTS * proxy.GITHUB_TIMEOUT + (proxy.MAX_ATTEMPTS - 1) * proxy.RETRY_DELAY
     assert usual < gateway.PROXY_TIMEOUT < worst
+
+
+# --- the lessons' "try next" items, run as their READMEs write them -------------------------------------------
+
+
+def test_lesson_4_without_its_proxy_answers_502_naming_the_proxy():
+    result = run_workshop("run", "step4", "--once", env=runner_env(WITHOUT="github-proxy"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "502 BAD GATEWAY" in result.stdout and "cannot connect to the github-proxy at" in result.stdout
+    assert "call_github_proxy ✗ error" in result.stdout
+
+
+def test_lesson_5_follows_from_is_one_word_and_the_waterfall_shows_it(tmp_path):
+    stage = tmp_path / "step5_follows"
+    shutil.copytree(ROOT / "step5_queue", stage, ignore=shutil.ignore_patterns("__pycache__"))
+    worker = stage / "worker.py"
+    source = worker.read_text()
+    assert source.count("opentracing.child_of(") == 1
+    worker.write_text(source.replace("opentracing.child_of(", "opentracing.follows_from("))  # the README's edit
+    driver = (
+        "import sys; from pathlib import Path\n"
+        "from workshop.runner import run_stage\n"
+        "from workshop.stages import Stage\n"
+        f"sys.exit(run_stage(Stage(5, Path({str(stage)!r})), once=True))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", driver], cwd=ROOT, env=runner_env(), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "worker handle_clean_job ⇢" in result.stdout and "░ follows from its parent" in result.stdout
+
+
+def test_a_bug_in_the_worker_is_answered_and_named(fake_github, monkeypatch, spans):
+    worker = load_stage_module("step5_queue", "worker")
+
+    def broken(job):
+        raise NameError("name 'follows_from' is not defined")
+
+    monkeypatch.setattr(worker, "trace_parent", broken)
+    with serve_stage_app("step5_queue", monkeypatch, fake_github.url) as url:
+        response = get(url, "/contributors/pallets/flask")
+        assert response.status_code == 502
+        assert "the worker failed: NameError: name 'follows_from' is not defined" in response.json()["error"]
+        monkeypatch.undo()
+        assert get(url, "/contributors/pallets/flask").status_code in (200, 502)  # the worker is still there
+
+
+def test_lesson_5_redis_cli_command_works_as_written():
+    """`.venv/bin/redis-cli -p 6380 LPUSH contributors:jobs 'not json'`, on the test's Redis."""
+    url = session_redis_url()
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    redis_cli = str(Path(sys.executable).parent / "redis-cli")  # .venv/bin/redis-cli, under `make test`
+    client = redis.Redis.from_url(url)
+    client.delete("contributors:jobs")
+    result = subprocess.run(
+        [str(redis_cli), "-p", port, "LPUSH", "contributors:jobs", "not json"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "1", result.stderr
+    assert client.rpop("contributors:jobs") == b"not json"
