@@ -37,7 +37,7 @@ logging.basicConfig(
     format="%(asctime)s %(levelname)s %(name)s [trace=%(trace_id)s span=%(span_id)s]: %(message)s",
 )
 correlate_logs()
-log = logging.getLogger("contributors")
+log = logging.getLogger("gateway")
 app = Flask(__name__)
 
 
@@ -71,7 +71,7 @@ def contributors(owner, repo):
     try:
         stats = call_github_proxy(owner, repo)
     except GitHubError as error:
-        log.warning("GitHub error for %s/%s: %s", owner, repo, error.message)
+        log.warning("no stats for %s/%s: %s", owner, repo, error.message)  # the message names what failed
         return error_response(error.status, error.message, error.retry_after)
     return jsonify(repo=f"{owner}/{repo}", contributors=clean_github_data(stats))
 

@@ -45,7 +45,7 @@ logging.basicConfig(
     format="%(asctime)s %(levelname)s %(name)s [trace=%(trace_id)s span=%(span_id)s]: %(message)s",
 )
 correlate_logs()
-log = logging.getLogger("contributors")
+log = logging.getLogger("gateway")
 app = Flask(__name__)
 # A blocking wait on Redis must not outlast the socket: the socket timeout is longer than any wait.
 # Each request waiting for a worker holds a Redis connection: up to MAX_WAITING wait at once, and the
@@ -97,10 +97,10 @@ def contributors(owner, repo):
         stats = call_github_proxy(owner, repo)
         contributors = clean_in_worker(stats)
     except GitHubError as error:
-        log.warning("GitHub error for %s/%s: %s", owner, repo, error.message)
+        log.warning("no stats for %s/%s: %s", owner, repo, error.message)  # the message names what failed
         return error_response(error.status, error.message, error.retry_after)
     except WorkerError as error:
-        log.warning("worker error for %s/%s: %s", owner, repo, error.message)
+        log.warning("not cleaned for %s/%s: %s", owner, repo, error.message)
         return error_response(error.status, error.message)
     return jsonify(repo=f"{owner}/{repo}", contributors=contributors)
 

@@ -86,6 +86,14 @@ class FlaskTracing(flask_opentracing.FlaskTracing):
         if untraced and self.tracer.sampler.is_sampled(span.context.trace_id, span.operation_name)[0]:
             span.context.flags |= SAMPLED_FLAG
 
+    def _after_request_fn(self, response=None, error=None):
+        span = self.get_span()
+        SERVED.context = span.context if span is not None else None  # see TraceIdFilter
+        super()._after_request_fn(response, error)
+
+
+SERVED = threading.local()  # the span context of the request this thread served last
+
 
 # uber-trace-id is {trace id}:{span id}:{parent span id}:{flags}, in hex: 128, 64, 64 and 8 bits at most
 TRACE_CONTEXT = re.compile(r"[0-9a-f]{1,32}:[0-9a-f]{1,16}:[0-9a-f]{1,16}:[0-9a-f]{1,2}", re.IGNORECASE)
@@ -149,7 +157,9 @@ class TraceIdFilter(logging.Filter):
 
     def filter(self, record):
         span = global_tracer().active_span
-        context = span.context if span is not None else None
+        # The server writes each request's access line just after the request's span ended: that
+        # line names the span of the request this thread served.
+        context = span.context if span is not None else getattr(SERVED, "context", None)
         trace_id, span_id = getattr(context, "trace_id", None), getattr(context, "span_id", None)
         record.trace_id = f"{trace_id:016x}" if trace_id else "-"
         record.span_id = f"{span_id:016x}" if span_id else "-"

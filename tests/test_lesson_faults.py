@@ -327,6 +327,9 @@ def test_lesson_4_without_its_proxy_answers_502_naming_the_proxy():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "502 BAD GATEWAY" in result.stdout and "cannot connect to the github-proxy at" in result.stdout
     assert "call_github_proxy ✗ error" in result.stdout
+    # the gateway's own log line: its own name, the trace, and the part that failed
+    (line,) = [line for line in result.stdout.splitlines() if "no stats for pallets/flask" in line]
+    assert "WARNING gateway [trace=" in line and "cannot connect to the github-proxy at" in line
 
 
 def test_lesson_5_follows_from_is_one_word_and_the_waterfall_shows_it(tmp_path):

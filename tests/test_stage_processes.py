@@ -123,6 +123,9 @@ def test_step3_log_lines_name_trace_and_span_and_never_the_token(world):
     assert len(retry_lines) == 2
     for line in retry_lines:
         assert f"[trace={trace['traceID']} span={get_span['spanID']}]" in line
+    root = next(s for s in trace["spans"] if not s["references"])
+    (access,) = [line for line in output.splitlines() if '"GET /contributors/pallets/flask HTTP/1.1" 200' in line]
+    assert f"[trace={trace['traceID']} span={root['spanID']}]" in access  # werkzeug's line, after the span
     assert TOKEN not in output
     assert TOKEN not in json.dumps(trace)
 
