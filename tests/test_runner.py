@@ -40,6 +40,10 @@ def test_once_prints_the_waterfall_and_exits_0(stage, services):
     for operation in ["get_repo_contributors", "github_request", "clean_github_data"]:
         assert operation in out
     assert f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}/api/traces/" not in out  # it stops: nothing answers there
+    # no noise that hides the lesson
+    for noise in ("(rc=-15)", "development server", "Memory overcommit must be enabled", "cannot take jobs"):
+        assert noise not in out, noise
+    assert out.count("stopped\n") >= 3 and out.count("harmless here") == (stage in ("step5", "step6"))
     assert not processes_mentioning(env["APP_PORT"], env["JAEGER_QUERY_PORT"], env["FAKE_GITHUB_PORT"])
 
 

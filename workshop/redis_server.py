@@ -47,8 +47,8 @@ def redis_server_binary() -> str | None:
 
 
 def server_command(binary: str, host: str, port: int) -> str:
-    """A throwaway server: loopback only, nothing saved to disk."""
-    return f"{shlex.quote(binary)} --bind {host} --port {port} --save '' --appendonly no"
+    """A throwaway server: loopback only, nothing saved to disk, only its warnings logged."""
+    return f"{shlex.quote(binary)} --bind {host} --port {port} --save '' --appendonly no --loglevel warning"
 
 
 def plan_redis(redis_url: str | None, host: str, ports: PortCheck) -> RedisPlan:

@@ -332,7 +332,9 @@ def _honcho_manager(after_start: Callable[[], None]):
                 self.stopped_on_their_own = {name: c for name, c in codes.items() if c not in STOPPED_BY_US}
             super().terminate()
 
-    return ManagerThenDemo()
+    from workshop.lesson_printer import LessonPrinter
+
+    return ManagerThenDemo(printer=LessonPrinter())
 
 
 # A process that exits with one of these stopped as asked: 0, or by SIGINT/SIGTERM (as a signal, or 128 + it).
