@@ -14,7 +14,7 @@ RUN_FLAGS := $(if $(ONCE),--once) $(if $(DOCKER),--docker)
 
 help:
 	@echo "make step1 .. step6     run a lesson and show its trace (ONCE=1: print and exit; DOCKER=1: real Jaeger)"
-	@echo "make diff-step3         what lesson 3 changes, as a diff from lesson 2"
+	@echo "make diff-step3         what lesson 3 changes, as a diff from lesson 2 (the code first; CODE=1: only the code)"
 	@echo "make test               style check and every test (offline, no Docker)"
 	@echo "make test-pythons       the tests on every Python from 3.10 to 3.13 found here"
 	@echo "make bench              the benchmark (latency cost of tracing, trace store throughput)"
@@ -52,7 +52,7 @@ step1 step2 step3 step4 step5 step6: $(STAMP)
 	@$(PY) -m workshop run $@ $(RUN_FLAGS)
 
 diff-step2 diff-step3 diff-step4 diff-step5 diff-step6: $(STAMP)
-	@$(PY) -m workshop diff $(subst diff-,,$@)
+	@$(PY) -m workshop diff $(subst diff-,,$@) $(if $(CODE),--code)
 
 lint: $(STAMP)
 	$(PY) -m ruff check workshop tests step*_*/

@@ -104,11 +104,46 @@ def test_collector_port_in_use_is_clear():
         assert result.returncode == 2 and f"port {store.http_port} is already in use" in result.stderr
 
 
-def test_diff_shows_one_lesson():
+def test_diff_shows_one_lesson_code_first_readme_last():
     result = workshop("diff", "step3")
     assert result.returncode == 0
-    assert result.stdout.startswith("# What step3 changes: diff -ru step2_spans step3_tags_logs")
+    assert result.stdout.startswith("# What step3 changes (the code, then the README): diff -ru step2_spans")
     assert "+from opentracing.ext import tags" in result.stdout
+    files = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("+++ ")]
+    assert files[-1] == "step3_tags_logs/README.md" and "step3_tags_logs/app.py" in files
+    code = workshop("diff", "step3", "--code").stdout
+    assert "README.md" not in code and "+from opentracing.ext import tags" in code
+
+
+def test_diff_on_a_terminal_is_coloured_and_paged():
+    """Under a pseudo-terminal, as a learner runs it: colours, and through $PAGER (here `cat`)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.stage_loader import ROOT
+
+    controller, terminal = pty.openpty()
+    env = {**runner_env(), "PAGER": "cat"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workshop", "diff", "step3", "--code"], cwd=ROOT, env=env,
+        stdin=terminal, stdout=terminal, stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=30) == 0
+    os.close(controller)
+    text = output.decode()
+    assert "\x1b[32m+from opentracing.ext import tags\x1b[0m" in text
 
 
 @pytest.mark.parametrize(

@@ -153,7 +153,7 @@ def cmd_stage_tags(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from workshop.stage_diff import print_stage_diff
 
-    return print_stage_diff(args.stage)
+    return print_stage_diff(args.stage, code_only=args.code)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -231,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     diff = commands.add_parser("diff", help="what a lesson changes: the diff from the previous stage")
     diff.add_argument("stage", help="step2 .. step6")
+    diff.add_argument("--code", action="store_true", help="the code only, without the README")
     diff.set_defaults(func=cmd_diff)
     return parser
 

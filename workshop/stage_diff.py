@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import os
+import shlex
+import shutil
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from workshop.stages import Stage, find_stage, previous_stage
@@ -24,9 +28,13 @@ def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines(keepends=True) if path.exists() else []
 
 
-def stage_diff(old: Stage, new: Stage) -> Iterator[str]:
-    """The lines `diff -ru old new` prints, without __pycache__."""
-    for name in sorted(_files(old.folder) | _files(new.folder)):
+def stage_diff(old: Stage, new: Stage, code_only: bool = False) -> Iterator[str]:
+    """The lines `diff -ru old new` prints, without __pycache__: the code first, the READMEs last
+    (or left out, with `code_only`), so the lesson's idea comes before its explanation."""
+    names = sorted(_files(old.folder) | _files(new.folder), key=lambda name: (name.endswith(".md"), name))
+    for name in names:
+        if code_only and name.endswith(".md"):
+            continue
         before, after = old.folder / name, new.folder / name
         yield from difflib.unified_diff(
             _lines(before),
@@ -34,6 +42,17 @@ def stage_diff(old: Stage, new: Stage) -> Iterator[str]:
             fromfile=f"{old.folder.name}/{name}" if before.exists() else "/dev/null",
             tofile=f"{new.folder.name}/{name}" if after.exists() else "/dev/null",
         )
+
+
+COLOURS = (("+++", "1"), ("---", "1"), ("@@", "36"), ("+", "32"), ("-", "31"), ("#", "1"))
+
+
+def coloured(line: str) -> str:
+    """A diff line in git's colours: headers bold, hunks cyan, additions green, removals red."""
+    for start, code in COLOURS:
+        if line.startswith(start):
+            return f"\033[{code}m{line.rstrip(chr(10))}\033[0m\n"
+    return line
 
 
 def changed_files(old: Stage, new: Stage) -> set[str]:
@@ -44,10 +63,30 @@ def changed_files(old: Stage, new: Stage) -> set[str]:
     }
 
 
-def print_stage_diff(name: str) -> int:
+def print_stage_diff(name: str, code_only: bool = False) -> int:
     new = find_stage(name)
     old = previous_stage(new)
-    print(f"# What {new.name} changes: diff -ru {old.folder.name} {new.folder.name}")
-    for line in stage_diff(old, new):
-        sys.stdout.write(line if line.endswith("\n") else line + "\n")
+    what = "the code" if code_only else "the code, then the README"
+    lines = [f"# What {new.name} changes ({what}): diff -ru {old.folder.name} {new.folder.name}\n"]
+    lines += [line if line.endswith("\n") else line + "\n" for line in stage_diff(old, new, code_only)]
+    if not sys.stdout.isatty():
+        sys.stdout.writelines(lines)
+        return 0
+    _page([coloured(line) for line in lines])
     return 0
+
+
+def _page(lines: Iterable[str]) -> None:
+    """Through a pager, as `git diff` does: $PAGER, else `less -FRX` (quits at once if it all fits)."""
+    pager = os.environ.get("PAGER") or ("less -FRX" if shutil.which("less") else "")
+    if not pager:
+        sys.stdout.writelines(lines)
+        return
+    process = subprocess.Popen(shlex.split(pager), stdin=subprocess.PIPE, text=True)
+    try:
+        assert process.stdin is not None
+        process.stdin.writelines(lines)
+        process.stdin.close()
+    except BrokenPipeError:  # the reader quit the pager early
+        pass
+    process.wait()
