@@ -69,3 +69,25 @@ def test_the_command_prints_what_it_made(clone):
     assert result.returncode == 0, result.stderr
     assert "step1" in result.stdout and "git diff step2 step3" in result.stdout
     assert "stage-tags:" in (ROOT / "Makefile").read_text()
+
+
+def test_at_a_tag_the_readme_command_runs_the_stage_and_main_keeps_the_venv(clone):
+    from tests.processes import runner_env
+
+    build_stage_tags(clone)
+    requirements = sorted(clone.glob("requirements*.txt"))
+    before = {path.name: path.stat().st_mtime_ns for path in requirements}
+    git(clone, "checkout", "-q", "step3")
+    assert (clone / "STAGE").read_text().strip() == "step3"
+    assert "make step3" in (clone / "README.md").read_text()  # the lesson's README, at the root
+    dry = subprocess.run(["make", "-n", "step3"], cwd=clone, capture_output=True, text=True, timeout=30)
+    assert dry.returncode == 0 and "workshop run step3" in dry.stdout, dry.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "workshop", "run", "step3", "--once"],
+        cwd=clone, env=runner_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 service (contributors)" in result.stdout
+    git(clone, "checkout", "-q", "main")
+    after = {path.name: path.stat().st_mtime_ns for path in requirements}
+    assert after == before  # untouched: `make` sees no newer requirements, so no reinstall

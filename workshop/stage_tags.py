@@ -1,10 +1,12 @@
 """`make stage-tags`: the original workshop's one-branch-per-step layout, built from this repository.
 
 A local branch `stages` gets one commit per lesson, holding that lesson's folder (as committed on HEAD)
-at the root plus `requirements.txt`, and tags `step1` … `stepN` point at them, so `git checkout step3`
-and `git diff step2 step3` work. Only git's object store and refs are written: never the working tree,
-the index or `main`. Fixed author, committer and dates make it idempotent: the same HEAD gives the same
-commits, and running it again changes nothing.
+at the root, with the toolkit that runs it (the Makefile, `workshop/`, the requirements) and a `STAGE` file
+naming it, and tags `step1` … `stepN` point at them: `git diff step2 step3` shows the lesson's change, and
+after `git checkout step3` the command its README shows, `make step3`, runs it. The toolkit files are
+HEAD's own, unchanged, so checking out `main` again leaves `.venv` as it is. Only git's object store and
+refs are written: never the working tree, the index or `main`. Fixed author, committer and dates make it
+idempotent: the same HEAD gives the same commits, and running it again changes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from workshop.errors import WorkshopError
-from workshop.stages import ROOT, all_stages
+from workshop.stages import ROOT, STAGE_MARKER, all_stages
 
 BRANCH = "refs/heads/stages"
 IDENTITY = {
@@ -25,7 +27,12 @@ IDENTITY = {
     "GIT_COMMITTER_EMAIL": "workshop@localhost",
     "GIT_COMMITTER_DATE": "2026-01-01T00:00:00+0000",
 }
-SHARED_FILES = ("requirements.txt",)
+# HEAD's files every stage commit carries unchanged (the lesson's own README takes the root README's place)
+SHARED_FILES = (
+    "Makefile", "pyproject.toml", ".gitignore", "workshop",
+    "requirements.in", "requirements.txt", "requirements-dev.in", "requirements-dev.txt",
+    "requirements-redis.in", "requirements-redis.txt",
+)  # fmt: skip
 
 
 def _git(repo: Path, *args: str, stdin: str | None = None) -> str:
@@ -64,8 +71,11 @@ def build_stage_tags(repo: Path = ROOT) -> list[tuple[str, str]]:
         folder = _entries(repo, f"{stage.folder.name}/")
         if not folder:
             raise WorkshopError(f"{stage.folder.name} is not committed: commit it, then make stage-tags")
-        listing = sorted(folder + shared, key=lambda entry: entry.split("\t")[1])
-        tree = _git(repo, "mktree", stdin="\n".join(listing) + "\n")
+        marker = _git(repo, "hash-object", "-w", "--stdin", stdin=f"{stage.name}\n")
+        own = {entry.split("\t")[1] for entry in folder}
+        listing = folder + [entry for entry in shared if entry.split("\t")[1] not in own]
+        listing.append(f"100644 blob {marker}\t{STAGE_MARKER}")
+        tree = _git(repo, "mktree", stdin="\n".join(sorted(listing, key=lambda e: e.split("\t")[1])) + "\n")
         message = f"{stage.name}: {stage.folder.name}\n\nLesson {stage.number} of the tracing workshop, at the root."
         commit = _git(repo, "commit-tree", tree, *(["-p", parent] if parent else []), "-m", message)
         made.append((stage.name, commit))
@@ -81,5 +91,8 @@ def main(repo: Path = ROOT) -> int:
     for tag, commit in made:
         print(f"{tag}  {commit[:12]}")
     first, last = made[0][0], made[-1][0]
-    print(f"branch `stages` and tags {first} … {last} are ready: try `git diff step2 step3` or `git checkout {last}`")
+    print(
+        f"branch `stages` and tags {first} … {last} are ready: try `git diff step2 step3`, or `git checkout step3` "
+        "and then `make step3`; `git checkout main` comes back"
+    )
     return 0
