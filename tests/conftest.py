@@ -18,7 +18,7 @@ from tests.service_router import ClearableReporter, ServiceRouter, as_service
 from tests.stage_loader import ROOT, load_stage_module
 from workshop.fake_github import FakeGitHubConfig, create_app
 from workshop.ports import free_port
-from workshop.redis_server import redis_server_binary, server_command
+from workshop.runner.redis_server import redis_server_binary, server_command
 from workshop.serving import serve_in_thread
 
 TOKEN = "ghp_SECRETtokenNEVERinAspan0123456789"  # a made-up token, looked for everywhere it must not be

@@ -6,8 +6,8 @@ start order]).
 
 from __future__ import annotations
 
-from workshop.jaeger_model import Json
-from workshop.waterfall import Node, span_tree
+from workshop.terminal.waterfall import Node, span_tree
+from workshop.tracestore.jaeger_model import Json
 
 
 def github_calls(service: str) -> tuple:

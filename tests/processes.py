@@ -43,7 +43,7 @@ class StageProcesses:
 @contextlib.contextmanager
 def stage_processes(folder: str, env: dict[str, str]) -> Iterator[StageProcesses]:
     """Every process of a stage's Procfile (each `python <script>`), on free ports; yields the app's URL."""
-    from workshop.stages import read_procfile
+    from workshop.lessons.stages import read_procfile
 
     app_port, proxy_port = free_port(), free_port()
     full_env = {

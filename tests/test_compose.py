@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from tests.stage_loader import ROOT
-from workshop.runner import STAGE_ENVIRONMENT
-from workshop.stages import all_stages
+from workshop.lessons.stages import all_stages
+from workshop.runner.run import STAGE_ENVIRONMENT
 
 INFRA = {"fake-github", "jaeger", "redis"}
 PORT = re.compile(r"^\$\{(?P<variable>[A-Z_]+):-(?P<default>\d+)\}:(?P<container>\d+)(/udp)?$")

@@ -9,7 +9,7 @@ import pytest
 
 from tests.stage_loader import ROOT
 from workshop.cli import build_parser
-from workshop.stages import all_stages
+from workshop.lessons.stages import all_stages
 
 READMES = [ROOT / "README.md", *(stage.folder / "README.md" for stage in all_stages())]
 DOCUMENTED_PORTS = {"8480", "8481", "8482", "16686", "6380"}

@@ -25,10 +25,10 @@ from tests.processes import run_workshop, runner_env, stage_processes
 from tests.service_router import as_service
 from tests.spans import build_tree, find, settled
 from tests.stage_loader import ROOT, load_stage_module
-from workshop.collector import CollectorConfig, running_collector
 from workshop.fake_github import FakeGitHubConfig, create_app
-from workshop.query_client import QueryClient
 from workshop.serving import serve_in_thread
+from workshop.terminal.query_client import QueryClient
+from workshop.tracestore.collector import CollectorConfig, running_collector
 
 TRACED = ["step2_spans", "step3_tags_logs", "step4_distributed", "step5_queue", "step6_baggage"]
 WITH_WORKER = ["step5_queue", "step6_baggage"]
@@ -285,8 +285,8 @@ def test_a_crashed_process_makes_the_runner_exit_non_zero_and_say_which(tmp_path
     )
     driver = (
         "import sys; from pathlib import Path\n"
-        "from workshop.runner import run_stage\n"
-        "from workshop.stages import Stage\n"
+        "from workshop.runner.run import run_stage\n"
+        "from workshop.lessons.stages import Stage\n"
         f"sys.exit(run_stage(Stage(5, Path({str(stage)!r}))))\n"
     )
     result = subprocess.run(
@@ -341,8 +341,8 @@ def test_lesson_5_follows_from_is_one_word_and_the_waterfall_shows_it(tmp_path):
     worker.write_text(source.replace("opentracing.child_of(", "opentracing.follows_from("))  # the README's edit
     driver = (
         "import sys; from pathlib import Path\n"
-        "from workshop.runner import run_stage\n"
-        "from workshop.stages import Stage\n"
+        "from workshop.runner.run import run_stage\n"
+        "from workshop.lessons.stages import Stage\n"
         f"sys.exit(run_stage(Stage(5, Path({str(stage)!r})), once=True))\n"
     )
     result = subprocess.run(

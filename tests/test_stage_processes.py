@@ -13,11 +13,11 @@ import requests
 from tests.conftest import TOKEN, redis_server, session_redis_url
 from tests.expected_trees import EXPECTED_TREES, SERVICES, json_tags, json_tree
 from tests.processes import stage_processes
-from workshop.collector import CollectorConfig, running_collector
 from workshop.fake_github import FakeGitHubConfig, create_app
 from workshop.ports import free_port
-from workshop.query_client import QueryClient, trace_services
 from workshop.serving import serve_in_thread
+from workshop.terminal.query_client import QueryClient, trace_services
+from workshop.tracestore.collector import CollectorConfig, running_collector
 
 TRACED = ["step2_spans", "step3_tags_logs", "step4_distributed", "step5_queue", "step6_baggage"]
 

@@ -32,8 +32,8 @@ from thrift.protocol.TCompactProtocol import TCompactProtocol
 from thrift.Thrift import TMessageType
 from thrift.transport.TTransport import TMemoryBuffer
 
+from workshop.lessons.stages import ROOT
 from workshop.ports import free_port, wait_for_http, wait_for_tcp
-from workshop.stages import ROOT
 
 PYTHON = sys.executable
 QUIET = {"PYTHONWARNINGS": "ignore:This package is no longer supported:DeprecationWarning", "PYTHONUNBUFFERED": "1"}

@@ -45,7 +45,7 @@ def cmd_fake_github(args: argparse.Namespace) -> int:
 
 
 def cmd_collector(args: argparse.Namespace) -> int:
-    from workshop.collector import CollectorConfig, main
+    from workshop.tracestore.collector import CollectorConfig, main
 
     if args.max_traces < 1:
         raise WorkshopError("--max-traces must be at least 1")
@@ -66,9 +66,9 @@ def cmd_collector(args: argparse.Namespace) -> int:
 def cmd_traces(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from workshop.durations import parse_duration_us
-    from workshop.query_client import QueryClient
-    from workshop.waterfall import render_trace_list
+    from workshop.terminal.query_client import QueryClient
+    from workshop.terminal.waterfall import render_trace_list
+    from workshop.tracestore.durations import parse_duration_us
 
     if args.min_duration:
         try:
@@ -97,9 +97,9 @@ def cmd_traces(args: argparse.Namespace) -> int:
 def cmd_trace(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from workshop.durations import parse_duration_us
-    from workshop.query_client import QueryClient
-    from workshop.waterfall import render_trace
+    from workshop.terminal.query_client import QueryClient
+    from workshop.terminal.waterfall import render_trace
+    from workshop.tracestore.durations import parse_duration_us
 
     scale = None
     if args.scale:
@@ -119,14 +119,14 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from workshop.stages import find_stage
+    from workshop.lessons.stages import find_stage
 
     stage = find_stage(args.stage)
     if args.docker:
-        from workshop.docker import run_with_docker
+        from workshop.runner.docker import run_with_docker
 
         return run_with_docker(stage, once=args.once)
-    from workshop.runner import run_stage
+    from workshop.runner.run import run_stage
 
     return run_stage(stage, once=args.once)
 
@@ -139,19 +139,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from workshop.docker import down
+    from workshop.runner.docker import down
 
     return down()
 
 
 def cmd_stage_tags(args: argparse.Namespace) -> int:
-    from workshop.stage_tags import main
+    from workshop.lessons.tags import main
 
     return main()
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from workshop.stage_diff import print_stage_diff
+    from workshop.lessons.diff import print_stage_diff
 
     return print_stage_diff(args.stage, code_only=args.code)
 

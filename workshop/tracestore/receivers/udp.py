@@ -15,10 +15,10 @@ import threading
 from dataclasses import dataclass
 
 from workshop.errors import WorkshopError
-from workshop.span_decoder import MAX_DATAGRAM, DecodeError, decode_batch
-from workshop.trace_store import TraceStore
+from workshop.tracestore.receivers.thrift import MAX_DATAGRAM, DecodeError, decode_batch
+from workshop.tracestore.store import TraceStore
 
-log = logging.getLogger("workshop.udp_receiver")
+log = logging.getLogger("workshop.tracestore.receivers.udp")
 RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
 

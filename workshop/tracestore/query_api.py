@@ -20,11 +20,11 @@ from flask import Flask, Response, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import InternalServerError
 
-from workshop.durations import parse_duration_us, quoted
-from workshop.jaeger_model import normalize_trace_id, tag_text
-from workshop.trace_store import TraceQuery, TraceStore
+from workshop.tracestore.durations import parse_duration_us, quoted
+from workshop.tracestore.jaeger_model import normalize_trace_id, tag_text
+from workshop.tracestore.store import TraceQuery, TraceStore
 
-log = logging.getLogger("workshop.query_api")
+log = logging.getLogger("workshop.tracestore.query_api")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 INT64 = (-(2**63), 2**63 - 1)  # Jaeger reads its whole-number parameters as int64

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from workshop import query_api
 from workshop.serving import create_server, serve_forever
-from workshop.trace_store import DEFAULT_MAX_SPANS, DEFAULT_MAX_TRACES, TraceStore
-from workshop.udp_receiver import UdpReceiver
+from workshop.tracestore import query_api
+from workshop.tracestore.receivers.udp import UdpReceiver
+from workshop.tracestore.store import DEFAULT_MAX_SPANS, DEFAULT_MAX_TRACES, TraceStore
 
-log = logging.getLogger("workshop.collector")
+log = logging.getLogger("workshop.tracestore.collector")
 
 
 @dataclass

@@ -9,13 +9,13 @@ import pytest
 import requests
 
 from tests.processes import run_workshop, runner_env, stage_processes
-from workshop.collector import CollectorConfig, running_collector
 from workshop.fake_github import FakeGitHubConfig, create_app
+from workshop.lessons.diff import changed_files
+from workshop.lessons.stages import all_stages, find_stage
 from workshop.ports import free_port
-from workshop.query_client import QueryClient
 from workshop.serving import serve_in_thread
-from workshop.stage_diff import changed_files
-from workshop.stages import all_stages, find_stage
+from workshop.terminal.query_client import QueryClient
+from workshop.tracestore.collector import CollectorConfig, running_collector
 
 
 @pytest.fixture(scope="module")

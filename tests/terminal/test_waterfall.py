@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from workshop.waterfall import render_trace, render_trace_list
+from workshop.terminal.waterfall import render_trace, render_trace_list
 
 T0 = 1_700_000_000_000_000  # microseconds
 

@@ -9,8 +9,8 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from workshop.query_client import QueryClient, trace_services
-from workshop.waterfall import render_trace
+from workshop.terminal.query_client import QueryClient, trace_services
+from workshop.terminal.waterfall import render_trace
 
 DEMO_TIMEOUT = 30.0  # seconds for the demo request
 

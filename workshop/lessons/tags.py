@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from workshop.errors import WorkshopError
-from workshop.stages import ROOT, STAGE_MARKER, all_stages
+from workshop.lessons.stages import ROOT, STAGE_MARKER, all_stages
 
 BRANCH = "refs/heads/stages"
 IDENTITY = {

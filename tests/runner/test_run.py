@@ -15,8 +15,8 @@ import requests
 
 from tests.processes import processes_mentioning, run_workshop, runner_env
 from tests.stage_loader import ROOT
-from workshop.collector import CollectorConfig, running_collector
 from workshop.errors import WorkshopError
+from workshop.tracestore.collector import CollectorConfig, running_collector
 
 
 @pytest.mark.parametrize(
@@ -63,8 +63,8 @@ def test_once_fails_when_the_trace_does_not_arrive(tmp_path):
     (stage / "Procfile").write_text("contributors: JAEGER_AGENT_PORT=9 python app.py\n")  # port 9: discard
     driver = (
         "import sys; from pathlib import Path\n"
-        "from workshop.runner import Settings, run_stage\n"
-        "from workshop.stages import Stage\n"
+        "from workshop.runner.run import Settings, run_stage\n"
+        "from workshop.lessons.stages import Stage\n"
         f"sys.exit(run_stage(Stage(2, Path({str(stage)!r})), once=True, settings=Settings(trace_timeout=2)))\n"
     )
     started = time.monotonic()
@@ -226,8 +226,8 @@ def test_without_leaves_a_process_out_and_the_gateway_times_out():
 
 
 def test_missing_setup_says_which_command_to_run(monkeypatch):
-    from workshop.runner import run_stage
-    from workshop.stages import find_stage
+    from workshop.lessons.stages import find_stage
+    from workshop.runner.run import run_stage
 
     monkeypatch.setitem(sys.modules, "honcho", None)
     with pytest.raises(WorkshopError, match="run `make setup`"):

@@ -25,11 +25,11 @@ from pathlib import Path
 import requests
 from rich.console import Console
 
-from workshop.demo import Demo
 from workshop.errors import WorkshopError
+from workshop.lessons.stages import ROOT, Stage
 from workshop.ports import PortCheck, wait_for_http, wait_for_tcp
-from workshop.redis_server import RedisPlan, plan_redis
-from workshop.stages import ROOT, Stage
+from workshop.runner.demo import Demo
+from workshop.runner.redis_server import RedisPlan, plan_redis
 
 READY_TIMEOUT = 20.0  # seconds for every process to answer
 TRACE_TIMEOUT = 10.0  # seconds for the demo's trace to arrive in the store
@@ -332,7 +332,7 @@ def _honcho_manager(after_start: Callable[[], None]):
                 self.stopped_on_their_own = {name: c for name, c in codes.items() if c not in STOPPED_BY_US}
             super().terminate()
 
-    from workshop.lesson_printer import LessonPrinter
+    from workshop.runner.lesson_printer import LessonPrinter
 
     return ManagerThenDemo(printer=LessonPrinter())
 

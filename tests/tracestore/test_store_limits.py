@@ -11,9 +11,9 @@ import tracemalloc
 from collections import OrderedDict
 from pathlib import Path
 
-from tests.test_trace_store import process, span
-from workshop import trace_store
-from workshop.trace_store import TraceQuery, TraceStore
+from tests.tracestore.test_store import process, span
+from workshop.tracestore import store as trace_store
+from workshop.tracestore.store import TraceQuery, TraceStore
 
 
 def trace_id(n: int) -> str:

@@ -9,8 +9,8 @@ import pytest
 
 from tests.stage_loader import ROOT
 from workshop.errors import WorkshopError
-from workshop.stage_tags import build_stage_tags
-from workshop.stages import all_stages
+from workshop.lessons.stages import all_stages
+from workshop.lessons.tags import build_stage_tags
 
 
 def git(repo, *args: str) -> str:

@@ -34,9 +34,16 @@ from typing import BinaryIO, NamedTuple
 
 from jaeger_client.thrift_gen.jaeger.ttypes import Batch
 
-from workshop.jaeger_model import Json, assemble_trace, checked_process, checked_span, spans_from_batch, tag_text
+from workshop.tracestore.jaeger_model import (
+    Json,
+    assemble_trace,
+    checked_process,
+    checked_span,
+    spans_from_batch,
+    tag_text,
+)
 
-log = logging.getLogger("workshop.trace_store")
+log = logging.getLogger("workshop.tracestore.store")
 
 SpanRecord = tuple[Json, Json]  # (Jaeger UI span without processID, its process)
 DEFAULT_MAX_TRACES = 10_000

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from workshop.stages import Stage, find_stage, previous_stage
+from workshop.lessons.stages import Stage, find_stage, previous_stage
 
 IGNORED_PARTS = {"__pycache__", ".pytest_cache"}
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from workshop.trace_store import MAX_JOURNAL_LINE, TraceQuery, TraceStore
+from workshop.tracestore.store import MAX_JOURNAL_LINE, TraceQuery, TraceStore
 
 
 def span(trace: str, span_id: str, op: str = "op", start: int = 1_000, duration: int = 10, parent: str | None = None,

@@ -9,9 +9,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from workshop.durations import format_duration_us
-from workshop.jaeger_model import Json
-from workshop.query_client import trace_services
+from workshop.terminal.query_client import trace_services
+from workshop.tracestore.durations import format_duration_us
+from workshop.tracestore.jaeger_model import Json
 
 SERVICE_STYLES = ["cyan", "magenta", "green", "yellow", "blue", "bright_red"]
 

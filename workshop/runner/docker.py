@@ -7,8 +7,8 @@ import subprocess
 
 from rich.console import Console
 
-from workshop.demo import Demo
-from workshop.stages import ROOT, Stage
+from workshop.lessons.stages import ROOT, Stage
+from workshop.runner.demo import Demo
 
 COMPOSE_TIMEOUT = 600  # seconds for `up --build --wait`: the first build downloads images
 
