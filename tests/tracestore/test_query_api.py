@@ -343,3 +343,42 @@ def test_unreadable_journal_lines_are_counted_in_stats(tmp_path):
         found = api(collector, "/api/traces", service="reloaded", tags='{"error":"true"}')["data"]
         assert [span["spanID"] for trace in found for span in trace["spans"]] == ["0000000000000001"]
         assert api_stats(collector)["store"]["journal_lines_skipped"] == 2
+
+
+def test_trace_ids_the_store_lacks_are_listed_in_errors_as_jaeger_does(store):
+    (held,) = api(store, "/api/traces", service="github-proxy")["data"]
+    missing = "00000000000000000000000000abcdef"
+    response = requests.get(
+        store.url + "/api/traces", params=[("traceID", held["traceID"]), ("traceID", missing)], timeout=5
+    )
+    body = response.json()
+    assert response.status_code == 200 and [t["traceID"] for t in body["data"]] == [held["traceID"]]
+    assert body["errors"] == [{"code": 404, "msg": "trace not found", "traceID": "abcdef".rjust(16, "0")}]
+
+
+def test_metrics_are_501_in_jaegers_envelope(store):
+    for path in ("/api/metrics/latencies", "/api/metrics/calls", "/api/metrics/minstep"):
+        response = requests.get(store.url + path, params={"service": "gateway"}, timeout=5)
+        assert response.status_code == 501
+        assert response.json()["errors"] == [{"code": 501, "msg": "metrics querying is currently disabled"}]
+
+
+def test_a_service_name_with_a_slash_finds_its_operations():
+    from tests.udp_capture import close, jaeger_tracer
+
+    with running_collector(CollectorConfig(udp_port=0, http_port=0)) as collector:
+        tracer = jaeger_tracer("team/api", collector.udp_port)
+        tracer.start_span("list").finish()
+        close(tracer)
+        wait_for(collector.url, lambda: collector.store.trace_count() == 1)
+        body = requests.get(collector.url + "/api/services/team%2Fapi/operations", timeout=5).json()
+    assert body["data"] == ["list"]
+
+
+def test_pretty_print_indents_the_json(store):
+    plain = requests.get(store.url + "/api/services", timeout=5).text
+    pretty = requests.get(store.url + "/api/services", params={"prettyPrint": "true"}, timeout=5).text
+    assert "\n" not in plain.strip() and pretty.startswith('{\n  "data": [')
+    assert json.loads(pretty) == json.loads(plain)
+    traces = requests.get(store.url + "/api/traces", params={"service": "gateway", "prettyPrint": "true"}, timeout=5)
+    assert traces.text.startswith('{\n  "data": [') and len(json.loads(traces.text)["data"]) == 3

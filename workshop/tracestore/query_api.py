@@ -6,6 +6,8 @@ GET /api/operations?service=...&spanKind=...
 GET /api/traces?service=&operation=&tags={"k":"v"}&minDuration=&maxDuration=&start=&end=&lookback=&limit=
 GET /api/traces/{traceID}
 GET /api/dependencies?endTs=&lookback=
+GET /api/metrics/*  (501: no metrics backend, as Jaeger without one)
+Any of them with ?prettyPrint=true: indented JSON.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def create_app(store: TraceStore, stats: Callable[[], dict] | None = None) -> Fl
         names = store.services()
         return envelope(names, total=len(names))
 
-    @app.get("/api/services/<service>/operations")
+    @app.get("/api/services/<path:service>/operations")  # a service name may hold a `/` (team%2Fapi)
     def service_operations(service: str) -> Response:
         names = sorted({name for name, _ in store.operations(service)})
         return envelope(names, total=len(names))
@@ -121,7 +123,19 @@ def create_app(store: TraceStore, stats: Callable[[], dict] | None = None) -> Fl
 
     @app.get("/api/traces")
     def traces() -> Response:
-        return streamed_envelope(app, store.find_lazily(parse_trace_query(request.args)))
+        query = parse_trace_query(request.args)
+        if not query.trace_ids:
+            return streamed_envelope(app, store.find_lazily(query))
+        # As Jaeger: the traces found, and a 404 entry in `errors` for each id it does not hold
+        found = {trace["traceID"]: trace for trace in store.find_lazily(query)}
+        missing = [tid for tid in dict.fromkeys(query.trace_ids) if tid not in found]
+        errors = [{"code": 404, "msg": "trace not found", "traceID": tid} for tid in missing]
+        return envelope(list(found.values()), total=len(found), errors=errors or None)
+
+    @app.get("/api/metrics/<path:_>")
+    def metrics(_: str) -> Response:
+        """Jaeger's Monitor tab asks here; without a metrics backend Jaeger answers this, and so do we."""
+        return error(501, "metrics querying is currently disabled")
 
     @app.get("/api/traces/<trace_id>")
     def trace(trace_id: str) -> Response:
@@ -141,6 +155,15 @@ def create_app(store: TraceStore, stats: Callable[[], dict] | None = None) -> Fl
         end_us = end_ms * 1000 if end_ms is not None else None
         lookback_us = lookback_ms * 1000 if lookback_ms is not None else None
         return envelope(store.dependencies(end_us, lookback_us))
+
+    @app.after_request
+    def pretty_print(response: Response) -> Response:
+        """`?prettyPrint=true`, as Jaeger: the JSON indented, for people who read it with curl."""
+        if request.args.get("prettyPrint") == "true" and response.mimetype == "application/json":
+            body = json.loads(response.get_data())
+            response.direct_passthrough = False
+            response.set_data(json.dumps(body, indent=2, allow_nan=False) + "\n")
+        return response
 
     @app.get("/api/stats")
     def statistics() -> Response:
