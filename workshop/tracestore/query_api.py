@@ -70,7 +70,7 @@ def error(status: int, message: str) -> Response:
 
 
 def create_app(store: TraceStore, stats: Callable[[], dict] | None = None) -> Flask:
-    app = Flask("trace_store")
+    app = Flask("trace_store", static_folder=None)  # the viewer serves its own, under /static
     app.json = StrictJSON(app)
 
     @app.errorhandler(BadParameter)
@@ -92,15 +92,9 @@ def create_app(store: TraceStore, stats: Callable[[], dict] | None = None) -> Fl
         log.error("%s %s failed", request.method, request.full_path, exc_info=cause)
         return error(500, f"internal error: {type(cause).__name__} (the store's log has the details)")
 
-    @app.get("/")
-    def index() -> Response:
-        return jsonify(
-            {
-                "trace_store": "the workshop's Jaeger-compatible trace store",
-                "api": ["/api/services", "/api/traces?service=<service>", "/api/traces/<traceID>"],
-                "traces": store.trace_count(),
-            }
-        )
+    from workshop.tracestore.web.pages import blueprint  # the trace viewer, at Jaeger UI's paths
+
+    app.register_blueprint(blueprint(store))
 
     @app.get("/api/services")
     def services() -> Response:

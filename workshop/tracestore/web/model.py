@@ -1,0 +1,313 @@
+"""What the trace viewer's pages show, computed from Jaeger's JSON model: summaries, span rows, comparisons,
+the service graph. Plain data for the templates; no HTML here."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from workshop.tracestore.durations import format_duration_us
+from workshop.tracestore.jaeger_model import Json
+
+# Colour-blind-safe, readable on white and on a projector (Okabe-Ito, darkened where too light)
+SERVICE_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#8A6D00", "#56B4E9", "#7F3C8D", "#4D4D4D"]
+
+
+def colours(services: list[str]) -> dict[str, str]:
+    return {name: SERVICE_COLOURS[i % len(SERVICE_COLOURS)] for i, name in enumerate(sorted(services))}
+
+
+def _is_error(tags: list[Json]) -> bool:
+    return any(t["key"] == "error" and t["value"] in (True, "true") for t in tags)
+
+
+def _value(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def when(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+@dataclass
+class SpanRow:
+    """One span of a trace, as its row in the waterfall."""
+
+    span: Json
+    service: str
+    depth: int
+    offset_us: int
+    left: float  # % of the timeline
+    width: float  # % of the timeline
+    error: bool
+    reference: str  # CHILD_OF, FOLLOWS_FROM, or "" for a root
+    children: list[SpanRow] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.span["spanID"]
+
+    @property
+    def operation(self) -> str:
+        return self.span["operationName"]
+
+    @property
+    def duration(self) -> str:
+        return format_duration_us(self.span["duration"])
+
+    @property
+    def offset(self) -> str:
+        return format_duration_us(self.offset_us)
+
+    @property
+    def tags(self) -> list[tuple[str, str]]:
+        return [(t["key"], _value(t["value"])) for t in self.span["tags"] if not t["key"].startswith("baggage.")]
+
+    @property
+    def baggage(self) -> list[tuple[str, str]]:
+        """What a span records of baggage: its baggage.* tags and its baggage events."""
+        found = [(t["key"].removeprefix("baggage."), _value(t["value"])) for t in self.span["tags"]
+                 if t["key"].startswith("baggage.")]  # fmt: skip
+        for log in self.span["logs"]:
+            fields = {f["key"]: _value(f["value"]) for f in log["fields"]}
+            if fields.get("event", "").startswith("baggage"):
+                found.append((fields.get("key", "?"), " ".join(f"{k}={v}" for k, v in fields.items())))
+        return found
+
+    def logs(self, trace_start: int) -> list[tuple[str, list[tuple[str, str]]]]:
+        return [
+            (
+                "+" + format_duration_us(log["timestamp"] - trace_start),
+                [(f["key"], _value(f["value"])) for f in log["fields"]],
+            )
+            for log in self.span["logs"]
+        ]
+
+
+@dataclass
+class TraceView:
+    trace: Json
+    roots: list[SpanRow]
+    rows: list[SpanRow]  # every span, in display order
+    start_us: int
+    duration_us: int
+    services: list[str]
+    colours: dict[str, str]
+    processes: dict[str, Json]  # by span id
+
+    @property
+    def trace_id(self) -> str:
+        return self.trace["traceID"]
+
+    @property
+    def duration(self) -> str:
+        return format_duration_us(self.duration_us)
+
+    @property
+    def started(self) -> str:
+        return when(self.start_us)
+
+    @property
+    def depth(self) -> int:
+        return max((row.depth for row in self.rows), default=0) + 1
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for row in self.rows if row.error)
+
+    @property
+    def root(self) -> SpanRow | None:
+        return self.roots[0] if self.roots else None
+
+    def ticks(self, count: int = 5) -> list[tuple[float, str]]:
+        """(position %, label) for the time axis."""
+        return [(100 * i / (count - 1), format_duration_us(self.duration_us * i / (count - 1))) for i in range(count)]
+
+
+def trace_view(trace: Json) -> TraceView:
+    spans = trace["spans"]
+    start = min(s["startTime"] for s in spans)
+    end = max(s["startTime"] + s["duration"] for s in spans)
+    total = max(end - start, 1)
+    processes = trace.get("processes") or {}
+    service_of = {s["spanID"]: processes.get(s["processID"], {}).get("serviceName", "?") for s in spans}
+    by_id = {s["spanID"]: s for s in spans}
+    children: dict[str | None, list[Json]] = {}
+    for span in sorted(spans, key=lambda s: (s["startTime"], s["spanID"])):
+        parent = next((r["spanID"] for r in span["references"] if r["spanID"] in by_id), None)
+        children.setdefault(parent, []).append(span)
+    rows: list[SpanRow] = []
+
+    def build(span: Json, depth: int) -> SpanRow:
+        refs = span["references"]
+        row = SpanRow(
+            span=span,
+            service=service_of[span["spanID"]],
+            depth=depth,
+            offset_us=span["startTime"] - start,
+            left=100 * (span["startTime"] - start) / total,
+            width=max(100 * span["duration"] / total, 0.2),
+            error=_is_error(span["tags"]),
+            reference=refs[0]["refType"] if refs and refs[0]["spanID"] in by_id else "",
+        )
+        rows.append(row)
+        row.children = [build(child, depth + 1) for child in children.get(span["spanID"], [])]
+        return row
+
+    roots = [build(span, 0) for span in children.get(None, [])]
+    services = sorted(set(service_of.values()))
+    return TraceView(
+        trace, roots, rows, start, total, services, colours(services),
+        {s["spanID"]: processes.get(s["processID"], {}) for s in spans},
+    )  # fmt: skip
+
+
+@dataclass
+class TraceSummary:
+    """One line of the search results."""
+
+    trace_id: str
+    root: str
+    root_service: str
+    duration_us: int
+    spans: int
+    services: list[str]
+    errors: int
+    start_us: int
+
+    @property
+    def duration(self) -> str:
+        return format_duration_us(self.duration_us)
+
+    @property
+    def started(self) -> str:
+        return when(self.start_us)
+
+
+def summary(trace: Json) -> TraceSummary:
+    view = trace_view(trace)
+    root = view.root
+    return TraceSummary(
+        trace_id=view.trace_id,
+        root=root.operation if root else "?",
+        root_service=root.service if root else "?",
+        duration_us=view.duration_us,
+        spans=len(view.rows),
+        services=view.services,
+        errors=view.errors,
+        start_us=view.start_us,
+    )
+
+
+@dataclass
+class Bar:
+    """A trace in the durations chart: x, y and height in the chart's own units (0-100)."""
+
+    summary: TraceSummary
+    x: float
+    height: float
+
+
+def duration_bars(summaries: list[TraceSummary]) -> list[Bar]:
+    """Oldest left, newest right; height by duration on a square-root scale, so a slow trace stands out
+    without flattening the rest."""
+    if not summaries:
+        return []
+    longest = max(s.duration_us for s in summaries) or 1
+    ordered = sorted(summaries, key=lambda s: s.start_us)
+    step = 100 / len(ordered)
+    return [
+        Bar(s, i * step + step / 2, max(2.0, 100 * math.sqrt(s.duration_us / longest))) for i, s in enumerate(ordered)
+    ]
+
+
+@dataclass
+class CompareRow:
+    label: str
+    depth: int
+    service: str
+    a: SpanRow | None
+    b: SpanRow | None
+
+    @property
+    def change(self) -> str:
+        if self.a is None:
+            return "only in B"
+        if self.b is None:
+            return "only in A"
+        delta = self.b.span["duration"] - self.a.span["duration"]
+        sign = "+" if delta >= 0 else "−"
+        return f"{sign}{format_duration_us(abs(delta))}"
+
+    @property
+    def slower(self) -> bool:
+        return self.a is not None and self.b is not None and self.b.span["duration"] > self.a.span["duration"]
+
+
+def compare(a: TraceView, b: TraceView) -> list[CompareRow]:
+    """The two traces span by span: spans match by their path of (service, operation) from the root, and
+    the n-th of the same path matches the n-th."""
+
+    def keyed(view: TraceView) -> dict[tuple, SpanRow]:
+        keys: dict[tuple, SpanRow] = {}
+        seen: dict[tuple, int] = {}
+
+        def walk(row: SpanRow, path: tuple) -> None:
+            here = (*path, (row.service, row.operation))
+            seen[here] = seen.get(here, 0) + 1
+            keys[(*here, seen[here])] = row
+            for child in row.children:
+                walk(child, here)
+
+        for root in view.roots:
+            walk(root, ())
+        return keys
+
+    left, right = keyed(a), keyed(b)
+    order = list(left) + [key for key in right if key not in left]
+    rows = []
+    for key in order:
+        row = left.get(key) or right[key]
+        rows.append(CompareRow(row.operation, row.depth, row.service, left.get(key), right.get(key)))
+    return rows
+
+
+@dataclass
+class Graph:
+    nodes: dict[str, tuple[float, float]]  # service -> (x, y) centre
+    edges: list[tuple[str, str, int]]
+    width: int
+    height: int
+
+
+def dependency_graph(links: list[Json], services: list[str]) -> Graph:
+    """Services in columns by how many calls from the entry they are (left to right), calls as arrows."""
+    names = sorted(set(services) | {link["parent"] for link in links} | {link["child"] for link in links})
+    parents: dict[str, set[str]] = {name: set() for name in names}
+    for link in links:
+        if link["parent"] != link["child"]:
+            parents[link["child"]].add(link["parent"])
+    level: dict[str, int] = {}
+    for name in names:  # longest path from a root; cycles are cut at the first revisit
+        stack, seen = [(name, 0)], set()
+        depth = 0
+        while stack:
+            current, d = stack.pop()
+            depth = max(depth, d)
+            if current in seen:
+                continue
+            seen.add(current)
+            stack += [(p, d + 1) for p in parents[current]]
+        level[name] = depth
+    columns: dict[int, list[str]] = {}
+    for name in names:
+        columns.setdefault(level[name], []).append(name)
+    nodes = {}
+    for column, members in columns.items():
+        for row, name in enumerate(members):
+            nodes[name] = (110 + column * 330, 60 + row * 110)
+    width = 220 + 330 * max(columns, default=0)
+    height = 120 + 110 * (max((len(m) for m in columns.values()), default=1) - 1)
+    edges = [(link["parent"], link["child"], link["callCount"]) for link in links]
+    return Graph(nodes, edges, width, height)
