@@ -284,13 +284,15 @@ class Run:
         if self.once:
             self._print_after_once(trace_id)
             return
-        self._say(f"  app:    curl {settings.app_url}/contributors/{settings.demo_repo}")
+        self._say(f"  the app:  curl {settings.app_url}/contributors/{settings.demo_repo}")
         if self.plan.stage.traced:
-            self._say(f"  traces: curl '{settings.query_url}/api/traces?service={sorted(self.plan.services)[0]}'")
+            browser = f"http://localhost:{settings.query_port}"  # the same addresses as Jaeger UI's
+            entry = "gateway" if "gateway" in self.plan.services else sorted(self.plan.services)[0]
             if trace_id:
-                self._say(f"  this trace: {_python()} -m workshop trace {trace_id} --all")
-                self._say(f"              {settings.query_url}/api/traces/{trace_id}")
-            self._say(f"  all traces, slowest first: {_python()} -m workshop traces")
+                self._say(f"  [bold]this trace, in your browser: {browser}/trace/{trace_id}[/bold]")
+                self._say(f"  in the terminal: {_python()} -m workshop trace {trace_id} --all")
+            self._say(f"  every trace, as it arrives: {browser}/search?service={entry}")
+            self._say(f"  Jaeger's JSON: curl '{settings.query_url}/api/traces?service={entry}&prettyPrint=true'")
 
     def _print_after_once(self, trace_id: str | None) -> None:
         """ONCE=1 stops everything after this, the trace store too: say only what still works then."""
