@@ -26,7 +26,7 @@ RETRY_DELAY = 1.0  # seconds to wait after a 202
 OWNER_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
 REPO_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 log = logging.getLogger("contributors")
 app = Flask(__name__)
 

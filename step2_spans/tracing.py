@@ -34,6 +34,7 @@ def init_tracer(service_name):
         validate=True,
         metrics_factory=DroppedSpans(),
     )
+    logging.getLogger("jaeger_tracing").setLevel(logging.WARNING)  # its start and stop notes hide the lesson
     return config.initialize_tracer()
 
 

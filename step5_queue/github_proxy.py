@@ -33,7 +33,7 @@ REPO_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 logging.basicConfig(
     level=logging.INFO,
-    format="%(asctime)s %(levelname)s %(name)s [trace=%(trace_id)s span=%(span_id)s]: %(message)s",
+    format="[trace=%(trace_id)s span=%(span_id)s] %(levelname)s %(name)s: %(message)s",  # `make` adds the time
 )
 correlate_logs()
 log = logging.getLogger("github-proxy")

@@ -31,7 +31,7 @@ POLL = 1.0  # seconds each wait for a job lasts, so a stop request is noticed
 
 logging.basicConfig(
     level=logging.INFO,
-    format="%(asctime)s %(levelname)s %(name)s [trace=%(trace_id)s span=%(span_id)s]: %(message)s",
+    format="[trace=%(trace_id)s span=%(span_id)s] %(levelname)s %(name)s: %(message)s",  # `make` adds the time
 )
 correlate_logs()
 log = logging.getLogger("worker")

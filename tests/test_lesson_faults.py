@@ -329,7 +329,7 @@ def test_lesson_4_without_its_proxy_answers_502_naming_the_proxy():
     assert "call_github_proxy ✗ error" in result.stdout
     # the gateway's own log line: its own name, the trace, and the part that failed
     (line,) = [line for line in result.stdout.splitlines() if "no stats for pallets/flask" in line]
-    assert "WARNING gateway [trace=" in line and "cannot connect to the github-proxy at" in line
+    assert "[trace=" in line and "WARNING gateway: no stats" in line and "cannot connect to the github-proxy" in line
 
 
 def test_lesson_5_follows_from_is_one_word_and_the_waterfall_shows_it(tmp_path):

@@ -42,16 +42,20 @@ class PortCheck:
     with what holds them when the system says (psutil), and a hint when it is another run of ours."""
 
     host: str
+    stage: str = "step3"  # the lesson being started, for the command it suggests
     taken: list[str] = field(default_factory=list)
     holders: dict[int, str] = field(default_factory=dict)  # pid -> its command line
+    moves: dict[str, int] = field(default_factory=dict)  # variable -> a port to try instead
 
     def tcp(self, port: int, variable: str) -> None:
         if not tcp_port_free(self.host, port):
             self._taken(port, "tcp", f"port {port} is already in use ({variable})")
+            self.moves[variable] = _elsewhere(self.host, port, tcp_port_free)
 
     def udp(self, port: int, variable: str, why: str = "") -> None:
         if not udp_port_free(self.host, port):
             self._taken(port, "udp", f"UDP port {port} is in use ({variable}){why}")
+            self.moves[variable] = _elsewhere(self.host, port, udp_port_free)
 
     def _taken(self, port: int, kind: str, line: str) -> None:
         held = _holders(port, kind)
@@ -70,8 +74,17 @@ class PortCheck:
                 + (f" (pid {', '.join(map(str, runs))})" if runs else "")
                 + f": Ctrl-C in its terminal, or `kill {' '.join(map(str, sorted(runs or ours)))}`"
             )
-        lines.append("or move a port with the variable named next to it, e.g. APP_PORT=8580 make step3")
+        moves = " ".join(f"{variable}={port}" for variable, port in self.moves.items())
+        lines.append(f"or move them: {moves} make {self.stage}")
         raise WorkshopError("\n".join(lines))
+
+
+def _elsewhere(host: str, port: int, free) -> int:
+    """A free port near `port` (1000 up, then on): what to suggest instead of it."""
+    for candidate in range(port + 1000, min(port + 1100, 65536)):
+        if free(host, candidate):
+            return candidate
+    return port + 1000
 
 
 def _holders(port: int, kind: str) -> dict[int, str]:
@@ -90,7 +103,8 @@ def _holders(port: int, kind: str) -> dict[int, str]:
     found = {}
     for pid in sorted(pids):
         try:
-            found[pid] = "(" + " ".join(psutil.Process(pid).cmdline())[:80] + ")"
+            command = psutil.Process(pid).cmdline()
+            found[pid] = "(" + " ".join([Path(command[0]).name, *command[1:]])[:50] + ")" if command else ""
         except psutil.Error:
             found[pid] = ""
     return found

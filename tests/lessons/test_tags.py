@@ -87,7 +87,7 @@ def test_at_a_tag_the_readme_command_runs_the_stage_and_main_keeps_the_venv(clon
         cwd=clone, env=runner_env(), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 service (contributors)" in result.stdout
+    assert "1 service: contributors" in result.stdout
     git(clone, "checkout", "-q", "main")
     after = {path.name: path.stat().st_mtime_ns for path in requirements}
     assert after == before  # untouched: `make` sees no newer requirements, so no reinstall

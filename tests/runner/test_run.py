@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,11 +23,11 @@ from workshop.tracestore.collector import CollectorConfig, running_collector
 @pytest.mark.parametrize(
     "stage, services",
     [
-        ("step2", "1 service (contributors)"),
-        ("step3", "1 service (contributors)"),
-        ("step4", "2 services (gateway, github-proxy)"),
-        ("step5", "3 services (gateway, github-proxy, worker)"),
-        ("step6", "3 services (gateway, github-proxy, worker)"),
+        ("step2", "1 service: contributors"),
+        ("step3", "1 service: contributors"),
+        ("step4", "2 services: gateway, github-proxy"),
+        ("step5", "3 services: gateway, github-proxy, worker"),
+        ("step6", "3 services: gateway, github-proxy, worker"),
     ],
 )
 def test_once_prints_the_waterfall_and_exits_0(stage, services):
@@ -108,7 +109,7 @@ def test_ctrl_c_stops_every_process_and_the_store_answers_meanwhile(stage, servi
         if runner.poll() is None:
             runner.kill()
     assert runner.returncode in (0, 130), "".join(output) + rest
-    assert "Span publisher exited" in rest  # the app closed its tracer on the way out
+    assert f"{service} stopped\n" in rest  # it exited 0, after closing its tracer
     ports = ["APP_PORT", "PROXY_PORT", "JAEGER_QUERY_PORT", "FAKE_GITHUB_PORT", "REDIS_PORT"]
     assert not processes_mentioning(*(env[variable] for variable in ports))
     for variable in ports:
@@ -126,7 +127,9 @@ def test_port_in_use_is_named_with_its_variable():
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith(f"error: port {env['APP_PORT']} is already in use (APP_PORT): pid {os.getpid()} (")
-    assert lines[-1] == "or move a port with the variable named next to it, e.g. APP_PORT=8580 make step3"
+    assert re.fullmatch(r"or move them: APP_PORT=\d+ make step2", lines[-1]), lines[-1]
+    suggested = int(lines[-1].split("=")[1].split()[0])
+    assert suggested != int(env["APP_PORT"])
 
 
 def test_every_taken_port_is_named_at_once_with_another_run_as_the_likely_holder():
@@ -148,6 +151,8 @@ def test_every_taken_port_is_named_at_once_with_another_run_as_the_likely_holder
     error = result.stderr
     for variable in ("APP_PORT", "PROXY_PORT", "FAKE_GITHUB_PORT", "REDIS_PORT"):
         assert f"port {env[variable]} is already in use ({variable})" in error, error
+        assert f"{variable}=" in error.splitlines()[-1]  # one line to paste, every taken port moved
+    assert error.splitlines()[-1].endswith(" make step5")
     assert (
         f"another `make stepN` is still running (pid {first.pid}): Ctrl-C in its terminal, or `kill {first.pid}`"
         in error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -51,7 +52,7 @@ class Demo:
             return
         contributors = body.get("contributors") if isinstance(body, dict) else None
         if contributors is None:
-            self.console.print(str(body))
+            self.console.print(json.dumps(body, ensure_ascii=False), markup=False)  # as curl shows it
             return
         self.console.print(f"contributors of {body.get('repo')}:")
         table = Table(box=None)

@@ -113,7 +113,7 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
     python = shlex.quote(sys.executable)
     processes: list[Process] = []
     notes: list[str] = []
-    port_check = PortCheck(settings.host)
+    port_check = PortCheck(settings.host, stage.name)
     env = {
         "PYTHONUNBUFFERED": "1",
         # flask-opentracing warns at import that OpenTracing is retired (the ideas live on in OpenTelemetry)
@@ -288,9 +288,10 @@ class Run:
         if self.plan.stage.traced:
             browser = f"http://localhost:{settings.query_port}"  # the same addresses as Jaeger UI's
             entry = "gateway" if "gateway" in self.plan.services else sorted(self.plan.services)[0]
+            moved = f" --query-url {settings.query_url}" if settings.query_port != 16686 else ""
             if trace_id:
                 self._say(f"  [bold]this trace, in your browser: {browser}/trace/{trace_id}[/bold]")
-                self._say(f"  in the terminal: {_python()} -m workshop trace {trace_id} --all")
+                self._say(f"  in the terminal: {_python()} -m workshop trace {trace_id} --all{moved}")
             self._say(f"  every trace, as it arrives: {browser}/search?service={entry}")
             self._say(f"  Jaeger's JSON: curl '{settings.query_url}/api/traces?service={entry}&prettyPrint=true'")
 

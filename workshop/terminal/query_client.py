@@ -25,7 +25,8 @@ class QueryClient:
         except requests.RequestException as error:
             raise WorkshopError(
                 f"no trace store answers at {self.base_url} ({type(error).__name__}): "
-                "start one with `make step3` or `python -m workshop collector`, or pass --query-url"
+                "start one with `make step3` or `.venv/bin/python -m workshop collector` (add `--journal "
+                "traces.jsonl` to read back a file a run kept), or pass --query-url"
             ) from None
         try:
             body = response.json()

@@ -113,10 +113,9 @@ def render_trace(
     width = width or Console().width
 
     title = Text.assemble(
-        ("trace ", "bold"), (trace["traceID"], "bold"),
-        f"  {len(spans)} spans, {len(services)} service{'s' * (len(services) != 1)} ({', '.join(services)}), ",
-        (format_duration_us(total), "bold"),
-        (f", {errors} error{'s' * (errors != 1)}" if errors else "", "bold red"),
+        ("trace ", "bold"), (trace["traceID"], "bold"), "  ", (format_duration_us(total), "bold"),
+        f", {len(spans)} spans", (f", {errors} error{'s' * (errors != 1)}" if errors else "", "bold red"),
+        f"\n{len(services)} service{'s' * (len(services) != 1)}: {', '.join(services)}",
     )  # fmt: skip
     labels = [_label(depth, node, parent, styles) for depth, node, parent in rows]
     layout = Layout.fit(width, max(len(label.plain) for label in labels))
