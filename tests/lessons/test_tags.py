@@ -91,3 +91,18 @@ def test_at_a_tag_the_readme_command_runs_the_stage_and_main_keeps_the_venv(clon
     git(clone, "checkout", "-q", "main")
     after = {path.name: path.stat().st_mtime_ns for path in requirements}
     assert after == before  # untouched: `make` sees no newer requirements, so no reinstall
+
+
+def test_at_a_tag_make_diff_shows_the_lesson_between_tags(clone):
+    build_stage_tags(clone)
+    git(clone, "checkout", "-q", "step3")
+    result = subprocess.run(
+        [sys.executable, "-m", "workshop", "diff", "step3"], cwd=clone, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert "+from opentracing.ext import tags" in result.stdout and "README.md" in result.stdout
+    code = subprocess.run(
+        [sys.executable, "-m", "workshop", "diff", "step3", "--code"], cwd=clone, capture_output=True, text=True
+    )
+    assert "+from opentracing.ext import tags" in code.stdout and "README.md" not in code.stdout
+    git(clone, "checkout", "-q", "main")

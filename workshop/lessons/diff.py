@@ -11,7 +11,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from workshop.lessons.stages import Stage, find_stage, previous_stage
+from workshop.errors import WorkshopError
+from workshop.lessons.stages import ROOT, STAGE_MARKER, Stage, find_stage, previous_stage
 
 IGNORED_PARTS = {"__pycache__", ".pytest_cache"}
 
@@ -64,6 +65,8 @@ def changed_files(old: Stage, new: Stage) -> set[str]:
 
 
 def print_stage_diff(name: str, code_only: bool = False) -> int:
+    if (ROOT / STAGE_MARKER).is_file() and not any(ROOT.glob("step[0-9]*_*")):
+        return _diff_tags(name, code_only)
     new = find_stage(name)
     old = previous_stage(new)
     what = "the code" if code_only else "the code, then the README"
@@ -90,3 +93,13 @@ def _page(lines: Iterable[str]) -> None:
     except BrokenPipeError:  # the reader quit the pager early
         pass
     process.wait()
+
+
+def _diff_tags(name: str, code_only: bool) -> int:
+    """At a stage tag (`make stage-tags`, then `git checkout step3`) the lessons are tags, not folders:
+    `git diff step2 step3` is the lesson's diff, coloured and paged by git itself."""
+    number = name.removeprefix("step")
+    if not number.isdigit() or int(number) < 2:
+        raise WorkshopError(f"no lesson before {name}: diff-step2 is the first")
+    paths = ["--", ".", ":(exclude)README.md"] if code_only else []
+    return subprocess.call(["git", "diff", f"step{int(number) - 1}", f"step{number}", *paths], cwd=ROOT)
