@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # make step3 DOCKER=1  run lesson 3 with docker compose and real Jaeger
 RUN_FLAGS := $(if $(ONCE),--once) $(if $(DOCKER),--docker)
 
-.PHONY: help setup lock test test-pythons lint bench stage-tags down clean \
+.PHONY: help setup lock test test-pythons lint bench stage-tags screenshots down clean \
         step1 step2 step3 step4 step5 step6 \
         diff-step2 diff-step3 diff-step4 diff-step5 diff-step6
 
@@ -18,6 +18,7 @@ help:
 	@echo "make test               style check and every test (offline, no Docker)"
 	@echo "make test-pythons       the tests on every Python from 3.10 to 3.13 found here"
 	@echo "make bench              the benchmark (latency cost of tracing, trace store throughput)"
+	@echo "make screenshots        each lesson's trace page in a real Chromium, as docs/stepN-trace.png"
 	@echo "make stage-tags         a local branch 'stages' with tags step1 .. step6 (the original workshop's layout)"
 	@echo "make down               stop what DOCKER=1 started"
 	@echo "make setup / clean      create / remove .venv"
@@ -70,6 +71,10 @@ test-pythons:
 
 bench: $(STAMP)
 	$(PY) -m workshop bench
+
+screenshots: $(STAMP)
+	@for n in 2 3 4 5 6; do $(PY) -m workshop run step$$n --screenshot docs/step$$n-trace.png > /dev/null || exit 1; \
+	  echo "docs/step$$n-trace.png"; done
 
 stage-tags: $(STAMP)
 	@$(PY) -m workshop stage-tags

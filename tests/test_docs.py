@@ -89,3 +89,17 @@ def test_top_readme_indexes_every_lesson():
     for stage in all_stages():
         assert f"[`{stage.folder.name}/`]({stage.folder.name}/README.md)" in text
         assert f"`make {stage.name}`" in text
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_picture_a_readme_shows_exists(readme):
+    for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme.read_text()):
+        picture = (readme.parent / target).resolve()
+        assert picture.is_file() and picture.stat().st_size > 10_000, f"{readme.name}: {target}"
+
+
+def test_every_traced_lesson_shows_its_trace_page():
+    for stage in all_stages():
+        if stage.traced:
+            text = (stage.folder / "README.md").read_text()
+            assert f"](../docs/{stage.name}-trace.png)" in text and "Open it in your browser" in text, stage.name

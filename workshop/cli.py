@@ -128,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_with_docker(stage, once=args.once)
     from workshop.runner.run import run_stage
 
-    return run_stage(stage, once=args.once)
+    return run_stage(stage, once=args.once, screenshot=Path(args.screenshot) if args.screenshot else None)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("stage", help="step1 .. step6")
     run.add_argument("--once", action="store_true", help="print the demo and its trace, then stop")
     run.add_argument("--docker", action="store_true", help="with docker compose and real Jaeger")
+    run.add_argument("--screenshot", metavar="PNG", help="save the demo trace's page (a real Chromium), then stop")
     run.set_defaults(func=cmd_run)
 
     fake = commands.add_parser("fake-github", help="serve the offline GitHub")

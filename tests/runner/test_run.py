@@ -237,3 +237,19 @@ def test_missing_setup_says_which_command_to_run(monkeypatch):
     monkeypatch.setitem(sys.modules, "honcho", None)
     with pytest.raises(WorkshopError, match="run `make setup`"):
         run_stage(find_stage("step2"))
+
+
+def test_a_screenshot_of_the_demo_trace_page(tmp_path):
+    """What `make screenshots` does for each lesson, in a real Chromium."""
+    from workshop.runner.screenshot import find_chromium
+
+    if find_chromium() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no Chromium in CI: .ci/run installs it")
+        pytest.skip("no Chromium found (install Debian's `chromium`, or set CHROMIUM=<path>): no screenshot taken")
+    picture = tmp_path / "step3.png"
+    result = run_workshop("run", "step3", "--screenshot", str(picture), env=runner_env(), timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = picture.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(data[16:20], "big") == 1280
+    assert "the trace page, as a browser shows it:" in result.stdout

@@ -32,7 +32,7 @@ class Demo:
         self.console.print(f"\n[bold]Demo request:[/bold] GET {url}")
         started = time.monotonic()
         try:
-            response = requests.get(url, timeout=DEMO_TIMEOUT)
+            response = requests.get(url, headers={"X-Client": "make demo"}, timeout=DEMO_TIMEOUT)  # lesson 6 reads it
         except requests.RequestException as error:
             self.console.print(f"[red]the demo request failed: {error}[/red]")
             return False, None

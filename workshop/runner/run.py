@@ -184,9 +184,10 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
 class Run:
     """One `make stepN`: the processes under honcho, and the demo in a thread beside them."""
 
-    def __init__(self, plan: Plan, once: bool, console: Console | None = None):
+    def __init__(self, plan: Plan, once: bool, console: Console | None = None, screenshot: Path | None = None):
         self.plan = plan
-        self.once = once
+        self.screenshot = screenshot  # with it: save the demo trace's page as a PNG, then stop (like once)
+        self.once = once or screenshot is not None
         self.console = console or Console(highlight=False)
         self.manager = _honcho_manager(after_start=self._start_demo)
         self.succeeded = False
@@ -274,6 +275,11 @@ class Run:
         )  # fmt: skip
         ok, trace_id = demo.run()
         self._print_urls(trace_id)
+        if ok and trace_id and self.screenshot is not None:
+            from workshop.runner.screenshot import EXPAND, take_screenshot
+
+            take_screenshot(f"{settings.query_url}/trace/{trace_id}", self.screenshot, EXPAND.get(self.plan.stage.name))
+            self._say(f"  the trace page, as a browser shows it: {self.screenshot}")
         return ok
 
     def _print_urls(self, trace_id: str | None) -> None:
@@ -359,10 +365,12 @@ def _python() -> str:
         return "python"
 
 
-def run_stage(stage: Stage, once: bool = False, settings: Settings | None = None) -> int:
+def run_stage(
+    stage: Stage, once: bool = False, settings: Settings | None = None, screenshot: Path | None = None
+) -> int:
     try:
         import honcho  # noqa: F401
     except ImportError:
         raise WorkshopError("honcho is not installed: run `make setup` first (make stepN does it for you)") from None
     plan = plan_run(stage, settings or Settings())
-    return Run(plan, once).run()
+    return Run(plan, once, screenshot=screenshot).run()
