@@ -60,7 +60,7 @@ lint: $(STAMP)
 
 # Most of the tests' time is waiting on real processes (servers, UDP, Redis), so they run in
 # parallel, more workers than cores; every test picks free ports. TEST_WORKERS=0 runs them in one process.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 6
 test: $(STAMP)
 	@start=$$(date +%s); \
 	$(PY) -m ruff check workshop tests step*_*/ && $(PY) -m pytest -n $(TEST_WORKERS); status=$$?; \

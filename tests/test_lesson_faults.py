@@ -266,7 +266,9 @@ def test_sigterm_mid_request_finishes_it_and_its_trace_arrives_whole(target):
     ):
         with ThreadPoolExecutor(max_workers=1) as pool:
             answer = pool.submit(get, app.url, "/contributors/pallets/flask")
-            time.sleep(0.5)
+            deadline = time.monotonic() + 10  # until the request is at GitHub (which answers in 1 s): in flight
+            while requests.get(github + "/", timeout=5).json()["calls"]["total"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
             app.processes[target].send_signal(signal.SIGTERM)
             response = answer.result()
         assert app.processes[target].wait(timeout=15) == 0
