@@ -128,3 +128,44 @@ def processes_mentioning(*needles: str) -> list[str]:
         for line in listing.splitlines()
         if any(needle in line for needle in needles) and line.split()[0] != own and "ps -eo" not in line
     ]
+
+
+def run_stage_folder(folder, number: int, once: bool = True, settings: str = "") -> subprocess.CompletedProcess:
+    """`make stepN` (the runner) on a stage folder of the test's own, such as an edited copy of a lesson.
+    `settings`: the runner's Settings(...) arguments, as Python source."""
+    driver = (
+        "import sys; from pathlib import Path\n"
+        "from workshop.runner.run import Settings, run_stage\n"
+        "from workshop.lessons.stages import Stage\n"
+        f"sys.exit(run_stage(Stage({number}, Path({str(folder)!r})), once={once}, settings=Settings({settings})))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", driver], cwd=ROOT, env=runner_env(), capture_output=True, text=True, timeout=60
+    )
+
+
+@contextlib.contextmanager
+def running_stage(stage: str, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, list[str]]]:
+    """`make stepN` left running, as a learner leaves it: yields the runner and what it printed until it
+    said "Press Ctrl-C"; stopped with Ctrl-C at the end if the test did not stop it."""
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "workshop", "run", stage], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        for line in runner.stdout:
+            output.append(line)
+            if "Press Ctrl-C" in line or time.monotonic() > deadline:
+                break
+        assert any("Press Ctrl-C" in line for line in output), "".join(output)
+        yield runner, output
+    finally:
+        if runner.poll() is None:
+            runner.send_signal(signal.SIGINT)
+            try:
+                runner.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                runner.kill()
+                runner.communicate(timeout=10)

@@ -21,7 +21,7 @@ from flask import request as flask_request
 
 from tests.conftest import ROUTER, github_module, running_worker, serve_stage_app, session_redis_url
 from tests.expected_trees import json_tree
-from tests.processes import run_workshop, runner_env, stage_processes
+from tests.processes import run_stage_folder, run_workshop, runner_env, stage_processes
 from tests.service_router import as_service
 from tests.spans import build_tree, find, settled
 from tests.stage_loader import ROOT, load_stage_module
@@ -285,15 +285,7 @@ def test_a_crashed_process_makes_the_runner_exit_non_zero_and_say_which(tmp_path
         "gateway: python app.py\ngithub-proxy: python github_proxy.py\n"
         "worker: python -c 'import sys, time; time.sleep(1); sys.exit(3)'\n"
     )
-    driver = (
-        "import sys; from pathlib import Path\n"
-        "from workshop.runner.run import run_stage\n"
-        "from workshop.lessons.stages import Stage\n"
-        f"sys.exit(run_stage(Stage(5, Path({str(stage)!r}))))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", driver], cwd=ROOT, env=runner_env(), capture_output=True, text=True, timeout=60
-    )
+    result = run_stage_folder(stage, 5, once=False)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "worker (exit code 3) stopped on its own" in result.stdout
 
@@ -341,15 +333,7 @@ def test_lesson_5_follows_from_is_one_word_and_the_waterfall_shows_it(tmp_path):
     source = worker.read_text()
     assert source.count("opentracing.child_of(") == 1
     worker.write_text(source.replace("opentracing.child_of(", "opentracing.follows_from("))  # the README's edit
-    driver = (
-        "import sys; from pathlib import Path\n"
-        "from workshop.runner.run import run_stage\n"
-        "from workshop.lessons.stages import Stage\n"
-        f"sys.exit(run_stage(Stage(5, Path({str(stage)!r})), once=True))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", driver], cwd=ROOT, env=runner_env(), capture_output=True, text=True, timeout=60
-    )
+    result = run_stage_folder(stage, 5)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "worker handle_clean_job ⇢" in result.stdout and "░ follows from its parent" in result.stdout
 

@@ -7,14 +7,13 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 
 import pytest
 import requests
 
-from tests.processes import processes_mentioning, run_workshop, runner_env
+from tests.processes import processes_mentioning, run_stage_folder, run_workshop, runner_env, running_stage
 from tests.stage_loader import ROOT
 from workshop.errors import WorkshopError
 from workshop.tracestore.collector import CollectorConfig, running_collector
@@ -62,16 +61,8 @@ def test_once_fails_when_the_trace_does_not_arrive(tmp_path):
     stage = tmp_path / "step2_lost"
     shutil.copytree(ROOT / "step2_spans", stage, ignore=shutil.ignore_patterns("__pycache__"))
     (stage / "Procfile").write_text("contributors: JAEGER_AGENT_PORT=9 python app.py\n")  # port 9: discard
-    driver = (
-        "import sys; from pathlib import Path\n"
-        "from workshop.runner.run import Settings, run_stage\n"
-        "from workshop.lessons.stages import Stage\n"
-        f"sys.exit(run_stage(Stage(2, Path({str(stage)!r})), once=True, settings=Settings(trace_timeout=2)))\n"
-    )
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-c", driver], cwd=ROOT, env=runner_env(), capture_output=True, text=True, timeout=60
-    )
+    result = run_stage_folder(stage, 2, settings="trace_timeout=2")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "did not arrive" in result.stdout
     assert time.monotonic() - started < 30
@@ -80,23 +71,7 @@ def test_once_fails_when_the_trace_does_not_arrive(tmp_path):
 @pytest.mark.parametrize("stage, service", [("step3", "contributors"), ("step5", "gateway")])
 def test_ctrl_c_stops_every_process_and_the_store_answers_meanwhile(stage, service):
     env = runner_env()
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "workshop", "run", stage],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        output = []
-        deadline = time.monotonic() + 30
-        for line in runner.stdout:
-            output.append(line)
-            if "Press Ctrl-C" in line or time.monotonic() > deadline:
-                break
-        assert any("Press Ctrl-C" in line for line in output), "".join(output)
+    with running_stage(stage, env) as (runner, output):
         # What the README shows while `make step3` runs:
         body = requests.get(
             f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}/api/traces?service={service}", timeout=5
@@ -105,9 +80,6 @@ def test_ctrl_c_stops_every_process_and_the_store_answers_meanwhile(stage, servi
         assert requests.get(f"http://127.0.0.1:{env['APP_PORT']}/contributors/a/b", timeout=15).status_code == 200
         runner.send_signal(signal.SIGINT)
         rest, _ = runner.communicate(timeout=20)
-    finally:
-        if runner.poll() is None:
-            runner.kill()
     assert runner.returncode in (0, 130), "".join(output) + rest
     assert f"{service} stopped\n" in rest  # it exited 0, after closing its tracer
     ports = ["APP_PORT", "PROXY_PORT", "JAEGER_QUERY_PORT", "FAKE_GITHUB_PORT", "REDIS_PORT"]
@@ -135,18 +107,8 @@ def test_port_in_use_is_named_with_its_variable():
 def test_every_taken_port_is_named_at_once_with_another_run_as_the_likely_holder():
     """Another `make step5` still running (here: with the same ports): all its ports at once, and how to stop it."""
     env = runner_env()
-    first = subprocess.Popen(
-        [sys.executable, "-m", "workshop", "run", "step5"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        for line in first.stdout:
-            if "Press Ctrl-C" in line:
-                break
+    with running_stage("step5", env) as (first, _):
         result = run_workshop("run", "step5", "--once", env=env)
-    finally:
-        first.send_signal(signal.SIGINT)
-        first.communicate(timeout=20)
     assert result.returncode == 2
     error = result.stderr
     for variable in ("APP_PORT", "PROXY_PORT", "FAKE_GITHUB_PORT", "REDIS_PORT"):
@@ -162,19 +124,9 @@ def test_every_taken_port_is_named_at_once_with_another_run_as_the_likely_holder
 def test_sighup_stops_every_process_like_ctrl_c():
     """Closing the terminal sends SIGHUP: before, the runner died and left the lesson's processes running."""
     env = runner_env()
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "workshop", "run", "step5"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        for line in runner.stdout:
-            if "Press Ctrl-C" in line:
-                break
+    with running_stage("step5", env) as (runner, _):
         runner.send_signal(signal.SIGHUP)
         runner.communicate(timeout=20)
-    finally:
-        if runner.poll() is None:
-            runner.kill()
     ports = ["APP_PORT", "PROXY_PORT", "JAEGER_QUERY_PORT", "FAKE_GITHUB_PORT", "REDIS_PORT"]
     deadline = time.monotonic() + 10
     while processes_mentioning(*(env[variable] for variable in ports)) and time.monotonic() < deadline:
