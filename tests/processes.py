@@ -99,6 +99,7 @@ def runner_env(**extra: str) -> dict[str, str]:
         FAKE_GITHUB_PORT=str(free_port()),
         JAEGER_QUERY_PORT=str(free_port()),
         JAEGER_AGENT_PORT=str(free_port(kind=2)),  # socket.SOCK_DGRAM
+        OTLP_HTTP_PORT=str(free_port()),
         REDIS_PORT=str(free_port()),
         PYTHONUNBUFFERED="1",
         COLUMNS="120",

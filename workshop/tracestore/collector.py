@@ -1,5 +1,6 @@
-"""`python -m workshop collector`: the local Jaeger stand-in. Receives spans on UDP (6831), serves the
-query API (16686). Started for you by `make stepN`."""
+"""`python -m workshop collector`: the local Jaeger stand-in. Receives spans as jaeger-client sends them
+(UDP, 6831) and as OpenTelemetry does (OTLP/HTTP, 4318), serves the query API and the trace viewer (16686).
+Started for you by `make stepN`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 
 from workshop.serving import create_server, serve_forever
 from workshop.tracestore import query_api
+from workshop.tracestore.receivers import otlp
+from workshop.tracestore.receivers.otlp import OtlpStats
 from workshop.tracestore.receivers.udp import UdpReceiver
 from workshop.tracestore.store import DEFAULT_MAX_SPANS, DEFAULT_MAX_TRACES, TraceStore
 
@@ -26,6 +29,7 @@ class CollectorConfig:
     max_traces: int = DEFAULT_MAX_TRACES
     journal: Path | None = None
     max_spans: int = DEFAULT_MAX_SPANS  # in all traces together; the least recently received traces go first
+    otlp_port: int = 4318  # OTLP over HTTP
 
 
 class Collector:
@@ -36,6 +40,7 @@ class Collector:
         self.store = TraceStore(max_traces=config.max_traces, max_spans=config.max_spans)
         # bound before the journal loads: meanwhile datagrams wait in the kernel's buffer
         self.receiver = UdpReceiver(self.store, config.host, config.udp_port)
+        self.otlp_stats = OtlpStats()
         try:
             app = query_api.create_app(self.store, self.statistics)
             self.server = create_server(app, config.host, config.http_port, "JAEGER_QUERY_PORT")
@@ -43,19 +48,29 @@ class Collector:
             self.receiver.stop()
             raise
         try:
-            if config.journal is not None:
-                self.store.open_journal(config.journal)
+            otlp_app = otlp.create_app(self.store, self.otlp_stats)
+            self.otlp_server = create_server(otlp_app, config.host, config.otlp_port, "OTLP_HTTP_PORT")
         except Exception:
             self.server.server_close()
             self.receiver.stop()
             raise
+        try:
+            if config.journal is not None:
+                self.store.open_journal(config.journal)
+        except Exception:
+            self.otlp_server.server_close()
+            self.server.server_close()
+            self.receiver.stop()
+            raise
         self.udp_port = self.receiver.port
+        self.otlp_port = self.otlp_server.port
         self.http_port = self.server.port
         self.url = f"http://{config.host}:{self.http_port}"
 
     def statistics(self) -> dict:
         return {
             "receiver": asdict(self.receiver.stats),
+            "otlp_http": asdict(self.otlp_stats),
             "store": asdict(self.store.stats),
             "traces": self.store.trace_count(),
             "max_traces": self.store.max_traces,
@@ -63,11 +78,21 @@ class Collector:
             "max_spans": self.store.max_spans,
         }
 
-    def serve_forever(self) -> None:
+    def start_receivers(self) -> None:
         self.receiver.start()
+        threading.Thread(
+            target=self.otlp_server.serve_forever, kwargs={"poll_interval": 0.05}, name="otlp-http", daemon=True
+        ).start()
+        self._receiving = True
+
+    def serve_forever(self) -> None:
+        self.start_receivers()
         serve_forever(self.server, on_stop=self.close)
 
     def close(self) -> None:
+        if getattr(self, "_receiving", False):
+            self.otlp_server.shutdown()
+        self.otlp_server.server_close()
         self.receiver.stop()
         self.store.close()
 
@@ -76,7 +101,7 @@ class Collector:
 def running_collector(config: CollectorConfig) -> Iterator[Collector]:
     """A collector in background threads (tests, benchmarks)."""
     collector = Collector(config)
-    collector.receiver.start()
+    collector.start_receivers()
     thread = threading.Thread(
         target=collector.server.serve_forever, kwargs={"poll_interval": 0.05}, name="query-api", daemon=True
     )
@@ -95,8 +120,8 @@ def main(config: CollectorConfig) -> int:
     collector = Collector(config)
     journal = f", journal {config.journal}" if config.journal else ""
     print(
-        f"trace store: spans on udp://{config.host}:{collector.udp_port}, "
-        f"Jaeger API on {collector.url}/api/services "
+        f"trace store: spans on udp://{config.host}:{collector.udp_port} and "
+        f"OTLP http://{config.host}:{collector.otlp_port}/v1/traces, traces on {collector.url} "
         f"(max {config.max_traces:,} traces, {config.max_spans:,} spans{journal})",
         flush=True,
     )

@@ -1,0 +1,268 @@
+"""OTLP over HTTP (`POST /v1/traces` on 4318, as Jaeger v2 receives it) into a TraceStore.
+
+Bodies are OTLP protobuf (`application/x-protobuf`, decoded with the `opentelemetry-proto` package's
+ExportTraceServiceRequest) or OTLP JSON (`application/json`: protobuf's JSON mapping, except that OTLP
+writes trace and span ids as hex where protobuf expects base64), plain or gzip-compressed, with a
+Content-Length or chunked. Spans become Jaeger's model the way Jaeger's own translator does it:
+
+  resource service.name -> the process's service; other resource attributes -> process tags
+  scope name/version    -> tags otel.scope.name / otel.scope.version
+  attributes            -> typed tags (arrays and maps as JSON text)
+  kind                  -> tag span.kind (none when unspecified)
+  status ERROR          -> error=true, otel.status_code=ERROR (+ otel.status_description)
+  events                -> logs: event=<name> and the event's attributes
+  parent / links        -> CHILD_OF / FOLLOWS_FROM references;  trace_state -> w3c.tracestate
+
+A 128-bit trace id whose high half is zero is the 64-bit id jaeger-client would write: one trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import zlib
+from dataclasses import dataclass, field
+
+from flask import Flask, Response, request
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from workshop.tracestore.jaeger_model import Json, span_id_hex, trace_id_hex
+from workshop.tracestore.store import SpanRecord, TraceStore
+
+MAX_BODY_BYTES = 8 * 1024 * 1024  # decompressed; a larger export is refused with 413
+PROTOBUF, JSON = "application/x-protobuf", "application/json"
+KINDS = {Span.SPAN_KIND_SERVER: "server", Span.SPAN_KIND_CLIENT: "client", Span.SPAN_KIND_PRODUCER: "producer",
+         Span.SPAN_KIND_CONSUMER: "consumer", Span.SPAN_KIND_INTERNAL: "internal"}  # fmt: skip
+ID_FIELDS = {"traceId": 16, "spanId": 8, "parentSpanId": 8}  # OTLP JSON writes these as hex
+
+
+class BadExport(ValueError):
+    """The body is not an OTLP trace export: `status` and the message are the answer."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class OtlpStats:
+    requests: int = 0
+    spans: int = 0
+    rejected_spans: int = 0  # in an export, but not storable (no valid ids)
+    bad_requests: int = 0  # answered 4xx
+    by_content_type: dict[str, int] = field(default_factory=dict)
+
+
+def read_export(body: bytes, content_type: str) -> ExportTraceServiceRequest:
+    """The export in `body` (already decompressed), or BadExport."""
+    if content_type == PROTOBUF:
+        try:
+            return ExportTraceServiceRequest.FromString(body)
+        except (ProtobufDecodeError, RecursionError, ValueError) as error:
+            raise BadExport(f"not an OTLP protobuf ExportTraceServiceRequest: {error}") from None
+    try:
+        document = json.loads(body)
+        if not isinstance(document, dict):
+            raise BadExport("OTLP JSON is an object with resourceSpans")
+        return json_format.ParseDict(_ids_as_base64(document), ExportTraceServiceRequest(), ignore_unknown_fields=True)
+    except BadExport:
+        raise
+    except (ValueError, RecursionError, json_format.ParseError) as error:
+        raise BadExport(f"not OTLP JSON: {str(error)[:200]}") from None
+
+
+def _ids_as_base64(value: object) -> object:
+    """OTLP JSON's hex ids as protobuf's JSON parser reads bytes (base64); ids already in base64 stay."""
+    if isinstance(value, list):
+        return [_ids_as_base64(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    converted = {}
+    for key, item in value.items():
+        size = ID_FIELDS.get(key)
+        if size and isinstance(item, str) and len(item) == 2 * size:
+            with contextlib.suppress(ValueError):  # not hex: perhaps base64 already; the parser says if not
+                item = base64.b64encode(bytes.fromhex(item)).decode()
+        converted[key] = _ids_as_base64(item)
+    return converted
+
+
+def spans_from_export(export: ExportTraceServiceRequest) -> tuple[list[SpanRecord], int]:
+    """(Jaeger span, its process) for every span; and how many spans had to be rejected (invalid ids)."""
+    records: list[SpanRecord] = []
+    rejected = 0
+    for resource_spans in export.resource_spans:
+        attributes = list(resource_spans.resource.attributes)
+        service = next((a.value.string_value for a in attributes if a.key == "service.name"), "") or "unknown_service"
+        process = {
+            "serviceName": service,
+            "tags": [_tag(a.key, a.value) for a in attributes if a.key != "service.name"],
+        }
+        for scope_spans in resource_spans.scope_spans:
+            scope = scope_spans.scope
+            scope_tags = [{"key": "otel.scope.name", "type": "string", "value": scope.name}] if scope.name else []
+            if scope.version:
+                scope_tags.append({"key": "otel.scope.version", "type": "string", "value": scope.version})
+            for span in scope_spans.spans:
+                if (
+                    len(span.trace_id) != 16
+                    or not any(span.trace_id)
+                    or len(span.span_id) != 8
+                    or not any(span.span_id)
+                ):
+                    rejected += 1
+                    continue
+                records.append((_span(span, scope_tags), process))
+    return records, rejected
+
+
+def _trace_id(raw: bytes) -> str:
+    return trace_id_hex(int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big"))
+
+
+def _span(span: Span, scope_tags: list[Json]) -> Json:
+    trace_id = _trace_id(span.trace_id)
+    references = []
+    if len(span.parent_span_id) == 8 and any(span.parent_span_id):
+        parent = span_id_hex(int.from_bytes(span.parent_span_id, "big"))
+        references.append({"refType": "CHILD_OF", "traceID": trace_id, "spanID": parent})
+    for link in span.links:
+        if len(link.trace_id) == 16 and len(link.span_id) == 8:
+            linked = span_id_hex(int.from_bytes(link.span_id, "big"))
+            references.append({"refType": "FOLLOWS_FROM", "traceID": _trace_id(link.trace_id), "spanID": linked})
+    tags = [_tag(a.key, a.value) for a in span.attributes] + scope_tags
+    if span.kind in KINDS:
+        tags.append({"key": "span.kind", "type": "string", "value": KINDS[span.kind]})
+    if span.status.code == Status.STATUS_CODE_ERROR:
+        tags += [{"key": "error", "type": "bool", "value": True},
+                 {"key": "otel.status_code", "type": "string", "value": "ERROR"}]  # fmt: skip
+        if span.status.message:
+            tags.append({"key": "otel.status_description", "type": "string", "value": span.status.message})
+    elif span.status.code == Status.STATUS_CODE_OK:
+        tags.append({"key": "otel.status_code", "type": "string", "value": "OK"})
+    if span.trace_state:
+        tags.append({"key": "w3c.tracestate", "type": "string", "value": span.trace_state})
+    logs = [
+        {
+            "timestamp": event.time_unix_nano // 1000,
+            "fields": [{"key": "event", "type": "string", "value": event.name}]
+            + [_tag(a.key, a.value) for a in event.attributes],
+        }
+        for event in span.events
+    ]
+    start = span.start_time_unix_nano // 1000
+    return {
+        "traceID": trace_id,
+        "spanID": span_id_hex(int.from_bytes(span.span_id, "big")),
+        "flags": 1,
+        "operationName": span.name,
+        "references": references,
+        "startTime": start,
+        "duration": max(span.end_time_unix_nano // 1000 - start, 0),
+        "tags": tags,
+        "logs": logs,
+        "processID": "",
+        "warnings": None,
+    }
+
+
+def _tag(key: str, value: AnyValue) -> Json:
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return {"key": key, "type": "string", "value": value.string_value}
+    if kind == "bool_value":
+        return {"key": key, "type": "bool", "value": value.bool_value}
+    if kind == "int_value":
+        return {"key": key, "type": "int64", "value": value.int_value}
+    if kind == "double_value":
+        return {"key": key, "type": "float64", "value": value.double_value}
+    if kind == "bytes_value":
+        return {"key": key, "type": "binary", "value": base64.b64encode(value.bytes_value).decode()}
+    if kind in ("array_value", "kvlist_value"):  # as Jaeger: JSON text
+        return {"key": key, "type": "string", "value": json.dumps(_plain(value), separators=(",", ":"))}
+    return {"key": key, "type": "string", "value": ""}
+
+
+def _plain(value: AnyValue) -> object:
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [_plain(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return {item.key: _plain(item.value) for item in value.kvlist_value.values}
+    if kind == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode()
+    if kind == "double_value" and value.double_value != value.double_value:  # NaN has no JSON form
+        return "NaN"
+    return getattr(value, kind) if kind else None
+
+
+def read_body(stream, encoding: str) -> bytes:
+    """The request body, decompressed, at most MAX_BODY_BYTES (chunked bodies have no Content-Length)."""
+    raw = stream.read(MAX_BODY_BYTES + 1)
+    if encoding in ("", "identity"):
+        body = raw
+    elif encoding == "gzip":
+        try:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            body = inflater.decompress(raw, MAX_BODY_BYTES + 1)
+        except zlib.error as error:
+            raise BadExport(f"the body is not gzip: {error}") from None
+    else:
+        raise BadExport(f"Content-Encoding {encoding!r} is not supported: send it plain or gzip", 415)
+    if len(raw) > MAX_BODY_BYTES or len(body) > MAX_BODY_BYTES:
+        raise BadExport(f"the export is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB: send smaller batches", 413)
+    return body
+
+
+def create_app(store: TraceStore, stats: OtlpStats) -> Flask:
+    app = Flask("otlp_receiver", static_folder=None)
+
+    @app.post("/v1/traces")
+    def traces() -> Response:
+        stats.requests += 1
+        content_type = (request.mimetype or "").lower()
+        stats.by_content_type[content_type or "none"] = stats.by_content_type.get(content_type or "none", 0) + 1
+        try:
+            if content_type not in (PROTOBUF, JSON):
+                raise BadExport(f"Content-Type {content_type!r}: OTLP/HTTP is {PROTOBUF} or {JSON}", 415)
+            export = read_export(read_body(request.stream, request.headers.get("Content-Encoding", "").lower()),
+                                 content_type)  # fmt: skip
+        except BadExport as problem:
+            stats.bad_requests += 1
+            return _answer(content_type, status=problem.status, message=str(problem))
+        records, rejected = spans_from_export(export)
+        stats.spans += store.add_spans(records) if records else 0
+        stats.rejected_spans += rejected
+        return _answer(content_type, rejected=rejected)
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def elsewhere(problem) -> Response:
+        return Response(
+            f"the OTLP receiver takes POST /v1/traces ({problem.code})\n", problem.code, mimetype="text/plain"
+        )
+
+    return app
+
+
+def _answer(content_type: str, status: int = 200, message: str = "", rejected: int = 0) -> Response:
+    """As the OTLP spec says: an ExportTraceServiceResponse (with partial success when spans were rejected),
+    or for an error a Status-shaped message, in the request's own encoding."""
+    if status != 200:  # google.rpc.Status's fields, as JSON (its protobuf class is not in opentelemetry-proto)
+        body = json.dumps({"code": 3 if status == 400 else 0, "message": message})
+        return Response(body + "\n", status, mimetype=JSON)
+    response = ExportTraceServiceResponse()
+    if rejected:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = "spans without a valid trace id or span id were rejected"
+    if content_type == PROTOBUF:
+        return Response(response.SerializeToString(), 200, mimetype=PROTOBUF)
+    return Response(json_format.MessageToJson(response, indent=None), 200, mimetype=JSON)
