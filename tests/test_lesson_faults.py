@@ -218,7 +218,7 @@ def world():
     """A fake GitHub (no 202s: every request has the same shape) and a trace store, on free ports."""
     with (
         serve_in_thread(create_app(FakeGitHubConfig(computing_calls=0, rate_limit=10_000))) as github,
-        running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0)) as store,
+        running_collector(CollectorConfig.on_free_ports()) as store,
     ):
         yield github, store
 
@@ -261,7 +261,7 @@ def test_sigterm_mid_request_finishes_it_and_its_trace_arrives_whole(target):
     """The request is in flight (GitHub answers in 1 s) when SIGTERM comes: it is answered, its trace is whole."""
     with (
         serve_in_thread(create_app(FakeGitHubConfig(computing_calls=0, latency=1.0))) as github,
-        running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0)) as store,
+        running_collector(CollectorConfig.on_free_ports()) as store,
         stage_processes("step6_baggage", stage_env(github, store)) as app,
     ):
         with ThreadPoolExecutor(max_workers=1) as pool:

@@ -27,7 +27,7 @@ def world():
     """A fake GitHub and a trace store, both on free ports."""
     with (
         serve_in_thread(create_app(FakeGitHubConfig(computing_calls=2))) as github,
-        running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0)) as store,
+        running_collector(CollectorConfig.on_free_ports()) as store,
     ):
         yield github, store
 

@@ -155,7 +155,7 @@ def test_udp_port_in_use_without_a_store_is_named():
 
 
 def test_a_store_already_running_is_used():
-    with running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0)) as store:
+    with running_collector(CollectorConfig.on_free_ports()) as store:
         env = runner_env(JAEGER_AGENT_PORT=str(store.udp_port), JAEGER_QUERY_PORT=str(store.http_port))
         result = run_workshop("run", "step2", "--once", env=env)
         assert result.returncode == 0, result.stdout + result.stderr

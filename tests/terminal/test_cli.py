@@ -23,7 +23,7 @@ def traces():
     """A store holding step 3's traces: a slow first request, a fast one, and an error."""
     with (
         serve_in_thread(create_app(FakeGitHubConfig(computing_calls=2))) as github,
-        running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0)) as store,
+        running_collector(CollectorConfig.on_free_ports()) as store,
     ):
         env = {"GITHUB_API_URL": github, "JAEGER_AGENT_PORT": str(store.udp_port)}
         ids = {}
@@ -97,7 +97,7 @@ def test_clear_errors_without_a_traceback(traces):
 
 
 def test_collector_port_in_use_is_clear():
-    with running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0)) as store:
+    with running_collector(CollectorConfig.on_free_ports()) as store:
         result = workshop("collector", "--udp-port", str(store.udp_port), "--http-port", str(free_port()))
         assert result.returncode == 2 and f"UDP port {store.udp_port} is already in use" in result.stderr
         result = workshop("collector", "--udp-port", str(free_port(kind=2)), "--http-port", str(store.http_port))
@@ -172,7 +172,7 @@ def test_traces_without_a_service_lists_the_slowest_of_every_service_and_never_c
     """Before: each service's 20 were joined alphabetically and cut to 20, so `zulu`'s slow trace was lost."""
     from tests.udp_capture import close, jaeger_tracer
 
-    with running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0)) as store:
+    with running_collector(CollectorConfig.on_free_ports()) as store:
         alpha, zulu = jaeger_tracer("alpha", store.udp_port), jaeger_tracer("zulu", store.udp_port)
         for _ in range(20):
             alpha.start_span("quick").finish()

@@ -26,7 +26,7 @@ TAG_TYPES = {"string", "bool", "int64", "float64", "binary"}
 @pytest.fixture(scope="module")
 def store():
     """A running store holding three traces from two services, sent over UDP by real tracers."""
-    with running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0, max_traces=100)) as collector:
+    with running_collector(CollectorConfig.on_free_ports(max_traces=100)) as collector:
         gateway = jaeger_tracer("gateway", collector.udp_port)
         proxy = jaeger_tracer("github-proxy", collector.udp_port)
         with gateway.start_active_span("contributors") as root:
@@ -234,7 +234,7 @@ def api_stats(store) -> dict:
 
 
 def test_a_burst_is_not_dropped():
-    with running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0)) as collector:
+    with running_collector(CollectorConfig.on_free_ports()) as collector:
         tracer = jaeger_tracer("burst", collector.udp_port, queue_size=5000)
         for n in range(2000):
             with tracer.start_active_span(f"span-{n % 7}"):
@@ -312,7 +312,7 @@ def test_float_tags_of_infinity_and_nan_are_valid_json(tmp_path):
     )  # fmt: skip
     journal = tmp_path / "traces.jsonl"
     with (
-        running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0, journal=journal)) as collector,
+        running_collector(CollectorConfig.on_free_ports(journal=journal)) as collector,
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
     ):
         sock.sendto(datagram(batch), ("127.0.0.1", collector.udp_port))
@@ -339,7 +339,7 @@ def test_unreadable_journal_lines_are_counted_in_stats(tmp_path):
         json.dumps({"span": {**good, "spanID": "0000000000000002", "logs": {"not": "a list"}}, "process": process}),
     ]
     journal.write_bytes("\n".join(lines).encode() + b"\n\xff\xfe\n")
-    with running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0, journal=journal)) as collector:
+    with running_collector(CollectorConfig.on_free_ports(journal=journal)) as collector:
         found = api(collector, "/api/traces", service="reloaded", tags='{"error":"true"}')["data"]
         assert [span["spanID"] for trace in found for span in trace["spans"]] == ["0000000000000001"]
         assert api_stats(collector)["store"]["journal_lines_skipped"] == 2
@@ -366,7 +366,7 @@ def test_metrics_are_501_in_jaegers_envelope(store):
 def test_a_service_name_with_a_slash_finds_its_operations():
     from tests.udp_capture import close, jaeger_tracer
 
-    with running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0)) as collector:
+    with running_collector(CollectorConfig.on_free_ports()) as collector:
         tracer = jaeger_tracer("team/api", collector.udp_port)
         tracer.start_span("list").finish()
         close(tracer)

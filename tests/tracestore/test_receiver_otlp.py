@@ -29,7 +29,7 @@ ROOT, CHILD = "051581bf3cb55c13", "1234567890abcdef"
 
 @pytest.fixture
 def collector():
-    with running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0)) as running:
+    with running_collector(CollectorConfig.on_free_ports()) as running:
         running.otlp_url = f"http://127.0.0.1:{running.otlp_port}/v1/traces"
         yield running
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import socket
 
 import pytest
 from jaeger_client import SpanContext
@@ -161,3 +162,41 @@ def test_c_decoder_and_pure_python_decoder_agree(monkeypatch):
 def _pure_python_init(self, *args, **kwargs):
     TCompactProtocol.__init__(self, *args, **kwargs)
     self._fast_decode = None
+
+
+def test_jaeger_client_binary_thrift_on_the_binary_port():
+    """What jaeger-client for Node.js sends (Jaeger's 6832): the same batches in Thrift's binary protocol."""
+    import time
+
+    from jaeger_client import Tracer
+    from jaeger_client.local_agent_net import LocalAgentSender
+    from jaeger_client.reporter import Reporter
+    from jaeger_client.sampler import ConstSampler
+    from thrift.protocol.TBinaryProtocol import TBinaryProtocol
+
+    from workshop.tracestore.collector import CollectorConfig, running_collector
+
+    class BinaryReporter(Reporter):
+        def getProtocol(self, transport):  # noqa: N802 (thrift's name)
+            return TBinaryProtocol(transport)
+
+    with running_collector(CollectorConfig.on_free_ports()) as collector:
+        sender = LocalAgentSender("127.0.0.1", sampling_port=0, reporting_port=collector.binary_udp_port)
+        tracer = Tracer("node-proxy", BinaryReporter(channel=sender, flush_interval=0.05), ConstSampler(True))
+        with tracer.start_active_span("stats") as scope:
+            scope.span.set_tag("component", "express")
+            with tracer.start_active_span("github_request"):
+                pass
+        tracer.close()
+        deadline = time.monotonic() + 5
+        while collector.store.trace_count() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        trace = collector.store.get(f"{scope.span.trace_id:016x}")
+        garbage = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        garbage.sendto(b"\x80\x01\x00\x04garbage", ("127.0.0.1", collector.binary_udp_port))
+        garbage.close()
+        collector.binary_receiver.drain()
+        stats = collector.statistics()["binary_receiver"]
+    assert trace is not None and sorted(s["operationName"] for s in trace["spans"]) == ["github_request", "stats"]
+    assert trace["processes"]["p1"]["serviceName"] == "node-proxy"
+    assert stats["spans"] == 2 and stats["malformed"] == 1

@@ -19,7 +19,7 @@ HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 @pytest.fixture(scope="module")
 def held():
     """A store with three traces: gateway -> github-proxy (slow, with a log), an error, a FOLLOWS_FROM."""
-    with running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0)) as collector:
+    with running_collector(CollectorConfig.on_free_ports()) as collector:
         gateway, proxy = jaeger_tracer("gateway", collector.udp_port), jaeger_tracer("github-proxy", collector.udp_port)
         ids = {}
         with gateway.start_active_span("contributors") as root:

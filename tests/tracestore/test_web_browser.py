@@ -40,7 +40,7 @@ def lesson6() -> Iterator[dict]:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: run `make setup`")
     with (
         serve_in_thread(create_app(FakeGitHubConfig(computing_calls=0, rate_limit=10_000))) as github,
-        running_collector(CollectorConfig(udp_port=0, http_port=0, otlp_port=0)) as store,
+        running_collector(CollectorConfig.on_free_ports()) as store,
     ):
         env = {"GITHUB_API_URL": github, "JAEGER_AGENT_PORT": str(store.udp_port), "REDIS_URL": session_redis_url()}
         with stage_processes("step6_baggage", env) as app, sync_api.sync_playwright() as playwright:

@@ -30,6 +30,12 @@ class CollectorConfig:
     journal: Path | None = None
     max_spans: int = DEFAULT_MAX_SPANS  # in all traces together; the least recently received traces go first
     otlp_port: int = 4318  # OTLP over HTTP
+    binary_udp_port: int = 6832  # jaeger-client's binary Thrift (Node.js)
+
+    @classmethod
+    def on_free_ports(cls, **settings) -> CollectorConfig:
+        """Every port picked by the OS (tests, benchmarks): never one another program uses."""
+        return cls(udp_port=0, http_port=0, otlp_port=0, binary_udp_port=0, **settings)
 
 
 class Collector:
@@ -40,6 +46,14 @@ class Collector:
         self.store = TraceStore(max_traces=config.max_traces, max_spans=config.max_spans)
         # bound before the journal loads: meanwhile datagrams wait in the kernel's buffer
         self.receiver = UdpReceiver(self.store, config.host, config.udp_port)
+        try:
+            self.binary_receiver = UdpReceiver(
+                self.store, config.host, config.binary_udp_port, "JAEGER_BINARY_PORT", protocol="binary"
+            )
+        except Exception:
+            self.binary_receiver.stop()
+            self.receiver.stop()
+            raise
         self.otlp_stats = OtlpStats()
         try:
             app = query_api.create_app(self.store, self.statistics)
@@ -52,6 +66,7 @@ class Collector:
             self.otlp_server = create_server(otlp_app, config.host, config.otlp_port, "OTLP_HTTP_PORT")
         except Exception:
             self.server.server_close()
+            self.binary_receiver.stop()
             self.receiver.stop()
             raise
         try:
@@ -60,9 +75,11 @@ class Collector:
         except Exception:
             self.otlp_server.server_close()
             self.server.server_close()
+            self.binary_receiver.stop()
             self.receiver.stop()
             raise
         self.udp_port = self.receiver.port
+        self.binary_udp_port = self.binary_receiver.port
         self.otlp_port = self.otlp_server.port
         self.http_port = self.server.port
         self.url = f"http://{config.host}:{self.http_port}"
@@ -70,6 +87,7 @@ class Collector:
     def statistics(self) -> dict:
         return {
             "receiver": asdict(self.receiver.stats),
+            "binary_receiver": asdict(self.binary_receiver.stats),
             "otlp_http": asdict(self.otlp_stats),
             "store": asdict(self.store.stats),
             "traces": self.store.trace_count(),
@@ -80,6 +98,7 @@ class Collector:
 
     def start_receivers(self) -> None:
         self.receiver.start()
+        self.binary_receiver.start()
         threading.Thread(
             target=self.otlp_server.serve_forever, kwargs={"poll_interval": 0.05}, name="otlp-http", daemon=True
         ).start()
@@ -93,6 +112,7 @@ class Collector:
         if getattr(self, "_receiving", False):
             self.otlp_server.shutdown()
         self.otlp_server.server_close()
+        self.binary_receiver.stop()
         self.receiver.stop()
         self.store.close()
 
@@ -120,7 +140,7 @@ def main(config: CollectorConfig) -> int:
     collector = Collector(config)
     journal = f", journal {config.journal}" if config.journal else ""
     print(
-        f"trace store: spans on udp://{config.host}:{collector.udp_port} and "
+        f"trace store: spans on udp://{config.host}:{collector.udp_port} (and {collector.binary_udp_port}, binary) and "
         f"OTLP http://{config.host}:{collector.otlp_port}/v1/traces, traces on {collector.url} "
         f"(max {config.max_traces:,} traces, {config.max_spans:,} spans{journal})",
         flush=True,

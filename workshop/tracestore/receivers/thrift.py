@@ -1,6 +1,7 @@
 """Decode jaeger-client's UDP datagrams with the thrift classes jaeger-client itself ships.
 
-Each datagram is one `Agent.emitBatch` oneway call in Thrift's compact protocol: a message header,
+Each datagram is one `Agent.emitBatch` oneway call in Thrift's compact protocol (Jaeger's port 6831:
+jaeger-client for Python), or its binary protocol (6832: jaeger-client for Node.js): a message header,
 then `emitBatch_args` holding a `jaeger.Batch` (one process, many spans). No protocol code of ours:
 thrift's C decoder (`fastbinary`) reads the datagram into jaeger-client's classes, guided by their
 `thrift_spec`. jaeger-client's specs come from an old thrift generator, so `_current_spec` rewrites
@@ -15,6 +16,7 @@ from functools import cache
 
 from jaeger_client.thrift_gen.agent import Agent
 from jaeger_client.thrift_gen.jaeger.ttypes import Batch
+from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
 from thrift.protocol.TCompactProtocol import TCompactProtocolAccelerated
 from thrift.Thrift import TMessageType, TType
 from thrift.transport.TTransport import TMemoryBuffer
@@ -27,8 +29,11 @@ class DecodeError(ValueError):
     """The datagram is not a jaeger-client span batch (malformed, truncated or another protocol)."""
 
 
-def decode_batch(datagram: bytes) -> Batch:
-    protocol = TCompactProtocolAccelerated(
+PROTOCOLS = {"compact": TCompactProtocolAccelerated, "binary": TBinaryProtocolAccelerated}
+
+
+def decode_batch(datagram: bytes, protocol_name: str = "compact") -> Batch:
+    protocol = PROTOCOLS[protocol_name](
         TMemoryBuffer(datagram), string_length_limit=_LIMIT, container_length_limit=_LIMIT
     )
     try:

@@ -34,9 +34,15 @@ class ReceiverStats:
 
 class UdpReceiver:
     def __init__(
-        self, store: TraceStore, host: str = "127.0.0.1", port: int = 6831, variable: str = "JAEGER_AGENT_PORT"
+        self,
+        store: TraceStore,
+        host: str = "127.0.0.1",
+        port: int = 6831,
+        variable: str = "JAEGER_AGENT_PORT",
+        protocol: str = "compact",  # Thrift's compact protocol (6831), or "binary" (6832)
     ):
         self.store = store
+        self.protocol = protocol
         self.stats = ReceiverStats()
         # datagrams to decode; an Event marks a point `drain` waits for; None stops the decoder
         self._queue: queue.SimpleQueue[bytes | threading.Event | None] = queue.SimpleQueue()
@@ -57,8 +63,8 @@ class UdpReceiver:
         self._sock.setblocking(False)
         self.port = self._sock.getsockname()[1]
         self._threads = [
-            threading.Thread(target=self._receive, name="udp-receive", daemon=True),
-            threading.Thread(target=self._decode, name="udp-decode", daemon=True),
+            threading.Thread(target=self._receive, name=f"udp-receive-{protocol}", daemon=True),
+            threading.Thread(target=self._decode, name=f"udp-decode-{protocol}", daemon=True),
         ]
 
     def start(self) -> UdpReceiver:
@@ -117,7 +123,7 @@ class UdpReceiver:
                 self._queued_bytes -= len(datagram)
             self.stats.datagrams += 1
             try:
-                batch = decode_batch(datagram)
+                batch = decode_batch(datagram, self.protocol)
                 self.stats.spans += self.store.add_batch(batch)
             except DecodeError as error:
                 self.stats.malformed += 1
