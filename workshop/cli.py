@@ -58,6 +58,7 @@ def cmd_collector(args: argparse.Namespace) -> int:
             http_port=args.http_port,
             otlp_port=args.otlp_http_port,
             binary_udp_port=args.binary_udp_port,
+            zipkin_port=args.zipkin_port,
             max_traces=args.max_traces,
             max_spans=args.max_spans,
             journal=Path(args.journal) if args.journal else None,
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     _env_option(store, "--http-port", "JAEGER_QUERY_PORT", 16686, int, "Jaeger's query API")
     _env_option(store, "--otlp-http-port", "OTLP_HTTP_PORT", 4318, int, "where OpenTelemetry sends OTLP/HTTP")
     _env_option(store, "--binary-udp-port", "JAEGER_BINARY_PORT", 6832, int, "jaeger-client's binary Thrift")
+    _env_option(store, "--zipkin-port", "ZIPKIN_PORT", 9411, int, "where Zipkin clients post v2 JSON")
     _env_option(store, "--max-traces", "TRACE_STORE_MAX_TRACES", 10_000, int, "traces kept; the oldest go first")
     _env_option(
         store, "--max-spans", "TRACE_STORE_MAX_SPANS", 1_000_000, int, "spans kept in all; the oldest traces go first"

@@ -56,6 +56,7 @@ class Settings:
     query_port: int = field(default_factory=lambda: _port("JAEGER_QUERY_PORT", 16686))
     otlp_port: int = field(default_factory=lambda: _port("OTLP_HTTP_PORT", 4318))
     binary_port: int = field(default_factory=lambda: _port("JAEGER_BINARY_PORT", 6832))
+    zipkin_port: int = field(default_factory=lambda: _port("ZIPKIN_PORT", 9411))
     github_api_url: str | None = field(default_factory=lambda: os.environ.get("GITHUB_API_URL") or None)
     redis_url: str | None = field(default_factory=lambda: os.environ.get("REDIS_URL") or None)
     demo_repo: str = field(default_factory=lambda: os.environ.get("DEMO_REPO", "pallets/flask"))
@@ -148,9 +149,11 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
             port_check.udp(settings.agent_port, "JAEGER_AGENT_PORT", nobody)
             port_check.tcp(settings.otlp_port, "OTLP_HTTP_PORT")
             port_check.udp(settings.binary_port, "JAEGER_BINARY_PORT")
+            port_check.tcp(settings.zipkin_port, "ZIPKIN_PORT")
             ports = (
                 f"--udp-port {settings.agent_port} --http-port {settings.query_port} "
-                f"--otlp-http-port {settings.otlp_port} --binary-udp-port {settings.binary_port}"
+                f"--otlp-http-port {settings.otlp_port} --binary-udp-port {settings.binary_port} "
+                f"--zipkin-port {settings.zipkin_port}"
             )
             processes.append(
                 Process(

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from workshop.serving import create_server, serve_forever
 from workshop.tracestore import query_api
-from workshop.tracestore.receivers import otlp
+from workshop.tracestore.receivers import otlp, zipkin
 from workshop.tracestore.receivers.otlp import OtlpStats
 from workshop.tracestore.receivers.udp import UdpReceiver
+from workshop.tracestore.receivers.zipkin import ZipkinStats
 from workshop.tracestore.store import DEFAULT_MAX_SPANS, DEFAULT_MAX_TRACES, TraceStore
 
 log = logging.getLogger("workshop.tracestore.collector")
@@ -31,64 +32,59 @@ class CollectorConfig:
     max_spans: int = DEFAULT_MAX_SPANS  # in all traces together; the least recently received traces go first
     otlp_port: int = 4318  # OTLP over HTTP
     binary_udp_port: int = 6832  # jaeger-client's binary Thrift (Node.js)
+    zipkin_port: int = 9411  # Zipkin v2 JSON
 
     @classmethod
     def on_free_ports(cls, **settings) -> CollectorConfig:
         """Every port picked by the OS (tests, benchmarks): never one another program uses."""
-        return cls(udp_port=0, http_port=0, otlp_port=0, binary_udp_port=0, **settings)
+        return cls(udp_port=0, http_port=0, otlp_port=0, binary_udp_port=0, zipkin_port=0, **settings)
 
 
 class Collector:
-    """A running store: UDP receiver + query API server."""
+    """A running store: its receivers (UDP compact and binary Thrift, OTLP/HTTP, Zipkin) and the query API
+    with the trace viewer. Every port is bound here, before anything runs: a taken one is a clear error."""
 
     def __init__(self, config: CollectorConfig):
         self.config = config
         self.store = TraceStore(max_traces=config.max_traces, max_spans=config.max_spans)
-        # bound before the journal loads: meanwhile datagrams wait in the kernel's buffer
-        self.receiver = UdpReceiver(self.store, config.host, config.udp_port)
-        try:
+        self.otlp_stats, self.zipkin_stats = OtlpStats(), ZipkinStats()
+        self._receiving = False
+        with contextlib.ExitStack() as undo:  # if a later port is taken, the earlier ones are let go
+            # bound before the journal loads: meanwhile datagrams wait in the kernel's buffer
+            self.receiver = UdpReceiver(self.store, config.host, config.udp_port)
+            undo.callback(self.receiver.stop)
             self.binary_receiver = UdpReceiver(
                 self.store, config.host, config.binary_udp_port, "JAEGER_BINARY_PORT", protocol="binary"
             )
-        except Exception:
-            self.binary_receiver.stop()
-            self.receiver.stop()
-            raise
-        self.otlp_stats = OtlpStats()
-        try:
-            app = query_api.create_app(self.store, self.statistics)
-            self.server = create_server(app, config.host, config.http_port, "JAEGER_QUERY_PORT")
-        except Exception:
-            self.receiver.stop()
-            raise
-        try:
-            otlp_app = otlp.create_app(self.store, self.otlp_stats)
-            self.otlp_server = create_server(otlp_app, config.host, config.otlp_port, "OTLP_HTTP_PORT")
-        except Exception:
-            self.server.server_close()
-            self.binary_receiver.stop()
-            self.receiver.stop()
-            raise
-        try:
+            undo.callback(self.binary_receiver.stop)
+            self.server = self._http(query_api.create_app(self.store, self.statistics), config.http_port,
+                                     "JAEGER_QUERY_PORT", undo)  # fmt: skip
+            self.otlp_server = self._http(otlp.create_app(self.store, self.otlp_stats), config.otlp_port,
+                                          "OTLP_HTTP_PORT", undo)  # fmt: skip
+            self.zipkin_server = self._http(zipkin.create_app(self.store, self.zipkin_stats), config.zipkin_port,
+                                            "ZIPKIN_PORT", undo)  # fmt: skip
             if config.journal is not None:
                 self.store.open_journal(config.journal)
-        except Exception:
-            self.otlp_server.server_close()
-            self.server.server_close()
-            self.binary_receiver.stop()
-            self.receiver.stop()
-            raise
+            undo.pop_all()
         self.udp_port = self.receiver.port
         self.binary_udp_port = self.binary_receiver.port
         self.otlp_port = self.otlp_server.port
+        self.zipkin_port = self.zipkin_server.port
         self.http_port = self.server.port
         self.url = f"http://{config.host}:{self.http_port}"
 
+    def _http(self, app, port: int, variable: str, undo: contextlib.ExitStack):
+        server = create_server(app, self.config.host, port, variable)
+        undo.callback(server.server_close)
+        return server
+
     def statistics(self) -> dict:
+        """What each receiver took and dropped, and what the store holds (`/api/stats`, the search page)."""
         return {
             "receiver": asdict(self.receiver.stats),
             "binary_receiver": asdict(self.binary_receiver.stats),
             "otlp_http": asdict(self.otlp_stats),
+            "zipkin": asdict(self.zipkin_stats),
             "store": asdict(self.store.stats),
             "traces": self.store.trace_count(),
             "max_traces": self.store.max_traces,
@@ -99,9 +95,10 @@ class Collector:
     def start_receivers(self) -> None:
         self.receiver.start()
         self.binary_receiver.start()
-        threading.Thread(
-            target=self.otlp_server.serve_forever, kwargs={"poll_interval": 0.05}, name="otlp-http", daemon=True
-        ).start()
+        for server, name in ((self.otlp_server, "otlp-http"), (self.zipkin_server, "zipkin")):
+            threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
+            ).start()
         self._receiving = True
 
     def serve_forever(self) -> None:
@@ -109,9 +106,10 @@ class Collector:
         serve_forever(self.server, on_stop=self.close)
 
     def close(self) -> None:
-        if getattr(self, "_receiving", False):
-            self.otlp_server.shutdown()
-        self.otlp_server.server_close()
+        for server in (self.otlp_server, self.zipkin_server):
+            if self._receiving:
+                server.shutdown()
+            server.server_close()
         self.binary_receiver.stop()
         self.receiver.stop()
         self.store.close()
@@ -140,8 +138,8 @@ def main(config: CollectorConfig) -> int:
     collector = Collector(config)
     journal = f", journal {config.journal}" if config.journal else ""
     print(
-        f"trace store: spans on udp://{config.host}:{collector.udp_port} (and {collector.binary_udp_port}, binary) and "
-        f"OTLP http://{config.host}:{collector.otlp_port}/v1/traces, traces on {collector.url} "
+        f"trace store: spans in on UDP {collector.udp_port} and {collector.binary_udp_port} (jaeger-client), "
+        f"OTLP/HTTP {collector.otlp_port}, Zipkin {collector.zipkin_port}; traces on {collector.url} "
         f"(max {config.max_traces:,} traces, {config.max_spans:,} spans{journal})",
         flush=True,
     )

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import zlib
 from dataclasses import dataclass, field
 
 from flask import Flask, Response, request
@@ -35,21 +34,13 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from workshop.tracestore.jaeger_model import Json, span_id_hex, trace_id_hex
+from workshop.tracestore.receivers.http_body import BadRequest, read_body
 from workshop.tracestore.store import SpanRecord, TraceStore
 
-MAX_BODY_BYTES = 8 * 1024 * 1024  # decompressed; a larger export is refused with 413
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 KINDS = {Span.SPAN_KIND_SERVER: "server", Span.SPAN_KIND_CLIENT: "client", Span.SPAN_KIND_PRODUCER: "producer",
          Span.SPAN_KIND_CONSUMER: "consumer", Span.SPAN_KIND_INTERNAL: "internal"}  # fmt: skip
 ID_FIELDS = {"traceId": 16, "spanId": 8, "parentSpanId": 8}  # OTLP JSON writes these as hex
-
-
-class BadExport(ValueError):
-    """The body is not an OTLP trace export: `status` and the message are the answer."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass
@@ -62,21 +53,21 @@ class OtlpStats:
 
 
 def read_export(body: bytes, content_type: str) -> ExportTraceServiceRequest:
-    """The export in `body` (already decompressed), or BadExport."""
+    """The export in `body` (already decompressed), or BadRequest."""
     if content_type == PROTOBUF:
         try:
             return ExportTraceServiceRequest.FromString(body)
         except (ProtobufDecodeError, RecursionError, ValueError) as error:
-            raise BadExport(f"not an OTLP protobuf ExportTraceServiceRequest: {error}") from None
+            raise BadRequest(f"not an OTLP protobuf ExportTraceServiceRequest: {error}") from None
     try:
         document = json.loads(body)
         if not isinstance(document, dict):
-            raise BadExport("OTLP JSON is an object with resourceSpans")
+            raise BadRequest("OTLP JSON is an object with resourceSpans")
         return json_format.ParseDict(_ids_as_base64(document), ExportTraceServiceRequest(), ignore_unknown_fields=True)
-    except BadExport:
+    except BadRequest:
         raise
     except (ValueError, RecursionError, json_format.ParseError) as error:
-        raise BadExport(f"not OTLP JSON: {str(error)[:200]}") from None
+        raise BadRequest(f"not OTLP JSON: {str(error)[:200]}") from None
 
 
 def _ids_as_base64(value: object) -> object:
@@ -204,24 +195,6 @@ def _plain(value: AnyValue) -> object:
     return getattr(value, kind) if kind else None
 
 
-def read_body(stream, encoding: str) -> bytes:
-    """The request body, decompressed, at most MAX_BODY_BYTES (chunked bodies have no Content-Length)."""
-    raw = stream.read(MAX_BODY_BYTES + 1)
-    if encoding in ("", "identity"):
-        body = raw
-    elif encoding == "gzip":
-        try:
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            body = inflater.decompress(raw, MAX_BODY_BYTES + 1)
-        except zlib.error as error:
-            raise BadExport(f"the body is not gzip: {error}") from None
-    else:
-        raise BadExport(f"Content-Encoding {encoding!r} is not supported: send it plain or gzip", 415)
-    if len(raw) > MAX_BODY_BYTES or len(body) > MAX_BODY_BYTES:
-        raise BadExport(f"the export is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB: send smaller batches", 413)
-    return body
-
-
 def create_app(store: TraceStore, stats: OtlpStats) -> Flask:
     app = Flask("otlp_receiver", static_folder=None)
 
@@ -232,10 +205,10 @@ def create_app(store: TraceStore, stats: OtlpStats) -> Flask:
         stats.by_content_type[content_type or "none"] = stats.by_content_type.get(content_type or "none", 0) + 1
         try:
             if content_type not in (PROTOBUF, JSON):
-                raise BadExport(f"Content-Type {content_type!r}: OTLP/HTTP is {PROTOBUF} or {JSON}", 415)
+                raise BadRequest(f"Content-Type {content_type!r}: OTLP/HTTP is {PROTOBUF} or {JSON}", 415)
             export = read_export(read_body(request.stream, request.headers.get("Content-Encoding", "").lower()),
                                  content_type)  # fmt: skip
-        except BadExport as problem:
+        except BadRequest as problem:
             stats.bad_requests += 1
             return _answer(content_type, status=problem.status, message=str(problem))
         records, rejected = spans_from_export(export)
