@@ -103,6 +103,6 @@ def test_a_shared_server_span_from_another_process_becomes_the_client_span_s_chi
               "localEndpoint": {"serviceName": "github-proxy"}}  # fmt: skip
     for span in (client, server):
         assert requests.post(collector.zipkin_url, json=[span], timeout=5).status_code == 202
-    spans = {s["operationName"]: s for s in collector.store.get("abc")["spans"]}
+    spans = {s["operationName"]: s for s in collector.store.get("0000000000000abc")["spans"]}
     assert spans["call"]["spanID"] == "0000000000001234"
     assert spans["stats"]["references"][0]["spanID"] == "0000000000001234" and spans["stats"]["spanID"] != "1234"
