@@ -102,6 +102,7 @@ def runner_env(**extra: str) -> dict[str, str]:
         OTLP_HTTP_PORT=str(free_port()),
         JAEGER_BINARY_PORT=str(free_port(kind=2)),
         ZIPKIN_PORT=str(free_port()),
+        JAEGER_SAMPLING_PORT=str(free_port()),
         REDIS_PORT=str(free_port()),
         PYTHONUNBUFFERED="1",
         COLUMNS="120",

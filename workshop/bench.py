@@ -82,7 +82,7 @@ def collector(max_traces: int = 10_000) -> Iterator[tuple[subprocess.Popen, int,
     udp, http = free_port(socket.SOCK_DGRAM), free_port()
     args = [PYTHON, "-m", "workshop", "collector", "--udp-port", str(udp), "--http-port", str(http)]
     args += ["--otlp-http-port", str(free_port()), "--binary-udp-port", str(free_port(socket.SOCK_DGRAM))]
-    args += ["--zipkin-port", str(free_port())]
+    args += ["--zipkin-port", str(free_port()), "--sampling-port", str(free_port())]
     with process(args + ["--max-traces", str(max_traces)], {}) as child:
         url = f"http://127.0.0.1:{http}"
         wait_http(url + "/api/services")

@@ -59,6 +59,8 @@ def cmd_collector(args: argparse.Namespace) -> int:
             otlp_port=args.otlp_http_port,
             binary_udp_port=args.binary_udp_port,
             zipkin_port=args.zipkin_port,
+            sampling_port=args.sampling_port,
+            sampling_strategies=Path(args.sampling_strategies) if args.sampling_strategies else None,
             max_traces=args.max_traces,
             max_spans=args.max_spans,
             journal=Path(args.journal) if args.journal else None,
@@ -195,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     _env_option(store, "--otlp-http-port", "OTLP_HTTP_PORT", 4318, int, "where OpenTelemetry sends OTLP/HTTP")
     _env_option(store, "--binary-udp-port", "JAEGER_BINARY_PORT", 6832, int, "jaeger-client's binary Thrift")
     _env_option(store, "--zipkin-port", "ZIPKIN_PORT", 9411, int, "where Zipkin clients post v2 JSON")
+    _env_option(store, "--sampling-port", "JAEGER_SAMPLING_PORT", 5778, int, "remote sampling for jaeger-client")
+    store.add_argument(
+        "--sampling-strategies",
+        default=os.environ.get("SAMPLING_STRATEGIES_FILE") or None,
+        help="Jaeger's sampling-strategies JSON file, read again when it changes (default: sample everything)",
+    )
     _env_option(store, "--max-traces", "TRACE_STORE_MAX_TRACES", 10_000, int, "traces kept; the oldest go first")
     _env_option(
         store, "--max-spans", "TRACE_STORE_MAX_SPANS", 1_000_000, int, "spans kept in all; the oldest traces go first"

@@ -57,6 +57,7 @@ class Settings:
     otlp_port: int = field(default_factory=lambda: _port("OTLP_HTTP_PORT", 4318))
     binary_port: int = field(default_factory=lambda: _port("JAEGER_BINARY_PORT", 6832))
     zipkin_port: int = field(default_factory=lambda: _port("ZIPKIN_PORT", 9411))
+    sampling_port: int = field(default_factory=lambda: _port("JAEGER_SAMPLING_PORT", 5778))
     github_api_url: str | None = field(default_factory=lambda: os.environ.get("GITHUB_API_URL") or None)
     redis_url: str | None = field(default_factory=lambda: os.environ.get("REDIS_URL") or None)
     demo_repo: str = field(default_factory=lambda: os.environ.get("DEMO_REPO", "pallets/flask"))
@@ -150,10 +151,11 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
             port_check.tcp(settings.otlp_port, "OTLP_HTTP_PORT")
             port_check.udp(settings.binary_port, "JAEGER_BINARY_PORT")
             port_check.tcp(settings.zipkin_port, "ZIPKIN_PORT")
+            port_check.tcp(settings.sampling_port, "JAEGER_SAMPLING_PORT")
             ports = (
                 f"--udp-port {settings.agent_port} --http-port {settings.query_port} "
                 f"--otlp-http-port {settings.otlp_port} --binary-udp-port {settings.binary_port} "
-                f"--zipkin-port {settings.zipkin_port}"
+                f"--zipkin-port {settings.zipkin_port} --sampling-port {settings.sampling_port}"
             )
             processes.append(
                 Process(

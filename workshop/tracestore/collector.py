@@ -12,11 +12,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from workshop.serving import create_server, serve_forever
-from workshop.tracestore import query_api
+from workshop.tracestore import query_api, sampling
 from workshop.tracestore.receivers import otlp, zipkin
 from workshop.tracestore.receivers.otlp import OtlpStats
 from workshop.tracestore.receivers.udp import UdpReceiver
 from workshop.tracestore.receivers.zipkin import ZipkinStats
+from workshop.tracestore.sampling import SamplingStats, Strategies
 from workshop.tracestore.store import DEFAULT_MAX_SPANS, DEFAULT_MAX_TRACES, TraceStore
 
 log = logging.getLogger("workshop.tracestore.collector")
@@ -33,11 +34,21 @@ class CollectorConfig:
     otlp_port: int = 4318  # OTLP over HTTP
     binary_udp_port: int = 6832  # jaeger-client's binary Thrift (Node.js)
     zipkin_port: int = 9411  # Zipkin v2 JSON
+    sampling_port: int = 5778  # remote sampling, as a Jaeger agent serves it
+    sampling_strategies: Path | None = None  # Jaeger's strategies file; without one, sample everything
 
     @classmethod
     def on_free_ports(cls, **settings) -> CollectorConfig:
         """Every port picked by the OS (tests, benchmarks): never one another program uses."""
-        return cls(udp_port=0, http_port=0, otlp_port=0, binary_udp_port=0, zipkin_port=0, **settings)
+        ports = {
+            "udp_port": 0,
+            "http_port": 0,
+            "otlp_port": 0,
+            "binary_udp_port": 0,
+            "zipkin_port": 0,
+            "sampling_port": 0,
+        }
+        return cls(**{**ports, **settings})
 
 
 class Collector:
@@ -47,7 +58,8 @@ class Collector:
     def __init__(self, config: CollectorConfig):
         self.config = config
         self.store = TraceStore(max_traces=config.max_traces, max_spans=config.max_spans)
-        self.otlp_stats, self.zipkin_stats = OtlpStats(), ZipkinStats()
+        self.otlp_stats, self.zipkin_stats, self.sampling_stats = OtlpStats(), ZipkinStats(), SamplingStats()
+        self.strategies = Strategies(config.sampling_strategies, self.sampling_stats)
         self._receiving = False
         with contextlib.ExitStack() as undo:  # if a later port is taken, the earlier ones are let go
             # bound before the journal loads: meanwhile datagrams wait in the kernel's buffer
@@ -63,6 +75,8 @@ class Collector:
                                           "OTLP_HTTP_PORT", undo)  # fmt: skip
             self.zipkin_server = self._http(zipkin.create_app(self.store, self.zipkin_stats), config.zipkin_port,
                                             "ZIPKIN_PORT", undo)  # fmt: skip
+            self.sampling_server = self._http(sampling.create_app(self.strategies), config.sampling_port,
+                                              "JAEGER_SAMPLING_PORT", undo)  # fmt: skip
             if config.journal is not None:
                 self.store.open_journal(config.journal)
             undo.pop_all()
@@ -70,6 +84,7 @@ class Collector:
         self.binary_udp_port = self.binary_receiver.port
         self.otlp_port = self.otlp_server.port
         self.zipkin_port = self.zipkin_server.port
+        self.sampling_port = self.sampling_server.port
         self.http_port = self.server.port
         self.url = f"http://{config.host}:{self.http_port}"
 
@@ -85,6 +100,7 @@ class Collector:
             "binary_receiver": asdict(self.binary_receiver.stats),
             "otlp_http": asdict(self.otlp_stats),
             "zipkin": asdict(self.zipkin_stats),
+            "sampling": asdict(self.sampling_stats),
             "store": asdict(self.store.stats),
             "traces": self.store.trace_count(),
             "max_traces": self.store.max_traces,
@@ -95,18 +111,21 @@ class Collector:
     def start_receivers(self) -> None:
         self.receiver.start()
         self.binary_receiver.start()
-        for server, name in ((self.otlp_server, "otlp-http"), (self.zipkin_server, "zipkin")):
+        for server, name in self._background_servers():
             threading.Thread(
                 target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
             ).start()
         self._receiving = True
+
+    def _background_servers(self) -> list:
+        return [(self.otlp_server, "otlp-http"), (self.zipkin_server, "zipkin"), (self.sampling_server, "sampling")]
 
     def serve_forever(self) -> None:
         self.start_receivers()
         serve_forever(self.server, on_stop=self.close)
 
     def close(self) -> None:
-        for server in (self.otlp_server, self.zipkin_server):
+        for server, _ in self._background_servers():
             if self._receiving:
                 server.shutdown()
             server.server_close()
@@ -139,7 +158,8 @@ def main(config: CollectorConfig) -> int:
     journal = f", journal {config.journal}" if config.journal else ""
     print(
         f"trace store: spans in on UDP {collector.udp_port} and {collector.binary_udp_port} (jaeger-client), "
-        f"OTLP/HTTP {collector.otlp_port}, Zipkin {collector.zipkin_port}; traces on {collector.url} "
+        f"OTLP/HTTP {collector.otlp_port}, Zipkin {collector.zipkin_port}; sampling on {collector.sampling_port}; "
+        f"traces on {collector.url} "
         f"(max {config.max_traces:,} traces, {config.max_spans:,} spans{journal})",
         flush=True,
     )
