@@ -22,6 +22,7 @@ from flask import Flask, Response, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import InternalServerError
 
+from workshop.tracestore import api_v3
 from workshop.tracestore.durations import parse_duration_us, quoted
 from workshop.tracestore.jaeger_model import normalize_trace_id, tag_text
 from workshop.tracestore.store import TraceQuery, TraceStore
@@ -95,6 +96,7 @@ def create_app(store: TraceStore, stats: Callable[[], dict] | None = None) -> Fl
     from workshop.tracestore.web.pages import blueprint  # the trace viewer, at Jaeger UI's paths
 
     app.register_blueprint(blueprint(store))
+    app.register_blueprint(api_v3.blueprint(store))  # Jaeger's API v3, OTLP JSON inside {"result": ...}
 
     @app.get("/api/services")
     def services() -> Response:
