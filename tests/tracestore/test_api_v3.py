@@ -4,6 +4,7 @@ to prove it is OTLP, and the same trace the v1 API serves."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -119,3 +120,20 @@ def test_bad_queries_in_jaegers_v3_error_shape(held, path, params, status, messa
     collector, _ = held
     error = v3(collector, path, status, **params)["error"]
     assert error["httpCode"] == status and message in error["message"]
+
+
+def test_trace_summaries_as_jaeger_ui_reads_them(held):
+    """The shape Jaeger UI v2.19+ validates: 32-hex ids, decimal nanosecond strings, counts per service."""
+    collector, trace_id = held
+    params = {"query.service_name": "gateway", "query.span_name": "contributors", "query.num_traces": "20",
+              "query.start_time_min": "2020-01-01T00:00:00.000Z", "query.attributes": '{"error":"true"}'}  # fmt: skip
+    (found,) = v3(collector, "/trace-summaries", **params)["summaries"]
+    assert found["traceId"] == trace_id and re.fullmatch(r"[0-9a-f]{32}", found["traceId"])
+    assert (found["rootServiceName"], found["rootOperationName"]) == ("gateway", "contributors")
+    assert int(found["maxEndTimeUnixNano"]) > int(found["minStartTimeUnixNano"]) > 0
+    assert (found["spanCount"], found["errorSpanCount"], found["orphanSpanCount"]) == (2, 1, 0)
+    assert found["services"] == [{"name": "gateway", "spanCount": 2, "errorSpanCount": 1}]
+    none = v3(collector, "/trace-summaries", **{**params, "query.attributes": '{"error":"false"}'})
+    assert none == {"summaries": []}
+    bad = v3(collector, "/trace-summaries", 400, **{**params, "query.attributes": "[1]"})
+    assert "query.attributes" in bad["error"]["message"]

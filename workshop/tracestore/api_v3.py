@@ -4,7 +4,8 @@ GET /api/v3/services                                   {"services": [...]}
 GET /api/v3/operations?service=&spanKind=              {"operations": [{"name", "spanKind"}]}
 GET /api/v3/traces/{traceID}                           {"result": <OTLP JSON>}
 GET /api/v3/traces?query.service_name=&query.operation_name=&query.start_time_min=&query.start_time_max=
-    &query.duration_min=&query.duration_max=&query.num_traces=      (also query.serviceName, ... spellings)
+    &query.duration_min=&query.duration_max=&query.num_traces=&query.attributes=   (also query.serviceName, ...)
+GET /api/v3/trace-summaries?(the same query; query.span_name too)   {"summaries": [...]}: Jaeger UI v2.19+
 
 Traces come back as OTLP JSON (ids in hex, as the OTLP spec writes them), made from Jaeger's model by
 undoing what the receivers' mapping did: process -> resource, otel.scope.* -> scope, span.kind -> kind,
@@ -21,6 +22,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from workshop.tracestore.durations import parse_duration_us
 from workshop.tracestore.jaeger_model import Json, normalize_trace_id
+from workshop.tracestore.query_api import BadParameter, tag_map
 from workshop.tracestore.store import TraceQuery, TraceStore
 
 KINDS = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
@@ -72,6 +74,11 @@ def blueprint(store: TraceStore) -> Blueprint:
     def traces() -> Response:
         return jsonify({"result": to_otlp(list(store.find_lazily(trace_query(request.args))))})
 
+    @v3.get("/trace-summaries")
+    def trace_summaries() -> Response:
+        """What Jaeger UI v2.19+ searches with: a summary per trace, not the trace itself."""
+        return jsonify({"summaries": [summary(trace) for trace in store.find_lazily(trace_query(request.args))]})
+
     return v3
 
 
@@ -88,9 +95,16 @@ def trace_query(args) -> TraceQuery:
     limit = _arg(args, "num_traces") or _arg(args, "search_depth") or "20"
     if not limit.isdigit() or not 0 < int(limit) <= MAX_TRACES:
         raise V3Error(f"query.num_traces must be a whole number from 1 to {MAX_TRACES}")
+    tags: dict[str, str] = {}
+    if _arg(args, "attributes"):
+        try:
+            tags = tag_map(_arg(args, "attributes"))
+        except BadParameter as error:
+            raise V3Error(str(error).replace("parameter 'tags'", "query.attributes")) from None
     return TraceQuery(
         service=service,
-        operation=_arg(args, "operation_name") or None,
+        operation=_arg(args, "operation_name") or _arg(args, "span_name") or None,
+        tags=tags,
         start_us=_time(args, "start_time_min"),
         end_us=_time(args, "start_time_max"),
         min_duration_us=_duration(args, "duration_min"),
@@ -120,6 +134,37 @@ def _duration(args, name: str) -> int | None:
         return parse_duration_us(value)
     except ValueError as error:
         raise V3Error(f"query.{name}: {error}") from None
+
+
+def summary(trace: Json) -> Json:
+    """Jaeger's TraceSummary: 32-hex id, root, nanosecond bounds as decimal strings, counts per service."""
+    spans = trace["spans"]
+    ids = {span["spanID"] for span in spans}
+    service_of = {
+        span["spanID"]: trace["processes"].get(span["processID"], {}).get("serviceName", "?") for span in spans
+    }
+    roots = [span for span in spans if not any(r["spanID"] in ids for r in span["references"])]
+    root = min(roots or spans, key=lambda span: span["startTime"])
+    orphans = sum(1 for span in roots if span["references"])  # a parent named but never received
+    errors = {span["spanID"] for span in spans if any(t["key"] == "error" and t["value"] in (True, "true")
+                                                      for t in span["tags"])}  # fmt: skip
+    services: dict[str, Json] = {}
+    for span in spans:
+        entry = services.setdefault(service_of[span["spanID"]], {"name": service_of[span["spanID"]], "spanCount": 0,
+                                                                  "errorSpanCount": 0})  # fmt: skip
+        entry["spanCount"] += 1
+        entry["errorSpanCount"] += span["spanID"] in errors
+    return {
+        "traceId": trace["traceID"].rjust(32, "0"),
+        "rootServiceName": service_of[root["spanID"]],
+        "rootOperationName": root["operationName"],
+        "minStartTimeUnixNano": str(min(span["startTime"] for span in spans) * 1000),
+        "maxEndTimeUnixNano": str(max(span["startTime"] + span["duration"] for span in spans) * 1000),
+        "spanCount": len(spans),
+        "errorSpanCount": len(errors),
+        "orphanSpanCount": orphans,
+        "services": sorted(services.values(), key=lambda entry: entry["name"]),
+    }
 
 
 # --- Jaeger's model -> OTLP JSON -----------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from flask import Flask, Response, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import InternalServerError
 
-from workshop.tracestore import api_v3
 from workshop.tracestore.durations import parse_duration_us, quoted
 from workshop.tracestore.jaeger_model import normalize_trace_id, tag_text
 from workshop.tracestore.store import TraceQuery, TraceStore
@@ -96,6 +95,8 @@ def create_app(store: TraceStore, stats: Callable[[], dict] | None = None) -> Fl
     from workshop.tracestore.web.pages import blueprint  # the trace viewer, at Jaeger UI's paths
 
     app.register_blueprint(blueprint(store))
+    from workshop.tracestore import api_v3  # it reads parameters as this module does
+
     app.register_blueprint(api_v3.blueprint(store))  # Jaeger's API v3, OTLP JSON inside {"result": ...}
 
     @app.get("/api/services")
@@ -231,7 +232,7 @@ def _tags(args) -> dict[str, str]:
     """Jaeger accepts `tags={"k":"v"}` (JSON) and repeated `tag=k:v`."""
     tags: dict[str, str] = {}
     for raw in args.getlist("tags"):
-        tags.update(_tag_map(raw))
+        tags.update(tag_map(raw))
     for raw in args.getlist("tag"):
         key, separator, value = raw.partition(":")
         if not separator or not key:
@@ -240,7 +241,7 @@ def _tags(args) -> dict[str, str]:
     return tags
 
 
-def _tag_map(raw: str) -> dict[str, str]:
+def tag_map(raw: str) -> dict[str, str]:
     """`{"error":"true","http.status_code":500}`: a JSON map of tag values (strings, numbers or booleans)."""
     shape = 'parameter \'tags\' must be a JSON map like {"error":"true"}'
     try:
