@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -90,23 +91,28 @@ def wait_for_worker(redis_url: str, timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
+TCP_PORTS = ("APP_PORT", "PROXY_PORT", "FAKE_GITHUB_PORT", "JAEGER_QUERY_PORT", "OTLP_HTTP_PORT", "ZIPKIN_PORT",
+             "JAEGER_SAMPLING_PORT", "REDIS_PORT")  # fmt: skip
+UDP_PORTS = ("JAEGER_AGENT_PORT", "JAEGER_BINARY_PORT")
+
+
+def distinct_free_ports(count: int, kind: int = socket.SOCK_STREAM) -> list[int]:
+    """`count` ports free right now and different from each other (each held until all are picked)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, kind))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
 def runner_env(**extra: str) -> dict[str, str]:
     """Environment for `python -m workshop run` with every port free, so tests never collide."""
     env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_API_URL", "REDIS_URL", "GITHUB_TOKEN")}
-    env.update(
-        APP_PORT=str(free_port()),
-        PROXY_PORT=str(free_port()),
-        FAKE_GITHUB_PORT=str(free_port()),
-        JAEGER_QUERY_PORT=str(free_port()),
-        JAEGER_AGENT_PORT=str(free_port(kind=2)),  # socket.SOCK_DGRAM
-        OTLP_HTTP_PORT=str(free_port()),
-        JAEGER_BINARY_PORT=str(free_port(kind=2)),
-        ZIPKIN_PORT=str(free_port()),
-        JAEGER_SAMPLING_PORT=str(free_port()),
-        REDIS_PORT=str(free_port()),
-        PYTHONUNBUFFERED="1",
-        COLUMNS="120",
-    )
+    env.update(zip(TCP_PORTS, map(str, distinct_free_ports(len(TCP_PORTS))), strict=True))
+    env.update(zip(UDP_PORTS, map(str, distinct_free_ports(len(UDP_PORTS), socket.SOCK_DGRAM)), strict=True))
+    env.update(PYTHONUNBUFFERED="1", COLUMNS="120")
     env.update(extra)
     return env
 
