@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tests.stage_loader import ROOT
-from workshop.ports import free_port, wait_for_http
+from workshop.ports import free_port, tcp_port_free, udp_port_free, wait_for_http
 
 QUIET = "ignore:This package is no longer supported:DeprecationWarning"
 
@@ -96,15 +97,26 @@ TCP_PORTS = ("APP_PORT", "PROXY_PORT", "FAKE_GITHUB_PORT", "JAEGER_QUERY_PORT", 
 UDP_PORTS = ("JAEGER_AGENT_PORT", "JAEGER_BINARY_PORT")
 
 
+_picked = itertools.count()
+
+
 def distinct_free_ports(count: int, kind: int = socket.SOCK_STREAM) -> list[int]:
-    """`count` ports free right now and different from each other (each held until all are picked)."""
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, kind))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-        return ports
+    """`count` free ports, different from each other, for processes a test starts with fixed ports.
+
+    They come from below the OS's ephemeral range (where every `port 0` server of the suite lands) and from
+    a block of 1,000 of this xdist worker's own, so no other test, here or in a parallel worker, takes one
+    between the pick and its use."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    base = 20_000 + (int(worker) % 10 if worker.isdigit() else 0) * 1_000
+    free = tcp_port_free if kind == socket.SOCK_STREAM else udp_port_free
+    ports: list[int] = []
+    for _ in range(1_000):
+        port = base + next(_picked) % 1_000
+        if port not in ports and free("127.0.0.1", port):
+            ports.append(port)
+            if len(ports) == count:
+                return ports
+    raise RuntimeError(f"no {count} free ports in {base}-{base + 999}")
 
 
 def runner_env(**extra: str) -> dict[str, str]:
