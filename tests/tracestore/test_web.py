@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import time
 
 import pytest
@@ -42,7 +43,7 @@ def held():
         deadline = time.monotonic() + 5
         while collector.store.trace_count() < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
-        yield create_app(collector.store).test_client(), ids
+        yield create_app(collector.store, collector.statistics).test_client(), ids, collector
 
 
 def page(client: FlaskClient, path: str, status: int = 200) -> str:
@@ -53,7 +54,7 @@ def page(client: FlaskClient, path: str, status: int = 200) -> str:
 
 
 def test_search_lists_the_traces_newest_first_with_their_summary(held):
-    client, ids = held
+    client, ids, _ = held
     html = page(client, "/search?service=gateway")
     table = html.index('<table class="traces"')
     positions = [html.index(ids[name], table) for name in ("follows", "error", "slow")]
@@ -66,7 +67,7 @@ def test_search_lists_the_traces_newest_first_with_their_summary(held):
 
 
 def test_search_filters_and_a_bad_query_is_a_readable_400(held):
-    client, ids = held
+    client, ids, _ = held
     errors = page(client, '/search?service=gateway&tags={"error":"true"}')
     assert ids["error"] in errors and ids["slow"] not in errors
     slow = page(client, "/search?service=gateway&minDuration=100ms")
@@ -80,7 +81,7 @@ def test_search_filters_and_a_bad_query_is_a_readable_400(held):
 
 
 def test_the_trace_page_holds_every_span_with_its_details(held):
-    client, ids = held
+    client, ids, _ = held
     html = page(client, f"/trace/{ids['slow']}")
     for service, operation in [
         ("gateway", "contributors"),
@@ -98,21 +99,21 @@ def test_the_trace_page_holds_every_span_with_its_details(held):
 
 
 def test_errors_and_follows_from_are_marked(held):
-    client, ids = held
+    client, ids, _ = held
     assert '<span class="badge error">1 error</span>' in page(client, f"/trace/{ids['error']}")
     follows = page(client, f"/trace/{ids['follows']}")
     assert "⇢ follows from" in follows and 'class="bar follows"' in follows
 
 
 def test_unknown_and_invalid_trace_ids_get_a_page_that_says_so(held):
-    client, _ = held
+    client, *_ = held
     missing = page(client, "/trace/00000000deadbeef", status=404)
     assert "No trace 00000000deadbeef here" in missing and "TRACE_STORE_FILE" in missing
     assert "not a trace id" in page(client, "/trace/not-hex", status=400)
 
 
 def test_compare_two_traces_span_by_span(held):
-    client, ids = held
+    client, ids, _ = held
     html = page(client, f"/trace/{ids['slow']}...{ids['error']}")
     assert "Two traces, span by span" in html and ids["slow"] in html and ids["error"] in html
     assert html.count("only in A") == 2  # call_github_proxy and stats: the error trace has neither
@@ -122,20 +123,20 @@ def test_compare_two_traces_span_by_span(held):
 
 
 def test_dependencies_are_drawn(held):
-    client, _ = held
+    client, *_ = held
     html = page(client, "/dependencies")
     assert "<svg" in html and ">gateway</text>" in html and ">github-proxy</text>" in html
     assert "2 calls</text>" in html and "marker-end" in html  # the call, and the span that follows from one
 
 
 def test_the_store_s_root_is_json_for_curl_and_the_search_page_for_a_browser(held):
-    client, _ = held
+    client, *_ = held
     assert client.get("/").json["traces"] == 3
     assert "Find traces" in page(client, "/")
 
 
 def test_the_results_alone_for_the_live_search(held):
-    client, ids = held
+    client, ids, _ = held
     response = client.get("/search/results?service=gateway", headers=HTML)
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and not html.lstrip().startswith("<!doctype")
@@ -143,8 +144,34 @@ def test_the_results_alone_for_the_live_search(held):
 
 
 def test_no_page_is_a_500_for_odd_input(held):
-    client, _ = held
+    client, *_ = held
     for path in ["/search?limit=0", "/search?limit=99999999999999999999", "/search?lookback=1e309h",
                  "/search?tags=" + "[" * 2000, "/trace/" + "a" * 5000, "/trace/...", "/trace/a...b...c",
                  "/search?service=%00", "/compare"]:  # fmt: skip
         assert client.get(path, headers=HTML).status_code in (200, 302, 400, 404), path
+
+
+def test_the_receivers_page_says_what_each_receiver_took_and_turned_away(held):
+    client, _, collector = held
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as garbage:
+        garbage.sendto(b"not thrift", ("127.0.0.1", collector.binary_udp_port))
+    deadline = time.monotonic() + 5
+    while collector.binary_receiver.stats.malformed < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    html = page(client, "/receivers")
+    rows = {
+        cells[0]: cells[1:]
+        for cells in (
+            [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+            for row in re.findall(r"<tr><td>.*?</tr>", html)
+        )
+    }
+    spans = collector.receiver.stats.spans
+    assert spans >= 4
+    assert rows["Jaeger compact Thrift"][1:] == [f"{collector.udp_port}/udp JAEGER_AGENT_PORT", str(spans), "nothing"]
+    assert rows["Jaeger binary Thrift"][1:] == [
+        f"{collector.binary_udp_port}/udp JAEGER_BINARY_PORT", "0", "1 malformed datagrams"
+    ]
+    assert rows["OTLP/HTTP"][1:3] == [f"{collector.otlp_port}/tcp OTLP_HTTP_PORT", "0"]
+    assert rows["Zipkin v2 JSON"][1:3] == [f"{collector.zipkin_port}/tcp ZIPKIN_PORT", "0"]
+    assert 'href="/api/stats"' in html and 'aria-current="page">Receivers' in html

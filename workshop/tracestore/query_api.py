@@ -94,7 +94,7 @@ def create_app(store: TraceStore, stats: Callable[[], dict] | None = None) -> Fl
 
     from workshop.tracestore.web.pages import blueprint  # the trace viewer, at Jaeger UI's paths
 
-    app.register_blueprint(blueprint(store))
+    app.register_blueprint(blueprint(store, stats))
     from workshop.tracestore import api_v3  # it reads parameters as this module does
 
     app.register_blueprint(api_v3.blueprint(store))  # Jaeger's API v3, OTLP JSON inside {"result": ...}

@@ -5,9 +5,12 @@ real Jaeger alike.
 /search/results?...   the same results alone (the search page asks for them every few seconds: live)
 /trace/<traceID>      the waterfall; /trace/<idA>...<idB> compares two traces span by span
 /dependencies         the services and their calls
+/receivers            what each receiver took (not in Jaeger UI: the store's own page)
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
@@ -22,13 +25,14 @@ from workshop.tracestore.web.model import (
     summary,
     trace_view,
 )
+from workshop.tracestore.web.receivers import receiver_rows
 
 LOOKBACKS = [("5m", "last 5 minutes"), ("1h", "last hour"), ("6h", "last 6 hours"), ("24h", "last day"),
              ("", "any time")]  # fmt: skip
 LIVE_SECONDS = 2
 
 
-def blueprint(store: TraceStore) -> Blueprint:
+def blueprint(store: TraceStore, stats: Callable[[], dict] | None = None) -> Blueprint:
     pages = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
 
     def search_context() -> dict:
@@ -129,6 +133,15 @@ def blueprint(store: TraceStore) -> Blueprint:
         links = store.dependencies()
         graph = dependency_graph(links, store.services())
         return render_template("dependencies.html", graph=graph, links=links, colours=colours(list(graph.nodes)))
+
+    @pages.get("/receivers")
+    def receivers():
+        figures = stats() if stats else {}
+        return render_template(
+            "receivers.html", rows=receiver_rows(figures), sampling_port=figures.get("ports", {}).get("sampling", "?"),
+            sampling_requests=figures.get("sampling", {}).get("requests", 0), traces=store.trace_count(),
+            spans=store.span_count(), max_traces=store.max_traces,
+        )  # fmt: skip
 
     return pages
 
