@@ -1,0 +1,139 @@
+"""Run every benchmark and print one table (and bench-results.json)."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+from workshop.bench.latency import latency
+from workshop.bench.processes import PYTHON
+from workshop.bench.store import ingest_rate, memory, otlp_ingest_rate, steady_rate
+from workshop.lessons.stages import ROOT
+from workshop.ports import free_port
+
+
+@dataclass
+class Result:
+    name: str
+    value: str
+    target: str
+    met: bool | None
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "value": self.value, "target": self.target, "met": self.met}
+
+
+def time_to_trace() -> tuple[float, float, int]:
+    """Seconds from starting `run step3 --once` to the printed waterfall, and to its exit; exit code."""
+    env = {
+        "APP_PORT": str(free_port()),
+        "FAKE_GITHUB_PORT": str(free_port()),
+        "JAEGER_QUERY_PORT": str(free_port()),
+        "JAEGER_AGENT_PORT": str(free_port(socket.SOCK_DGRAM)),
+        "COLUMNS": "120",
+    }
+    started = time.monotonic()
+    child = subprocess.Popen(
+        [PYTHON, "-m", "workshop", "run", "step3", "--once"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    shown = float("nan")
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.startswith("trace ") and "spans" in line:
+            shown = time.monotonic() - started
+    child.wait(timeout=60)
+    return shown, time.monotonic() - started, child.returncode
+
+
+# --- the report -------------------------------------------------------------------------------------
+
+
+def run_benchmarks(quick: bool = False) -> list[Result]:
+    console = Console()
+    results: list[Result] = []
+    for github_latency, count in [(0.0, 100 if quick else 500), (0.05, 50 if quick else 200)]:
+        console.print(f"latency: {count} requests per stage, GitHub answering in {github_latency * 1000:g} ms ...")
+        lat = latency(count, github_latency)
+        base50, base95 = lat["step1_monolith"]
+        for stage, (p50, p95) in lat.items():
+            ratio = p50 / base50
+            checked = stage == "step3_tags_logs"
+            results.append(
+                Result(
+                    f"latency {stage}, GitHub {github_latency * 1000:g} ms",
+                    f"p50 {p50:.2f} ms ({ratio:.2f}×), p95 {p95:.2f} ms ({p95 / base95:.2f}×)",
+                    "≤ 1.10 × step 1 at p50" if checked else ("reference" if stage == "step1_monolith" else ""),
+                    ratio <= 1.10 if checked else None,
+                )
+            )
+    console.print("store: ingest rate ...")
+    rate, lost = ingest_rate(3 if quick else 10)
+    results.append(
+        Result(
+            "store ingest, UDP compact Thrift (bursts of 1,000 datagrams)",
+            f"{rate:,.0f} spans/s, {lost} lost",
+            "≥ 20,000 spans/s",
+            rate >= 20_000,
+        )
+    )
+    console.print("store: OTLP/HTTP ingest rate ...")
+    rate, lost = otlp_ingest_rate(20 if quick else 100)
+    results.append(
+        Result(
+            "store ingest, OTLP/HTTP protobuf (one sender, 500 spans a request)",
+            f"{rate:,.0f} spans/s, {lost} lost",
+            "≥ 20,000 spans/s",
+            rate >= 20_000,
+        )
+    )
+    console.print("store: steady 5,000 spans/s ...")
+    sent, lost = steady_rate(5_000, 2 if quick else 5)
+    results.append(Result("store at 5,000 spans/s", f"{sent:,} sent, {lost} lost", "0 lost", lost == 0))
+    max_traces = 2_000 if quick else 10_000
+    console.print(f"store: memory with max-traces {max_traces} ...")
+    after, peak, held = memory(max_traces)
+    # once full, a round adds (almost) nothing to what the same sender's round before it left
+    bounded = all(after[n] <= after[n - 2] * 1.10 for n in range(4, len(after))) and held == max_traces
+    rounds = ", ".join(f"{mib:.0f}" for mib in after)
+    results.append(
+        Result(
+            f"store memory, max-traces {max_traces:,} (10 spans each)",
+            f"{rounds} MiB after each {max_traces:,} new traces, UDP then OTLP (peak {peak:.0f} MiB); holds {held:,}",
+            "bounded: rounds 5, 6 ≤ 1.10 × rounds 3, 4",
+            bounded,
+        )
+    )
+    console.print("make step3 ONCE=1 ...")
+    shown, total, code = time_to_trace()
+    results.append(
+        Result("make step3 ONCE=1 (venv ready)", f"trace printed after {shown:.2f} s, exit {code} after {total:.2f} s",
+               "< 5 s to the trace", shown < 5 and code == 0)
+    )  # fmt: skip
+
+    table = Table(title="make bench", title_justify="left")
+    for column in ["measure", "value", "target", ""]:
+        table.add_column(column)
+    for result in results:
+        mark = "" if result.met is None else ("[green]met[/green]" if result.met else "[red]missed[/red]")
+        table.add_row(result.name, result.value, result.target, mark)
+    console.print(table)
+    machine = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {sys.platform}"
+    console.print(f"machine: {machine}; self rusage max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
+    (ROOT / "bench-results.json").write_text(
+        json.dumps({"machine": machine, "results": [r.as_json() for r in results]}, indent=2) + "\n"
+    )
+    return results
