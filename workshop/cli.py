@@ -68,6 +68,9 @@ def cmd_collector(args: argparse.Namespace) -> int:
     )
 
 
+COUNT_LIMIT = 1000  # `traces --count` counts this many at most
+
+
 def cmd_traces(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -82,14 +85,19 @@ def cmd_traces(args: argparse.Namespace) -> int:
             raise WorkshopError(f"--min-duration: {problem}") from None
     client = QueryClient(args.query_url)
     known = client.services()
-    if not known:
+    if not known and not args.count:
         print(f"no traces yet at {args.query_url}: run a stage (make step2) and send it a request")
         return 0
     found: dict[str, dict] = {}
     tags = {"error": "true"} if args.error else None
+    limit = COUNT_LIMIT if args.count else args.limit
     for service in [args.service] if args.service else known:  # each service's newest, then the slowest of all
-        for trace in client.find_traces(service, args.limit, args.min_duration, tags):
+        for trace in client.find_traces(service, limit, args.min_duration, tags):
             found[trace["traceID"]] = trace
+    if args.count:
+        which = f" with a span of {args.service}" if args.service else ""
+        print(f"{len(found)}{'+' if len(found) >= COUNT_LIMIT else ''} traces{which} in the last hour")
+        return 0
     if not found:
         print("no trace matches")
         if args.service and args.service not in known:
@@ -220,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     traces.add_argument("--min-duration", help="only traces with a span at least this long: 500ms, 1.5s")
     traces.add_argument("--error", action="store_true", help="only traces with an error")
     traces.add_argument("--limit", type=int, default=20)
+    traces.add_argument("--count", action="store_true", help=f"only say how many traces (up to {COUNT_LIMIT})")
     traces.add_argument("--query-url", default=query_url, help=f"the store or Jaeger to ask (default {query_url})")
     traces.set_defaults(func=cmd_traces)
 

@@ -107,8 +107,12 @@ class Collector:
             "spans": self.store.span_count(),
             "max_spans": self.store.max_spans,
             "ports": {
-                "receiver": self.udp_port, "binary_receiver": self.binary_udp_port, "otlp_http": self.otlp_port,
-                "zipkin": self.zipkin_port, "sampling": self.sampling_port, "query": self.http_port,
+                "receiver": self.udp_port,
+                "binary_receiver": self.binary_udp_port,
+                "otlp_http": self.otlp_port,
+                "zipkin": self.zipkin_port,
+                "sampling": self.sampling_port,
+                "query": self.http_port,
             },  # fmt: skip
         }
 

@@ -1,0 +1,58 @@
+"""Running a lesson on its default ports (as its README says) without taking them from anything else
+on this machine: a network namespace of its own, with only a loopback, and a PID namespace so nothing
+started there outlives the test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.stage_loader import ROOT
+
+UNSHARE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
+
+
+def own_network_available() -> str | None:
+    """None if namespaces can be made here, else why not."""
+    if not sys.platform.startswith("linux") or shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "needs Linux with unshare and ip (util-linux, iproute2)"
+    probe = subprocess.run([*UNSHARE, "true"], capture_output=True, text=True, timeout=10)
+    if probe.returncode != 0:
+        return f"cannot make a network namespace here (root needed): {probe.stderr.strip()}"
+    return None
+
+
+def require_own_network() -> None:
+    """Skip, saying why, where namespaces cannot be made; in CI that is a failure, not a skip."""
+    reason = own_network_available()
+    if reason and os.environ.get("CI") == "true":
+        pytest.fail(f"CI must run this test: {reason}")
+    if reason:
+        pytest.skip(reason)
+
+
+def run_in_own_network(script: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    """A bash script, its loopback up, in namespaces of its own: everything it starts dies with it."""
+    return subprocess.run(
+        [*UNSHARE, "bash", "-c", "set -e; ip link set lo up\n" + script],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def repository_copy(destination: Path) -> Path:
+    """The repository's files (as a clone has them, with their times, so the venv stamp stays newer)
+    and its .venv, linked: a copy a test may edit as a learner edits theirs."""
+    files = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    listed = subprocess.run(files, cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        source, target = ROOT / name, destination / name
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    (destination / ".venv").symlink_to(Path(sys.prefix))
+    return destination

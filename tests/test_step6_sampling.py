@@ -1,0 +1,79 @@
+"""Lesson 6's "try next: sample appropriately", run exactly as its README says: the edit in tracing.py,
+`make step6` with each strategies file, 50 requests, the count. On the lesson's default ports (the
+tracer asks port 5778 for its strategy, which jaeger-client cannot be told otherwise), in a network
+namespace of its own."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from tests.netns import repository_copy, require_own_network, run_in_own_network
+from tests.stage_loader import ROOT
+
+README = ROOT / "step6_baggage" / "README.md"
+
+
+def section() -> str:
+    text = README.read_text()
+    return text[text.index("### Try next: sample appropriately") :]
+
+
+def readme_steps() -> tuple[str, str, list[str], list[str]]:
+    """The line to replace, its replacement, the two `make step6` commands, and the commands that send
+    the requests and count the traces."""
+    text = section()
+    old = re.search(r"replace the line `(.+?)` with", text).group(1)
+    new = re.search(r"```python\n\s*(.+?)\n\s*```", text).group(1)
+    shell = re.sub(r"```python.*?```", "", text, flags=re.DOTALL)
+    blocks = [block.strip().splitlines() for block in re.findall(r"```\n(.*?)```", shell, re.DOTALL)]
+    second = re.search(r"start it with `(SAMPLING_STRATEGIES_FILE=\S+ make step6)`", text).group(1)
+    runs = [blocks[0][0].strip(), second]
+    return old, new, runs, [line.strip() for line in blocks[1]]
+
+
+def script(run: str, requests_and_count: list[str], log: str) -> str:
+    """Start the lesson as the README says, wait for `Running.` and five seconds more, then send and count."""
+    return f"""
+set -m
+COLUMNS=80 {run} > {log} 2>&1 < /dev/null &
+runner=$!
+for _ in $(seq 120); do grep -q '^Running\\.' {log} && break; sleep 0.25; done
+grep -q '^Running\\.' {log}
+sleep 5
+start=$EPOCHREALTIME
+{requests_and_count[0]}
+echo "sent from $start to $EPOCHREALTIME"
+{requests_and_count[1]}
+kill -INT -- -$runner
+wait $runner || true
+"""
+
+
+def test_remote_sampling_keeps_a_tenth_then_two_a_second_as_the_readme_says(tmp_path):
+    require_own_network()
+    old, new, runs, requests_and_count = readme_steps()
+    assert runs[0].startswith("SAMPLING_STRATEGIES_FILE=sampling/gateway-10-percent.json make step6")
+    repo = repository_copy(tmp_path / "repo")
+    tracing = repo / "step6_baggage" / "tracing.py"
+    source = tracing.read_text()
+    assert source.count(old) == 1, f"the README's line {old!r} is not in tracing.py"
+    tracing.write_text(source.replace(old, new))
+
+    body = script(runs[0], requests_and_count, "percent.log") + script(runs[1], requests_and_count, "rate.log")
+    result = run_in_own_network(body, repo, timeout=120)
+    logs = {name: (repo / f"{name}.log").read_text() for name in ("percent", "rate") if (repo / f"{name}.log").exists()}
+    assert result.returncode == 0, result.stdout + result.stderr + "\n".join(logs.values())
+
+    counts = [int(n) for n in re.findall(r"^(\d+) traces with a span of gateway", result.stdout, re.MULTILINE)]
+    sent = re.findall(r"^sent from ([\d.]+) to ([\d.]+)$", result.stdout, re.MULTILINE)
+    seconds = [float(end) - float(start) for start, end in sent]
+    assert len(counts) == 2 and len(seconds) == 2, result.stdout
+    for log in logs.values():
+        assert re.search(r"^trace [0-9a-f]{16} .*\d+ spans$", log, re.MULTILINE), log  # the demo's trace, shown
+        assert "3 services: gateway, github-proxy, worker" in log
+    # 10%: the demo's trace and about 5 of the 50 (20 or more would be a 1-in-10^7 draw)
+    assert 1 <= counts[0] < 21, result.stdout
+    # at most 2 a second, and one more the limiter starts with, and the demo's
+    assert 1 <= counts[1] <= 2 * seconds[1] + 4, result.stdout
+    assert shlex.split(requests_and_count[1])[-1] == "--count"
