@@ -110,7 +110,11 @@ def test_published_ports_are_configurable_and_avoid_airplay(compose):
             assert match, f"{name}: {mapping} is not ${{VARIABLE:-default}}:port"
             assert match["default"] not in ("5000", "7000")
     jaeger = compose["services"]["jaeger"]["ports"]
-    assert "${JAEGER_AGENT_PORT:-6831}:6831/udp" in jaeger and "${JAEGER_QUERY_PORT:-16686}:16686" in jaeger
+    # every port of the local store, on Jaeger's own ports, moved by the same variables as `make stepN`
+    assert set(jaeger) == {
+        "${JAEGER_AGENT_PORT:-6831}:6831/udp", "${JAEGER_BINARY_PORT:-6832}:6832/udp", "${OTLP_HTTP_PORT:-4318}:4318",
+        "${ZIPKIN_PORT:-9411}:9411", "${JAEGER_SAMPLING_PORT:-5778}:5778", "${JAEGER_QUERY_PORT:-16686}:16686",
+    }  # fmt: skip
 
 
 def test_healthchecks_and_ordered_start(compose):
