@@ -13,6 +13,7 @@ import opentracing
 import pytest
 import redis
 import requests
+from opentelemetry import trace
 
 from tests.service_router import ClearableReporter, ServiceRouter, as_service
 from tests.stage_loader import ROOT, load_stage_module
@@ -34,13 +35,26 @@ def memory_reporter() -> ClearableReporter:
     (flask-opentracing keeps the first tracer it gets, so it stays; the spans are cleared per test.)
     """
     opentracing.set_global_tracer(ROUTER)
+    trace.set_tracer_provider(ROUTER.otel_provider)  # lessons 7 on: OpenTelemetry's, routed the same way
     return ROUTER.reporter
 
 
 @pytest.fixture
-def spans(memory_reporter: ClearableReporter) -> ClearableReporter:
+def spans(memory_reporter: ClearableReporter) -> Iterator[ClearableReporter]:
     memory_reporter.clear()
-    return memory_reporter
+    ROUTER.opentelemetry = False
+    yield memory_reporter
+
+
+@pytest.fixture
+def otel_spans(memory_reporter: ClearableReporter) -> Iterator[ClearableReporter]:
+    """Lesson 7's in-memory tracing: the OpenTracing shim over OpenTelemetry's SDK."""
+    memory_reporter.clear()
+    ROUTER.opentelemetry = True
+    try:
+        yield memory_reporter
+    finally:
+        ROUTER.opentelemetry = False
 
 
 @dataclass
@@ -73,6 +87,8 @@ def github_module(folder: str):
 def serve_stage_app(folder: str, monkeypatch: pytest.MonkeyPatch, github_url: str, token: str = "") -> Iterator[str]:
     """Serve a stage's services from threads on free ports, pointed at `github_url`, with short waits.
     Yields the URL of the app (the gateway, from lesson 4)."""
+    # lessons 7 on trace with OpenTelemetry (lesson 7 through the OpenTracing shim)
+    monkeypatch.setattr(ROUTER, "opentelemetry", int(folder[4:].split("_")[0]) >= 7)
     github = github_module(folder)
     monkeypatch.setattr(github, "GITHUB_API_URL", github_url)
     monkeypatch.setattr(github, "GITHUB_TOKEN", token)

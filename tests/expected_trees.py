@@ -42,6 +42,7 @@ EXPECTED_TREES = {
     "step4_distributed": DISTRIBUTED,
     "step5_queue": QUEUED,
     "step6_baggage": QUEUED,
+    "step7_opentelemetry_shim": QUEUED,
 }
 
 

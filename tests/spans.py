@@ -1,4 +1,5 @@
-"""Read jaeger-client's finished spans (from an InMemoryReporter) as plain Python values."""
+"""Read finished spans (jaeger-client's, or OpenTelemetry's, from one InMemoryReporter) as plain Python
+values; OpenTelemetry's read as the trace store maps them (events are logs with `event=<name>`)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ class SpanView:
 
 
 def view(span) -> SpanView:
+    if hasattr(span, "resource"):  # OpenTelemetry's ReadableSpan
+        return otel_view(span)
     return SpanView(
         operation=span.operation_name,
         span_id=span.span_id,
@@ -47,6 +50,25 @@ def view(span) -> SpanView:
         start=span.start_time,
         end=span.end_time,
         service=span.tracer.service_name,
+    )
+
+
+def otel_view(span) -> SpanView:
+    tags = dict(span.attributes or {})
+    if span.kind.name != "INTERNAL":
+        tags["span.kind"] = span.kind.name.lower()
+    if span.status.status_code.name == "ERROR":
+        tags["error"] = True
+    return SpanView(
+        operation=span.name,
+        span_id=span.context.span_id,
+        parent_id=span.parent.span_id if span.parent else None,
+        trace_id=span.context.trace_id,
+        tags=tags,
+        logs=[{"event": event.name, **dict(event.attributes or {})} for event in span.events],
+        start=span.start_time / 1e9,
+        end=span.end_time / 1e9,
+        service=span.resource.attributes["service.name"],
     )
 
 

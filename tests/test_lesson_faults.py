@@ -31,7 +31,7 @@ from workshop.terminal.query_client import QueryClient
 from workshop.tracestore.collector import CollectorConfig, running_collector
 
 TRACED = ["step2_spans", "step3_tags_logs", "step4_distributed", "step5_queue", "step6_baggage"]
-WITH_WORKER = ["step5_queue", "step6_baggage"]
+WITH_WORKER = ["step5_queue", "step6_baggage", "step7_opentelemetry_shim"]
 # jaeger-client accepts these, then cannot serialise the batch they end up in
 UNSENDABLE = [f"{1:x}:{2**64 + 5:x}:0:1", f"{1:x}:{2:x}:0:{2**31 + 1:x}", f"{1:x}:{2:x}:{2**70:x}:1"]
 

@@ -128,6 +128,8 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
         "PROXY_URL": f"http://{settings.host}:{settings.proxy_port}",
         "JAEGER_AGENT_HOST": settings.host,
         "JAEGER_AGENT_PORT": str(settings.agent_port),
+        # lessons 7 on: OpenTelemetry's exporter sends OTLP/HTTP here (its /v1/traces)
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{settings.host}:{settings.otlp_port}",
     }
 
     if settings.github_api_url:
