@@ -121,7 +121,8 @@ def distinct_free_ports(count: int, kind: int = socket.SOCK_STREAM) -> list[int]
 
 def runner_env(**extra: str) -> dict[str, str]:
     """Environment for `python -m workshop run` with every port free, so tests never collide."""
-    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_API_URL", "REDIS_URL", "GITHUB_TOKEN")}
+    ignored = ("GITHUB_API_URL", "REDIS_URL", "GITHUB_TOKEN", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    env = {k: v for k, v in os.environ.items() if k not in ignored}
     env.update(zip(TCP_PORTS, map(str, distinct_free_ports(len(TCP_PORTS))), strict=True))
     env.update(zip(UDP_PORTS, map(str, distinct_free_ports(len(UDP_PORTS), socket.SOCK_DGRAM)), strict=True))
     env.update(PYTHONUNBUFFERED="1", COLUMNS="120")

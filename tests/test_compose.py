@@ -67,7 +67,9 @@ def test_each_stage_profile_runs_exactly_its_procfile(compose, stage):
         assert service["working_dir"] == f"/app/{stage.folder.name}"
         environment = service["environment"]
         assert set(environment) <= set(STAGE_ENVIRONMENT) | {"APP_HOST", "GITHUB_TOKEN"}
-        if stage.traced:
+        if stage.opentelemetry:
+            assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
+        elif stage.traced:
             assert environment["JAEGER_AGENT_HOST"] == "jaeger"
         if "REDIS_URL" in environment:
             assert environment["REDIS_URL"] == "redis://redis:6379/0"

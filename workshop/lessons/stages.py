@@ -26,6 +26,11 @@ class Stage:
         return self.number >= 2
 
     @property
+    def opentelemetry(self) -> bool:
+        """Lessons 7 on trace with OpenTelemetry and send OTLP; lessons 2-6 use jaeger-client over UDP."""
+        return self.number >= 7
+
+    @property
     def needs_redis(self) -> bool:
         return self.number >= 5
 

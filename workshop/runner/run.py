@@ -109,6 +109,7 @@ def _jaeger_answers(url: str) -> bool:
 # What every stage process is told (docker-compose.yml uses the same names).
 STAGE_ENVIRONMENT = (
     "APP_PORT", "PROXY_PORT", "PROXY_URL", "JAEGER_AGENT_HOST", "JAEGER_AGENT_PORT", "GITHUB_API_URL", "REDIS_URL",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
 )  # fmt: skip
 
 
@@ -128,8 +129,9 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
         "PROXY_URL": f"http://{settings.host}:{settings.proxy_port}",
         "JAEGER_AGENT_HOST": settings.host,
         "JAEGER_AGENT_PORT": str(settings.agent_port),
-        # lessons 7 on: OpenTelemetry's exporter sends OTLP/HTTP here (its /v1/traces)
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{settings.host}:{settings.otlp_port}",
+        # lessons 7 on: OpenTelemetry's exporter sends OTLP/HTTP here (its /v1/traces), unless told otherwise
+        "OTEL_EXPORTER_OTLP_ENDPOINT": os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or f"http://{settings.host}:{settings.otlp_port}",
     }
 
     if settings.github_api_url:

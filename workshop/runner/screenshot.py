@@ -9,7 +9,13 @@ from pathlib import Path
 from workshop.errors import WorkshopError
 
 # The span each lesson's screenshot opens: the one its README asks the learner to look at
-EXPAND = {"step3": "github_request", "step4": "stats", "step5": "handle_clean_job", "step6": "handle_clean_job"}
+EXPAND = {
+    "step3": "github_request",
+    "step4": "stats",
+    "step5": "handle_clean_job",
+    "step6": "handle_clean_job",
+    "step7": "handle_clean_job",
+}
 WIDTH = 1280
 
 
