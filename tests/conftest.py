@@ -13,7 +13,14 @@ import opentracing
 import pytest
 import redis
 import requests
-from opentelemetry import trace
+from opentelemetry import propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.jaeger import JaegerPropagator
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from tests.service_router import ClearableReporter, ServiceRouter, as_service
 from tests.stage_loader import ROOT, load_stage_module
@@ -109,7 +116,34 @@ def serve_stage_app(folder: str, monkeypatch: pytest.MonkeyPatch, github_url: st
         proxy_url = stack.enter_context(serve_in_thread(as_service(github.app, "github-proxy", ROUTER)))
         monkeypatch.setattr(app, "PROXY_URL", proxy_url)
         monkeypatch.setattr(app, "PROXY_TIMEOUT", 5.0)
-        yield stack.enter_context(serve_in_thread(as_service(app.app, "gateway", ROUTER)))
+        url = stack.enter_context(serve_in_thread(as_service(app.app, "gateway", ROUTER)))
+        if int(folder[4:].split("_")[0]) >= 8:  # the requests and Redis instrumentations, as its __main__ does
+            stack.enter_context(instrumented_libraries(folder))
+        yield url
+
+
+@contextlib.contextmanager
+def instrumented_libraries(folder: str) -> Iterator[None]:
+    """Lesson 8's process-wide instrumentations (`requests`, Redis), for the length of a test. The test's
+    own calls are not traced: they go through `untraced_get`."""
+    load_stage_module(folder, "tracing").instrument_libraries()
+    before = propagate.get_global_textmap()
+    # what the lesson's OTEL_PROPAGATORS gives its processes (here OpenTelemetry was imported long before)
+    propagate.set_global_textmap(
+        CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator(), JaegerPropagator()])
+    )
+    try:
+        yield
+    finally:
+        propagate.set_global_textmap(before)
+        RequestsInstrumentor().uninstrument()
+        RedisInstrumentor().uninstrument()
+
+
+def untraced_get(url: str, **kwargs) -> requests.Response:
+    """requests.get as a client outside the app: no span of the test's own, no trace context sent."""
+    with suppress_http_instrumentation():
+        return requests.get(url, **kwargs)
 
 
 REDIS: dict[str, str] = {}

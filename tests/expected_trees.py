@@ -36,6 +36,21 @@ QUEUED = (
         ("gateway", "send_clean_job", [("worker", "handle_clean_job", [("worker", "clean_github_data", [])])]),
     ],
 )
+# Lesson 8: the instrumentations' spans (Flask's SERVER spans named by route, `requests`' CLIENT spans, Redis
+# commands) around the lesson's own: each GitHub attempt is a CLIENT span GET under get_repo_contributors.
+NATIVE = (
+    "gateway",
+    "GET /contributors/<owner>/<repo>",
+    [
+        ("gateway", "GET", [("github-proxy", "GET /stats/<owner>/<repo>", [
+            ("github-proxy", "get_repo_contributors", [("github-proxy", "GET", [])] * 3)])]),
+        ("gateway", "send_clean_job", [
+            ("gateway", "LPUSH", []),
+            ("gateway", "BRPOP", []),
+            ("worker", "handle_clean_job", [("worker", "clean_github_data", []), ("worker", "LPUSH EXPIRE", [])]),
+        ]),
+    ],
+)  # fmt: skip
 EXPECTED_TREES = {
     "step2_spans": MONOLITH,
     "step3_tags_logs": MONOLITH,
@@ -43,6 +58,7 @@ EXPECTED_TREES = {
     "step5_queue": QUEUED,
     "step6_baggage": QUEUED,
     "step7_opentelemetry_shim": QUEUED,
+    "step8_opentelemetry": NATIVE,
 }
 
 

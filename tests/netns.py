@@ -56,3 +56,21 @@ def repository_copy(destination: Path) -> Path:
             shutil.copy2(source, target)
     (destination / ".venv").symlink_to(Path(sys.prefix))
     return destination
+
+
+def lesson_session(run: str, requests_and_count: list[str], log: str) -> str:
+    """Start the lesson as the README says, wait for `Running.` and five seconds more, then send and count."""
+    return f"""
+set -m
+COLUMNS=80 {run} > {log} 2>&1 < /dev/null &
+runner=$!
+for _ in $(seq 120); do grep -q '^Running\\.' {log} && break; sleep 0.25; done
+grep -q '^Running\\.' {log}
+sleep 5
+start=$EPOCHREALTIME
+{requests_and_count[0]}
+echo "sent from $start to $EPOCHREALTIME"
+{requests_and_count[1]}
+kill -INT -- -$runner
+wait $runner || true
+"""

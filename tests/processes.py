@@ -43,8 +43,9 @@ class StageProcesses:
 
 
 @contextlib.contextmanager
-def stage_processes(folder: str, env: dict[str, str]) -> Iterator[StageProcesses]:
-    """Every process of a stage's Procfile (each `python <script>`), on free ports; yields the app's URL."""
+def stage_processes(folder: str, env: dict[str, str], only: set[str] | None = None) -> Iterator[StageProcesses]:
+    """Every process of a stage's Procfile (each `python <script>`; `only` these, if given), on free ports;
+    yields the app's URL."""
     from workshop.lessons.stages import read_procfile
 
     app_port, proxy_port = free_port(), free_port()
@@ -60,13 +61,16 @@ def stage_processes(folder: str, env: dict[str, str]) -> Iterator[StageProcesses
     processes = {}
     try:
         for name, command in read_procfile(ROOT / folder / "Procfile").items():
+            if only is not None and name not in only:
+                continue
             program, script = command.split()
             assert program == "python", command
             processes[name] = subprocess.Popen(
                 [sys.executable, script], cwd=ROOT / folder, env=full_env,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             )  # fmt: skip
-        wait_http(f"http://127.0.0.1:{app_port}/")
+        if "gateway" in processes or only is None:
+            wait_http(f"http://127.0.0.1:{app_port}/")
         if "github-proxy" in processes:
             wait_http(f"http://127.0.0.1:{proxy_port}/")
         if "worker" in processes:

@@ -15,7 +15,7 @@ from workshop.fake_github import contributors_for
 from workshop.ports import free_port
 
 STAGES = ["step1_monolith", "step2_spans", "step3_tags_logs", "step4_distributed", "step5_queue", "step6_baggage",
-          "step7_opentelemetry_shim"]  # fmt: skip
+          "step7_opentelemetry_shim", "step8_opentelemetry"]  # fmt: skip
 
 
 @pytest.fixture(params=STAGES)

@@ -21,7 +21,7 @@ from workshop.terminal.query_client import QueryClient, trace_services
 from workshop.tracestore.collector import CollectorConfig, running_collector
 
 TRACED = ["step2_spans", "step3_tags_logs", "step4_distributed", "step5_queue", "step6_baggage",
-          "step7_opentelemetry_shim"]  # fmt: skip
+          "step7_opentelemetry_shim", "step8_opentelemetry"]  # fmt: skip
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_last_trace_is_flushed_when_the_process_is_stopped(world, stage):
     assert set(codes.values()) == {0}, output
     trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES[stage], timeout=5)
     assert trace is not None and json_tree(trace)[2], "the trace lost its spans"
-    assert len(trace["spans"]) == {"step2_spans": 3, "step3_tags_logs": 3}.get(stage, 5)
+    assert len(trace["spans"]) == {"step2_spans": 3, "step3_tags_logs": 3, "step8_opentelemetry": 5}.get(stage, 5)
 
 
 def test_ctrl_c_flushes_too(world):
@@ -192,3 +192,23 @@ def test_baggage_reaches_every_service_over_the_wire(world):
     assert json_tags(by_operation["stats"])["baggage.client"] == "e2e"
     handled = json_tags(by_operation["handle_clean_job"])
     assert handled["baggage.client"] == "e2e" and handled["baggage.contributors.top"] == 2
+
+
+def test_lesson_6_s_worker_joins_lesson_8_s_trace(world):
+    """A migration goes one service at a time: lesson 8's gateway and proxy (OpenTelemetry, OTLP) with
+    lesson 6's worker (jaeger-client, UDP) still in place. Jaeger's headers in the job join them."""
+    github, store = world
+    env = stage_env(github, store)
+    with stage_processes("step8_opentelemetry", env, only={"gateway", "github-proxy"}) as app, \
+            stage_processes("step6_baggage", env, only={"worker"}):  # fmt: skip
+        response = requests.get(app.url + "/contributors/pallets/flask?top=2", headers={"X-Client": "ci"}, timeout=15)
+        assert response.status_code == 200 and len(response.json()["contributors"]) == 2  # baggage read in the job
+        trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES["step8_opentelemetry"],
+                                                      timeout=10)  # fmt: skip
+    assert trace is not None
+    tree = json_tree(trace)
+    (send,) = [child for child in tree[2] if child[1] == "send_clean_job"]
+    assert ("worker", "handle_clean_job", [("worker", "clean_github_data", [])]) in send[2]
+    worker = next(s for s in trace["spans"] if s["operationName"] == "handle_clean_job")
+    assert trace["processes"][worker["processID"]]["serviceName"] == "worker"
+    assert json_tags(worker)["baggage.client"] == "ci" and json_tags(worker)["baggage.contributors.top"] == 2

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from tests.netns import repository_copy, require_own_network, run_in_own_network
+from tests.netns import lesson_session, repository_copy, require_own_network, run_in_own_network
 from tests.stage_loader import ROOT
 
 README = ROOT / "step6_baggage" / "README.md"
@@ -32,24 +32,6 @@ def readme_steps() -> tuple[str, str, list[str], list[str]]:
     return old, new, runs, [line.strip() for line in blocks[1]]
 
 
-def script(run: str, requests_and_count: list[str], log: str) -> str:
-    """Start the lesson as the README says, wait for `Running.` and five seconds more, then send and count."""
-    return f"""
-set -m
-COLUMNS=80 {run} > {log} 2>&1 < /dev/null &
-runner=$!
-for _ in $(seq 120); do grep -q '^Running\\.' {log} && break; sleep 0.25; done
-grep -q '^Running\\.' {log}
-sleep 5
-start=$EPOCHREALTIME
-{requests_and_count[0]}
-echo "sent from $start to $EPOCHREALTIME"
-{requests_and_count[1]}
-kill -INT -- -$runner
-wait $runner || true
-"""
-
-
 def test_remote_sampling_keeps_a_tenth_then_two_a_second_as_the_readme_says(tmp_path):
     require_own_network()
     old, new, runs, requests_and_count = readme_steps()
@@ -60,7 +42,8 @@ def test_remote_sampling_keeps_a_tenth_then_two_a_second_as_the_readme_says(tmp_
     assert source.count(old) == 1, f"the README's line {old!r} is not in tracing.py"
     tracing.write_text(source.replace(old, new))
 
-    body = script(runs[0], requests_and_count, "percent.log") + script(runs[1], requests_and_count, "rate.log")
+    logs = ("percent", "rate")
+    body = "".join(lesson_session(run, requests_and_count, f"{log}.log") for run, log in zip(runs, logs, strict=True))
     result = run_in_own_network(body, repo, timeout=120)
     logs = {name: (repo / f"{name}.log").read_text() for name in ("percent", "rate") if (repo / f"{name}.log").exists()}
     assert result.returncode == 0, result.stdout + result.stderr + "\n".join(logs.values())

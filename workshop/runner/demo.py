@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -36,12 +37,15 @@ class Demo:
             return False, None
         trace_id = response.headers.get("X-Trace-Id")
         if self.services and not trace_id:
-            # A sampler that keeps a share of the traces (lesson 6's "try next") did not keep this one.
+            # A sampler that keeps a share of the traces (lessons 6 and 8's "try next") did not keep this one.
             self.console.print(
                 "[yellow]The answer names no trace: the sampler did not keep it. Asking again with "
-                f"[bold]{KEEP_THIS_TRACE}: make demo[/bold], which asks jaeger-client to keep the trace:[/]"
+                f"[bold]{KEEP_THIS_TRACE}: make demo[/bold] (jaeger-client keeps such a trace) and a "
+                "[bold]traceparent[/bold] whose parent was kept (OpenTelemetry's parent-based sampler follows it):[/]"
             )
-            response = self._send(url, {"X-Client": "make demo", KEEP_THIS_TRACE: "make demo"})
+            kept_parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+            keep = {KEEP_THIS_TRACE: "make demo", "traceparent": kept_parent}
+            response = self._send(url, {"X-Client": "make demo", **keep})
             if response is None:
                 return False, None
             trace_id = response.headers.get("X-Trace-Id")

@@ -15,6 +15,7 @@ EXPAND = {
     "step5": "handle_clean_job",
     "step6": "handle_clean_job",
     "step7": "handle_clean_job",
+    "step8": "handle_clean_job",
 }
 WIDTH = 1280
 

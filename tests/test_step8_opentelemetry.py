@@ -1,0 +1,171 @@
+"""Lesson 8: native OpenTelemetry. In memory: the instrumentations' spans and the lesson's own, with
+their kinds, attributes, events and status; W3C headers (and Jaeger's) over HTTP and inside the Redis
+job; baggage; `traceresponse`; log correlation through the logging instrumentation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+
+import pytest
+import redis
+from flask import Flask, jsonify
+from flask import request as flask_request
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+from tests.conftest import ROUTER, TOKEN, instrumented_libraries, serve_stage_app, session_redis_url, untraced_get
+from tests.expected_trees import EXPECTED_TREES
+from tests.service_router import as_service
+from tests.spans import build_tree, find, settled
+from tests.stage_loader import load_stage_module
+from workshop.serving import serve_in_thread
+
+STAGE = "step8_opentelemetry"
+W3C = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-0[13]")
+
+
+@pytest.fixture
+def app_url(fake_github, monkeypatch, otel_spans):
+    with serve_stage_app(STAGE, monkeypatch, fake_github.url, token=TOKEN) as url:
+        yield url
+
+
+def fetch(url: str, path: str, spans, **headers: str):
+    response = untraced_get(url + path, headers=headers, timeout=20)
+    return response, build_tree(settled(spans))
+
+
+def test_the_exact_tree_kinds_and_statuses(app_url, otel_spans):
+    response, root = fetch(app_url, "/contributors/pallets/flask", otel_spans)
+    assert response.status_code == 200
+    assert root.tree() == EXPECTED_TREES[STAGE]
+    kinds = {(span.service, span.operation): span.tags.get("span.kind") for span in walk_all(root)}
+    assert kinds == {
+        ("gateway", "GET /contributors/<owner>/<repo>"): "server", ("gateway", "GET"): "client",
+        ("github-proxy", "GET /stats/<owner>/<repo>"): "server", ("github-proxy", "get_repo_contributors"): None,
+        ("github-proxy", "GET"): "client", ("gateway", "send_clean_job"): "producer", ("gateway", "LPUSH"): "client",
+        ("gateway", "BRPOP"): "client", ("worker", "handle_clean_job"): "consumer",
+        ("worker", "clean_github_data"): None, ("worker", "LPUSH EXPIRE"): "client",
+    }  # fmt: skip
+    assert not any(span.tags.get("error") for span in walk_all(root))
+
+
+def walk_all(root):
+    yield root
+    for child in root.children:
+        yield from walk_all(child)
+
+
+def test_attributes_follow_the_semantic_conventions_and_events_tell_the_retries(app_url, otel_spans):
+    _, root = fetch(app_url, "/contributors/pallets/flask", otel_spans)
+    assert root.tags["http.request.method"] == "GET" and root.tags["http.route"] == "/contributors/<owner>/<repo>"
+    assert root.tags["http.response.status_code"] == 200 and root.tags["github.repo"] == "pallets/flask"
+    (send,) = find(root, "send_clean_job")
+    assert send.tags["messaging.system"] == "redis" and send.tags["messaging.destination.name"] == "contributors:jobs"
+    assert send.tags["messaging.operation.type"] == "send" and len(send.tags["messaging.message.id"]) == 32
+    (handled,) = find(root, "handle_clean_job")
+    assert handled.tags["messaging.message.id"] == send.tags["messaging.message.id"]
+    (attempts,) = find(root, "get_repo_contributors")
+    assert [log["event"] for log in attempts.logs] == ["github.response", "retry"] * 2 + ["github.response"]
+    answers = [log for log in attempts.logs if log["event"] == "github.response"]
+    assert [(a["github.attempt"], a["http.response.status_code"]) for a in answers] == [(1, 202), (2, 202), (3, 200)]
+    github_calls = [span for span in find(root, "GET") if span.service == "github-proxy"]
+    assert all(span.tags["url.full"].endswith("/repos/pallets/flask/stats/contributors") for span in github_calls)
+
+
+def test_traceresponse_and_x_trace_id_name_the_trace(app_url, otel_spans):
+    response, root = fetch(app_url, "/contributors/pallets/flask", otel_spans)
+    trace_id, span_id = W3C.fullmatch(response.headers["traceresponse"]).groups()
+    assert trace_id == response.headers["X-Trace-Id"] == f"{root.trace_id:032x}"
+    assert span_id == f"{root.span_id:016x}"
+
+
+def test_a_server_error_marks_the_span(app_url, otel_spans):
+    response, root = fetch(app_url, "/contributors/octocat/server-error", otel_spans)
+    assert response.status_code == 502 and root.tags["error"] is True  # the gateway's answer is a 5xx
+
+
+def test_baggage_reaches_the_proxy_and_the_worker_and_is_bounded(app_url, otel_spans):
+    _, root = fetch(app_url, "/contributors/pallets/flask?top=2", otel_spans, **{"X-Client": "curl-test"})
+    assert {(log["key"], log["value"]) for log in root.logs if log["event"] == "baggage"} == {
+        ("client", "curl-test"), ("contributors.top", "2")}  # fmt: skip
+    assert find(root, "GET /stats/<owner>/<repo>")[0].tags["baggage.client"] == "curl-test"
+    (handled,) = find(root, "handle_clean_job")
+    assert handled.tags["baggage.client"] == "curl-test" and handled.tags["baggage.contributors.top"] == 2
+    otel_spans.clear()
+    response, root = fetch(app_url, "/contributors/pallets/flask", otel_spans,
+                           **{"X-Client": "x" * 100, "baggage": "contributors.top=1", "uberctx-contributors.top": "1"})
+    assert len(response.json()["contributors"]) > 1  # no client baggage got in, by either header
+    assert [log for log in root.logs if log["event"] == "baggage.dropped"] == [
+        {"event": "baggage.dropped", "key": "client", "bytes": 106, "limit": 64}]  # fmt: skip
+    assert find(root, "handle_clean_job")[0].tags["baggage.client"] == "-"
+
+
+def test_w3c_and_jaeger_headers_to_the_proxy(monkeypatch, otel_spans):
+    seen = {}
+    recorder = Flask("recorder")
+
+    @recorder.get("/stats/<owner>/<repo>")
+    def record(owner, repo):
+        seen.update({k.lower(): v for k, v in flask_request.headers.items()})
+        return jsonify({"error": "recorded"}), 502
+
+    gateway = load_stage_module(STAGE)
+    with instrumented_libraries(STAGE), serve_in_thread(recorder) as proxy_url:
+        monkeypatch.setattr(gateway, "PROXY_URL", proxy_url)
+        with serve_in_thread(as_service(gateway.app, "gateway", ROUTER)) as url:
+            response = untraced_get(url + "/contributors/pallets/flask?top=3", headers={"X-Client": "me"}, timeout=10)
+    trace_id, _ = W3C.fullmatch(seen["traceparent"]).groups()
+    assert trace_id == response.headers["X-Trace-Id"]
+    assert sorted(seen["baggage"].split(",")) == ["client=me", "contributors.top=3"]
+    assert seen["uber-trace-id"].startswith(f"{trace_id}:")  # Jaeger's header too, for jaeger-client services
+    assert seen["uberctx-client"] == "me"
+    assert not any(TOKEN in value for value in seen.values())
+
+
+def test_the_job_carries_traceparent_and_uber_trace_id(fake_github, monkeypatch, otel_spans):
+    client = redis.Redis.from_url(session_redis_url(), socket_timeout=10)
+    client.flushdb()
+    jobs = []
+
+    def stand_in_worker() -> None:
+        with suppress_instrumentation():  # the test's own Redis calls are not the app's spans
+            _, message = client.brpop(["contributors:jobs"], timeout=10)
+            jobs.append(json.loads(message))
+            client.lpush(jobs[-1]["reply_to"], json.dumps({"contributors": []}))
+
+    thread = threading.Thread(target=stand_in_worker, daemon=True)
+    thread.start()
+    gateway, github_proxy = load_stage_module(STAGE), load_stage_module(STAGE, "github_proxy")
+    monkeypatch.setattr(gateway, "redis_client", redis.Redis.from_url(session_redis_url(), socket_timeout=15))
+    monkeypatch.setattr(github_proxy, "GITHUB_API_URL", fake_github.url)
+    monkeypatch.setattr(github_proxy, "RETRY_DELAY", 0.01)
+    with instrumented_libraries(STAGE), serve_in_thread(as_service(github_proxy.app, "github-proxy", ROUTER)) as proxy:
+        monkeypatch.setattr(gateway, "PROXY_URL", proxy)
+        with serve_in_thread(as_service(gateway.app, "gateway", ROUTER)) as url:
+            response = untraced_get(url + "/contributors/a/b?top=5", headers={"X-Client": "ci"}, timeout=20)
+    thread.join(timeout=10)
+    (job,) = jobs
+    assert set(job) == {"job_id", "reply_to", "stats", "trace"}
+    trace_id, parent = W3C.fullmatch(job["trace"]["traceparent"]).groups()
+    assert trace_id == response.headers["X-Trace-Id"]
+    root = build_tree(settled(otel_spans))
+    assert parent == f"{find(root, 'send_clean_job')[0].span_id:016x}"
+    assert job["trace"]["uber-trace-id"].startswith(f"{trace_id}:{parent}:")
+    assert sorted(job["trace"]["baggage"].split(",")) == ["client=ci", "contributors.top=5"]
+
+
+def test_log_records_carry_the_ids(app_url, otel_spans, caplog):
+    with caplog.at_level(logging.INFO, logger="github-proxy"):
+        response, root = fetch(app_url, "/contributors/pallets/flask", otel_spans)
+    retries = [r for r in caplog.records if r.name == "github-proxy" and "retrying" in r.getMessage()]
+    assert retries and {r.otelTraceID for r in retries} == {response.headers["X-Trace-Id"]}
+    assert {r.otelSpanID for r in retries} == {f"{find(root, 'get_repo_contributors')[0].span_id:016x}"}
+
+
+def test_no_secret_in_any_span(app_url, otel_spans):
+    fetch(app_url, "/contributors/pallets/flask?top=3", otel_spans, **{"X-Client": "ci"})
+    for span in settled(otel_spans):
+        assert TOKEN not in span.to_json()
