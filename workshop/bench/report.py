@@ -16,6 +16,7 @@ from rich.table import Table
 
 from workshop.bench.latency import latency
 from workshop.bench.processes import PYTHON
+from workshop.bench.sdk import per_span_cost
 from workshop.bench.store import ingest_rate, memory, otlp_ingest_rate, steady_rate
 from workshop.lessons.stages import ROOT
 from workshop.ports import free_port
@@ -67,7 +68,7 @@ def run_benchmarks(quick: bool = False) -> list[Result]:
     results: list[Result] = []
     for github_latency, count in [(0.0, 100 if quick else 500), (0.05, 50 if quick else 200)]:
         console.print(f"latency: {count} requests per stage, GitHub answering in {github_latency * 1000:g} ms ...")
-        lat = latency(count, github_latency)
+        lat = latency(["step1_monolith", "step2_spans", "step3_tags_logs"], count, github_latency)
         base50, base95 = lat["step1_monolith"]
         for stage, (p50, p95) in lat.items():
             ratio = p50 / base50
@@ -80,6 +81,29 @@ def run_benchmarks(quick: bool = False) -> list[Result]:
                     ratio <= 1.10 if checked else None,
                 )
             )
+    count = 100 if quick else 400
+    console.print(f"latency: lessons 1, 6 and 8, every process of each, {count} requests each, GitHub at once ...")
+    lat = latency(["step1_monolith", "step6_baggage", "step8_opentelemetry"], count)
+    (base50, base95), (six50, six95) = lat["step1_monolith"], lat["step6_baggage"]
+    for stage, (p50, p95) in lat.items():
+        if stage == "step1_monolith":
+            continue
+        checked = stage == "step8_opentelemetry"
+        results.append(
+            Result(
+                f"latency {stage} (3 services, Redis), GitHub 0 ms",
+                f"p50 {p50:.2f} ms ({p50 / base50:.2f}× lesson 1, {p50 / six50:.2f}× lesson 6), "
+                f"p95 {p95:.2f} ms ({p95 / base95:.2f}×, {p95 / six95:.2f}×); lesson 1 p50 {base50:.2f} ms",
+                "≤ 1.05 × lesson 1 at p50" if checked else "",
+                p50 <= base50 * 1.05 if checked else None,
+            )
+        )
+    console.print("the cost of one span to the thread that makes it ...")
+    costs = per_span_cost(5_000 if quick else 20_000)
+    results.append(
+        Result("one span (start, an attribute, end), in the app's thread",
+               ", ".join(f"{sdk} {us:.1f} µs" for sdk, us in costs.items()), "", None)
+    )  # fmt: skip
     console.print("store: ingest rate ...")
     rate, lost = ingest_rate(3 if quick else 10)
     results.append(
