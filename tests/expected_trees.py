@@ -82,3 +82,10 @@ def json_tree(trace: Json) -> tuple:
 
 def json_tags(span: Json) -> dict:
     return {tag["key"]: tag["value"] for tag in span["tags"]}
+
+
+def canonical(tree: tuple) -> tuple:
+    """The tree with each span's children sorted: for spans whose order is a race (lesson 8's worker can
+    start before the gateway's BRPOP span does)."""
+    service, operation, children = tree
+    return (service, operation, sorted(canonical(child) for child in children))

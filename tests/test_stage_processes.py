@@ -12,7 +12,7 @@ import redis
 import requests
 
 from tests.conftest import TOKEN, redis_server, session_redis_url
-from tests.expected_trees import EXPECTED_TREES, SERVICES, json_tags, json_tree
+from tests.expected_trees import EXPECTED_TREES, SERVICES, canonical, json_tags, json_tree
 from tests.processes import stage_processes
 from workshop.fake_github import FakeGitHubConfig, create_app
 from workshop.ports import free_port
@@ -56,7 +56,7 @@ def test_trace_arrives_over_the_wire_with_the_same_tree(world, stage):
         trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES[stage], timeout=10)
         app.stop()
     assert trace is not None
-    assert json_tree(trace) == EXPECTED_TREES[stage]
+    assert canonical(json_tree(trace)) == canonical(EXPECTED_TREES[stage])
     assert trace_services(trace) == SERVICES[stage]
     assert trace["traceID"] == response.headers["X-Trace-Id"]
 
@@ -95,7 +95,7 @@ def test_ctrl_c_flushes_too(world):
     github, store = world
     with stage_processes("step2_spans", stage_env(github, store)) as app:
         response = requests.get(app.url + "/contributors/octocat/empty", timeout=15)
-        codes, output = app.stop(signal.SIGINT)
+        codes, output = app.stop(signal.SIGINT, timeout=30)  # (twice, under a loaded 2-core machine, >10 s)
     assert set(codes.values()) == {0}, output
     assert QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], {"contributors"}, timeout=5)
 
