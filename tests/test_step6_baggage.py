@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import threading
-
 import pytest
-import redis
 import requests
-from flask import Flask, jsonify
-from flask import request as flask_request
 
-from tests.conftest import ROUTER, TOKEN, serve_stage_app, session_redis_url
+from tests.conftest import TOKEN, serve_stage_app
 from tests.expected_trees import EXPECTED_TREES
-from tests.service_router import as_service
 from tests.spans import build_tree, find, settled
-from tests.stage_loader import load_stage_module
-from workshop.serving import serve_in_thread
+from tests.wire_capture import headers_to_the_proxy, job_as_queued
 
 STAGE = "step6_baggage"
 
@@ -78,19 +70,7 @@ def test_oversized_baggage_is_dropped_with_a_log_event_not_forwarded(app_url, sp
 
 def test_baggage_on_the_wire_uberctx_headers(monkeypatch, spans):
     """What the gateway sends the proxy: a recording stand-in shows the headers."""
-    seen = {}
-    recorder = Flask("recorder")
-
-    @recorder.get("/stats/<owner>/<repo>")
-    def record(owner, repo):
-        seen.update({k.lower(): v for k, v in flask_request.headers.items()})
-        return jsonify({"error": "recorded"}), 502
-
-    gateway = load_stage_module(STAGE)
-    with serve_in_thread(recorder) as proxy_url:
-        monkeypatch.setattr(gateway, "PROXY_URL", proxy_url)
-        with serve_in_thread(as_service(gateway.app, "gateway", ROUTER)) as url:
-            requests.get(url + "/contributors/pallets/flask?top=3", headers={"X-Client": "my laptop"}, timeout=10)
+    seen, _ = headers_to_the_proxy(STAGE, monkeypatch, "/contributors/pallets/flask?top=3", {"X-Client": "my laptop"})
     assert seen["uberctx-client"] == "my%20laptop"  # URL-encoded
     assert seen["uberctx-contributors.top"] == "3"
     assert "uber-trace-id" in seen
@@ -99,29 +79,7 @@ def test_baggage_on_the_wire_uberctx_headers(monkeypatch, spans):
 
 def test_baggage_crosses_redis_without_changing_the_message(fake_github, monkeypatch, spans):
     """A stand-in worker records the job as it arrives: the same fields as lesson 5, baggage in `trace`."""
-    client = redis.Redis.from_url(session_redis_url(), socket_timeout=10)
-    client.flushdb()
-    jobs = []
-
-    def stand_in_worker() -> None:
-        _, message = client.brpop(["contributors:jobs"], timeout=10)
-        job = json.loads(message)
-        jobs.append(job)
-        client.lpush(job["reply_to"], json.dumps({"contributors": []}))
-
-    thread = threading.Thread(target=stand_in_worker, daemon=True)
-    thread.start()
-    gateway, github_proxy = load_stage_module(STAGE), load_stage_module(STAGE, "github_proxy")
-    monkeypatch.setattr(gateway, "redis_client", redis.Redis.from_url(session_redis_url(), socket_timeout=15))
-    monkeypatch.setattr(github_proxy, "GITHUB_API_URL", fake_github.url)
-    monkeypatch.setattr(github_proxy, "RETRY_DELAY", 0.01)
-    with serve_in_thread(as_service(github_proxy.app, "github-proxy", ROUTER)) as proxy:
-        monkeypatch.setattr(gateway, "PROXY_URL", proxy)
-        with serve_in_thread(as_service(gateway.app, "gateway", ROUTER)) as url:
-            response = requests.get(url + "/contributors/a/b?top=5", headers={"X-Client": "ci"}, timeout=20)
-    thread.join(timeout=10)
-    assert response.status_code == 200
-    (job,) = jobs
+    job, _ = job_as_queued(STAGE, monkeypatch, fake_github.url, "/contributors/a/b?top=5", {"X-Client": "ci"})
     assert set(job) == {"job_id", "reply_to", "stats", "trace"}  # lesson 5's message, unchanged
     assert job["trace"]["uberctx-client"] == "ci" and job["trace"]["uberctx-contributors.top"] == "5"
     assert "uber-trace-id" in job["trace"]

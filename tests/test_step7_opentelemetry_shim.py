@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 
 import pytest
 import redis
 import requests
-from flask import Flask, jsonify
-from flask import request as flask_request
 
 from tests.conftest import ROUTER, TOKEN, serve_stage_app, session_redis_url
 from tests.expected_trees import EXPECTED_TREES
 from tests.processes import run_workshop, runner_env
-from tests.service_router import as_service
 from tests.spans import build_tree, find, settled, walk
 from tests.stage_loader import load_stage_module
+from tests.wire_capture import headers_to_the_proxy, job_as_queued
 from workshop.ports import free_port
-from workshop.serving import serve_in_thread
 
 STAGE = "step7_opentelemetry_shim"
 TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-0[13]")  # sampled (03: and a random trace id)
@@ -84,20 +80,8 @@ def test_oversized_baggage_is_dropped_and_client_baggage_is_not_let_in(app_url, 
 
 def test_w3c_headers_to_the_proxy(monkeypatch, otel_spans):
     """What the gateway sends the proxy: a recording stand-in shows the headers."""
-    seen = {}
-    recorder = Flask("recorder")
-
-    @recorder.get("/stats/<owner>/<repo>")
-    def record(owner, repo):
-        seen.update({k.lower(): v for k, v in flask_request.headers.items()})
-        return jsonify({"error": "recorded"}), 502
-
-    gateway = load_stage_module(STAGE)
-    with serve_in_thread(recorder) as proxy_url:
-        monkeypatch.setattr(gateway, "PROXY_URL", proxy_url)
-        with serve_in_thread(as_service(gateway.app, "gateway", ROUTER)) as url:
-            response = requests.get(url + "/contributors/pallets/flask?top=3", headers={"X-Client": "my laptop"},
-                                    timeout=10)  # fmt: skip
+    seen, response = headers_to_the_proxy(STAGE, monkeypatch, "/contributors/pallets/flask?top=3",
+                                          {"X-Client": "my laptop"})  # fmt: skip
     assert TRACEPARENT.fullmatch(seen["traceparent"]), seen
     trace_id, parent_id = TRACEPARENT.fullmatch(seen["traceparent"]).groups()
     assert trace_id == response.headers["X-Trace-Id"]
@@ -111,29 +95,7 @@ def test_w3c_headers_to_the_proxy(monkeypatch, otel_spans):
 
 def test_w3c_context_inside_the_redis_job(fake_github, monkeypatch, otel_spans):
     """A stand-in worker records the job as it arrives: lesson 5's fields, `traceparent` in `trace`."""
-    client = redis.Redis.from_url(session_redis_url(), socket_timeout=10)
-    client.flushdb()
-    jobs = []
-
-    def stand_in_worker() -> None:
-        _, message = client.brpop(["contributors:jobs"], timeout=10)
-        job = json.loads(message)
-        jobs.append(job)
-        client.lpush(job["reply_to"], json.dumps({"contributors": []}))
-
-    thread = threading.Thread(target=stand_in_worker, daemon=True)
-    thread.start()
-    gateway, github_proxy = load_stage_module(STAGE), load_stage_module(STAGE, "github_proxy")
-    monkeypatch.setattr(gateway, "redis_client", redis.Redis.from_url(session_redis_url(), socket_timeout=15))
-    monkeypatch.setattr(github_proxy, "GITHUB_API_URL", fake_github.url)
-    monkeypatch.setattr(github_proxy, "RETRY_DELAY", 0.01)
-    with serve_in_thread(as_service(github_proxy.app, "github-proxy", ROUTER)) as proxy:
-        monkeypatch.setattr(gateway, "PROXY_URL", proxy)
-        with serve_in_thread(as_service(gateway.app, "gateway", ROUTER)) as url:
-            response = requests.get(url + "/contributors/a/b?top=5", headers={"X-Client": "ci"}, timeout=20)
-    thread.join(timeout=10)
-    assert response.status_code == 200
-    (job,) = jobs
+    job, response = job_as_queued(STAGE, monkeypatch, fake_github.url, "/contributors/a/b?top=5", {"X-Client": "ci"})
     assert set(job) == {"job_id", "reply_to", "stats", "trace"}
     assert set(job["trace"]) == {"traceparent", "baggage"}
     trace_id, parent_id = TRACEPARENT.fullmatch(job["trace"]["traceparent"]).groups()

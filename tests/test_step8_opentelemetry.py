@@ -4,23 +4,15 @@ job; baggage; `traceresponse`; log correlation through the logging instrumentati
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import threading
 
 import pytest
-import redis
-from flask import Flask, jsonify
-from flask import request as flask_request
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from tests.conftest import ROUTER, TOKEN, instrumented_libraries, serve_stage_app, session_redis_url, untraced_get
+from tests.conftest import TOKEN, instrumented_libraries, serve_stage_app, untraced_get
 from tests.expected_trees import EXPECTED_TREES, canonical
-from tests.service_router import as_service
 from tests.spans import build_tree, find, settled
-from tests.stage_loader import load_stage_module
-from workshop.serving import serve_in_thread
+from tests.wire_capture import headers_to_the_proxy, job_as_queued
 
 STAGE = "step8_opentelemetry"
 W3C = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-0[13]")
@@ -104,19 +96,9 @@ def test_baggage_reaches_the_proxy_and_the_worker_and_is_bounded(app_url, otel_s
 
 
 def test_w3c_and_jaeger_headers_to_the_proxy(monkeypatch, otel_spans):
-    seen = {}
-    recorder = Flask("recorder")
-
-    @recorder.get("/stats/<owner>/<repo>")
-    def record(owner, repo):
-        seen.update({k.lower(): v for k, v in flask_request.headers.items()})
-        return jsonify({"error": "recorded"}), 502
-
-    gateway = load_stage_module(STAGE)
-    with instrumented_libraries(STAGE), serve_in_thread(recorder) as proxy_url:
-        monkeypatch.setattr(gateway, "PROXY_URL", proxy_url)
-        with serve_in_thread(as_service(gateway.app, "gateway", ROUTER)) as url:
-            response = untraced_get(url + "/contributors/pallets/flask?top=3", headers={"X-Client": "me"}, timeout=10)
+    with instrumented_libraries(STAGE):
+        seen, response = headers_to_the_proxy(STAGE, monkeypatch, "/contributors/pallets/flask?top=3",
+                                              {"X-Client": "me"})  # fmt: skip
     trace_id, _ = W3C.fullmatch(seen["traceparent"]).groups()
     assert trace_id == response.headers["X-Trace-Id"]
     assert sorted(seen["baggage"].split(",")) == ["client=me", "contributors.top=3"]
@@ -126,28 +108,9 @@ def test_w3c_and_jaeger_headers_to_the_proxy(monkeypatch, otel_spans):
 
 
 def test_the_job_carries_traceparent_and_uber_trace_id(fake_github, monkeypatch, otel_spans):
-    client = redis.Redis.from_url(session_redis_url(), socket_timeout=10)
-    client.flushdb()
-    jobs = []
-
-    def stand_in_worker() -> None:
-        with suppress_instrumentation():  # the test's own Redis calls are not the app's spans
-            _, message = client.brpop(["contributors:jobs"], timeout=10)
-            jobs.append(json.loads(message))
-            client.lpush(jobs[-1]["reply_to"], json.dumps({"contributors": []}))
-
-    thread = threading.Thread(target=stand_in_worker, daemon=True)
-    thread.start()
-    gateway, github_proxy = load_stage_module(STAGE), load_stage_module(STAGE, "github_proxy")
-    monkeypatch.setattr(gateway, "redis_client", redis.Redis.from_url(session_redis_url(), socket_timeout=15))
-    monkeypatch.setattr(github_proxy, "GITHUB_API_URL", fake_github.url)
-    monkeypatch.setattr(github_proxy, "RETRY_DELAY", 0.01)
-    with instrumented_libraries(STAGE), serve_in_thread(as_service(github_proxy.app, "github-proxy", ROUTER)) as proxy:
-        monkeypatch.setattr(gateway, "PROXY_URL", proxy)
-        with serve_in_thread(as_service(gateway.app, "gateway", ROUTER)) as url:
-            response = untraced_get(url + "/contributors/a/b?top=5", headers={"X-Client": "ci"}, timeout=20)
-    thread.join(timeout=10)
-    (job,) = jobs
+    with instrumented_libraries(STAGE):
+        job, response = job_as_queued(STAGE, monkeypatch, fake_github.url, "/contributors/a/b?top=5",
+                                      {"X-Client": "ci"})  # fmt: skip
     assert set(job) == {"job_id", "reply_to", "stats", "trace"}
     trace_id, parent = W3C.fullmatch(job["trace"]["traceparent"]).groups()
     assert trace_id == response.headers["X-Trace-Id"]
