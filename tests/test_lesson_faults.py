@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-from flask import Flask, jsonify
-from flask import request as flask_request
 
 from tests.conftest import ROUTER, github_module, running_worker, serve_stage_app, session_redis_url
 from tests.expected_trees import json_tree
@@ -25,6 +23,7 @@ from tests.processes import run_stage_folder, run_workshop, runner_env, stage_pr
 from tests.service_router import as_service
 from tests.spans import build_tree, find, settled
 from tests.stage_loader import ROOT, load_stage_module
+from tests.wire_capture import headers_to_the_proxy
 from workshop.fake_github import FakeGitHubConfig, create_app
 from workshop.serving import serve_in_thread
 from workshop.terminal.query_client import QueryClient
@@ -97,19 +96,7 @@ def test_the_gateway_lets_no_client_baggage_in(fake_github, monkeypatch, spans):
         **{f"uberctx-extra{n}": "z" for n in range(88)},  # the server takes 100 headers: all but 12
         "jaeger-baggage": "contributors.top=-1",
     }
-    seen: dict[str, str] = {}
-    recorder = Flask("recorder")
-
-    @recorder.get("/stats/<owner>/<repo>")
-    def record(owner, repo):
-        seen.update({k.lower(): v for k, v in flask_request.headers.items()})
-        return jsonify({"error": "recorded"}), 502
-
-    gateway = load_stage_module("step6_baggage")
-    with serve_in_thread(recorder) as proxy_url:
-        monkeypatch.setattr(gateway, "PROXY_URL", proxy_url)
-        with serve_in_thread(as_service(gateway.app, "gateway", ROUTER)) as url:
-            response = get(url, "/contributors/pallets/flask", **headers)
+    seen, response = headers_to_the_proxy("step6_baggage", monkeypatch, "/contributors/pallets/flask", headers)
     assert response.status_code == 502 and response.json() == {"error": "recorded"}
     assert "uber-trace-id" in seen
     assert [key for key in seen if key.startswith("uberctx-")] == []
