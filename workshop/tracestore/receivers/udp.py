@@ -48,6 +48,8 @@ class UdpReceiver:
         self._queue: queue.SimpleQueue[bytes | threading.Event | None] = queue.SimpleQueue()
         self._queued_bytes = 0
         self._queued_lock = threading.Lock()
+        # `drain` callers, handed to the decoder only after the socket has been emptied once more
+        self._drain_waiters: queue.SimpleQueue[threading.Event] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         with contextlib.suppress(OSError):  # else the OS keeps its own size
@@ -61,6 +63,8 @@ class UdpReceiver:
                 f"UDP port {port} is already in use (a Jaeger agent?): stop it, or move this one with {variable}=<port>"
             ) from error
         self._sock.setblocking(False)
+        self._wake_reader, self._wake_writer = socket.socketpair()  # a byte here ends the receive thread's wait
+        self._wake_reader.setblocking(False)
         self.port = self._sock.getsockname()[1]
         self._threads = [
             threading.Thread(target=self._receive, name=f"udp-receive-{protocol}", daemon=True),
@@ -79,11 +83,18 @@ class UdpReceiver:
             if thread.is_alive():
                 thread.join(timeout=10)
         self._sock.close()
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     def drain(self, timeout: float = 5.0) -> bool:
-        """Wait until every datagram received so far is decoded (for tests and benchmarks)."""
+        """Wait until every datagram that reached the socket before this call is decoded (tests, benchmarks).
+
+        The receive thread queues the marker after its next full read of the socket, so a datagram still
+        in the kernel's buffer is decoded before the marker, never after it."""
         done = threading.Event()
-        self._queue.put(done)
+        self._drain_waiters.put(done)
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"d")
         return done.wait(timeout)
 
     def _receive(self) -> None:
@@ -92,10 +103,16 @@ class UdpReceiver:
         buffer = bytearray(MAX_DATAGRAM)
         while not self._stopping.is_set():
             try:
-                readable, _, _ = select.select([self._sock], [], [], 0.2)
+                readable, _, _ = select.select([self._sock, self._wake_reader], [], [], 0.2)
             except (OSError, ValueError):  # closed under us while stopping
                 return
-            while readable:
+            if self._wake_reader in readable:
+                with contextlib.suppress(OSError):
+                    self._wake_reader.recv(4096)
+            waiters = []  # taken before the read, so what they wait for is in the socket already
+            while not self._drain_waiters.empty():
+                waiters.append(self._drain_waiters.get())
+            while True:
                 try:
                     size = self._sock.recv_into(buffer)
                 except BlockingIOError:
@@ -110,6 +127,8 @@ class UdpReceiver:
                         continue
                     self._queued_bytes += size
                 self._queue.put(bytes(buffer[:size]))
+            for waiter in waiters:
+                self._queue.put(waiter)
 
     def _decode(self) -> None:
         while True:
