@@ -46,8 +46,10 @@ def latency(stages: list[str], requests_per_stage: int, github_latency: float = 
 
 
 @contextlib.contextmanager
-def _stage(folder: str, github: str, store):
-    """A stage's processes on ports of their own; yields the URL the benchmark asks."""
+def _stage(name: str, github: str, store):
+    """A stage's processes on ports of their own; yields the URL the benchmark asks. `<folder>:untraced`
+    runs an OpenTelemetry lesson with its SDK switched off (OTEL_SDK_DISABLED=true): tracing's own cost."""
+    folder, _, variant = name.partition(":")
     stage = find_stage(folder)
     app_port, proxy_port = free_port(), free_port()
     env = {
@@ -55,6 +57,8 @@ def _stage(folder: str, github: str, store):
         "GITHUB_API_URL": github, "JAEGER_AGENT_PORT": str(store.udp_port),
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{store.otlp_port}",
     }  # fmt: skip
+    if variant == "untraced":
+        env["OTEL_SDK_DISABLED"] = "true"
     with contextlib.ExitStack() as stack:
         if stage.needs_redis:
             binary = redis_server_binary()
