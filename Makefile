@@ -9,17 +9,17 @@ STAMP  := $(VENV)/.installed
 RUN_FLAGS := $(if $(ONCE),--once) $(if $(DOCKER),--docker)
 
 .PHONY: help setup lock test test-pythons lint bench stage-tags screenshots down clean \
-        step1 step2 step3 step4 step5 step6 step7 step8 \
-        diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8
+        step1 step2 step3 step4 step5 step6 step7 step8 step9 prepare \
+        diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8 diff-step9
 
 help:
-	@echo "make step1 .. step8     run a lesson and show its trace (ONCE=1: print and exit; DOCKER=1: real Jaeger)"
+	@echo "make step1 .. step9     run a lesson and show its trace (ONCE=1: print and exit; DOCKER=1: real Jaeger)"
 	@echo "make diff-step3         what lesson 3 changes, as a diff from lesson 2 (the code first; CODE=1: only the code)"
 	@echo "make test               style check and every test (offline, no Docker)"
 	@echo "make test-pythons       the tests on every Python from 3.10 to 3.13 found here"
 	@echo "make bench              the benchmark (latency cost of tracing, trace store throughput)"
 	@echo "make screenshots        each lesson's trace page in a real Chromium, as docs/stepN-trace.png"
-	@echo "make stage-tags         a local branch 'stages' with tags step1 .. step8 (the original workshop's layout)"
+	@echo "make stage-tags         a local branch 'stages' with tags step1 .. step9 (the original workshop's layout)"
 	@echo "make down               stop what DOCKER=1 started"
 	@echo "make setup / clean      create / remove .venv"
 	@echo "make lock               recompile the pinned requirements*.txt from requirements*.in (needs the network)"
@@ -45,14 +45,15 @@ lock: $(STAMP)
 	$(LOCK) requirements.in -o requirements.txt
 	$(LOCK) requirements-dev.in -c requirements.txt -o requirements-dev.txt
 	$(LOCK) requirements-redis.in -c requirements.txt -o requirements-redis.txt
-	@for f in requirements.txt requirements-dev.txt requirements-redis.txt; do \
+	$(LOCK) requirements-traefik.in -o requirements-traefik.txt
+	@for f in requirements.txt requirements-dev.txt requirements-redis.txt requirements-traefik.txt; do \
 	  { echo "# Generated from $${f%.txt}.in by uv (all pins, Python 3.10+): edit that file, not this one."; \
 	    cat $$f; } > $$f.tmp && mv $$f.tmp $$f; done
 
-step1 step2 step3 step4 step5 step6 step7 step8: $(STAMP)
+step1 step2 step3 step4 step5 step6 step7 step8 step9: $(STAMP)
 	@$(PY) -m workshop run $@ $(RUN_FLAGS)
 
-diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8: $(STAMP)
+diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8 diff-step9: $(STAMP)
 	@$(PY) -m workshop diff $(subst diff-,,$@) $(if $(CODE),--code)
 
 lint: $(STAMP)
@@ -61,7 +62,12 @@ lint: $(STAMP)
 # Most of the tests' time is waiting on real processes (servers, UDP, Redis), so they run in
 # parallel, more workers than cores; every test picks free ports. TEST_WORKERS=0 runs them in one process.
 TEST_WORKERS ?= 6
+# Lesson 9's Traefik and Node.js packages (make step9 installs them too, on first use)
+prepare: $(STAMP)
+	@$(PY) -m workshop prepare
+
 test: $(STAMP)
+	@$(PY) -m workshop prepare || echo "warning: lesson 9's tools are missing (see above): its tests will say so"
 	@start=$$(date +%s); \
 	$(PY) -m ruff check workshop tests step*_*/ && $(PY) -m pytest -n $(TEST_WORKERS); status=$$?; \
 	echo "make test: $$(( $$(date +%s) - start )) s (ruff and pytest)"; exit $$status
@@ -73,7 +79,7 @@ bench: $(STAMP)
 	$(PY) -m workshop bench
 
 screenshots: $(STAMP)
-	@for n in 2 3 4 5 6 7 8; do $(PY) -m workshop run step$$n --screenshot docs/step$$n-trace.png > /dev/null || exit 1; \
+	@for n in 2 3 4 5 6 7 8 9; do $(PY) -m workshop run step$$n --screenshot docs/step$$n-trace.png > /dev/null || exit 1; \
 	  echo "docs/step$$n-trace.png"; done
 
 stage-tags: $(STAMP)

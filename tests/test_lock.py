@@ -8,7 +8,7 @@ import pytest
 
 from tests.stage_loader import ROOT
 
-LOCKS = ("requirements.txt", "requirements-dev.txt", "requirements-redis.txt")
+LOCKS = ("requirements.txt", "requirements-dev.txt", "requirements-redis.txt", "requirements-traefik.txt")
 PIN = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]*)==(?P<version>[^\s;]+)( ; (?P<marker>.+))?$")
 NAME = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)")
 

@@ -144,6 +144,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_stage(stage, once=args.once, screenshot=Path(args.screenshot) if args.screenshot else None)
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from workshop.lessons.stages import all_stages
+    from workshop.runner.run import prepare_stage_tools
+
+    for stage in all_stages():
+        prepare_stage_tools(stage)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from workshop.bench import run_benchmarks
 
@@ -250,11 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     stop = commands.add_parser("down", help="stop what `make stepN DOCKER=1` started")
     stop.set_defaults(func=cmd_down)
 
-    tags = commands.add_parser("stage-tags", help="a local branch `stages` with tags step1 .. step6")
+    prepare = commands.add_parser("prepare", help="install what lessons need beyond Python (Traefik, npm ci)")
+    prepare.set_defaults(func=cmd_prepare)
+
+    tags = commands.add_parser("stage-tags", help="a local branch `stages` with tags step1 .. step9")
     tags.set_defaults(func=cmd_stage_tags)
 
     diff = commands.add_parser("diff", help="what a lesson changes: the diff from the previous stage")
-    diff.add_argument("stage", help="step2 .. step6")
+    diff.add_argument("stage", help="step2 .. step9")
     diff.add_argument("--code", action="store_true", help="the code only, without the README")
     diff.set_defaults(func=cmd_diff)
     return parser

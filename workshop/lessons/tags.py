@@ -31,7 +31,7 @@ IDENTITY = {
 SHARED_FILES = (
     "Makefile", "pyproject.toml", ".gitignore", "workshop",
     "requirements.in", "requirements.txt", "requirements-dev.in", "requirements-dev.txt",
-    "requirements-redis.in", "requirements-redis.txt",
+    "requirements-redis.in", "requirements-redis.txt", "requirements-traefik.in", "requirements-traefik.txt",
 )  # fmt: skip
 
 

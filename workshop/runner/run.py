@@ -4,7 +4,8 @@ What it starts, each as a process with its log lines prefixed and coloured (honc
   fake-github   unless GITHUB_API_URL is set
   trace-store   for traced stages, unless a Jaeger (or store) already answers on the query port
   redis         for stages that need it, unless REDIS_URL is set
-  the stage's own processes, from its Procfile, run in the stage folder
+  the stage's own processes, from its Procfile, run in the stage folder (lesson 9: Traefik and a Node.js
+  service too, installed on first use)
 Then it waits for each to be ready, sends one demo request, prints the answer and the trace waterfall,
 and runs until Ctrl-C or SIGTERM (or, with --once, stops and exits 0 only if the whole trace arrived).
 """
@@ -30,11 +31,14 @@ from workshop.lessons.stages import ROOT, Stage
 from workshop.ports import PortCheck, wait_for_http, wait_for_tcp
 from workshop.runner.demo import Demo
 from workshop.runner.redis_server import RedisPlan, plan_redis
+from workshop.runner.toolchain import ensure_node_packages, ensure_traefik, needs_node, uses_traefik
 
 READY_TIMEOUT = 20.0  # seconds for every process to answer
 TRACE_TIMEOUT = 10.0  # seconds for the demo's trace to arrive in the store
 # Procfile process name -> the variable holding the port it serves HTTP on
-HTTP_PORT_VARIABLES = {"contributors": "APP_PORT", "gateway": "APP_PORT", "github-proxy": "PROXY_PORT"}
+HTTP_PORT_VARIABLES = {
+    "contributors": "APP_PORT", "gateway": "APP_PORT", "github-proxy": "PROXY_PORT", "traefik": "EDGE_PORT",
+}  # fmt: skip
 
 
 def _port(name: str, default: int) -> int:
@@ -52,6 +56,7 @@ class Settings:
     app_port: int = field(default_factory=lambda: _port("APP_PORT", 8480))
     proxy_port: int = field(default_factory=lambda: _port("PROXY_PORT", 8481))
     fake_github_port: int = field(default_factory=lambda: _port("FAKE_GITHUB_PORT", 8482))
+    edge_port: int = field(default_factory=lambda: _port("EDGE_PORT", 8483))  # lesson 9's Traefik
     agent_port: int = field(default_factory=lambda: _port("JAEGER_AGENT_PORT", 6831))
     query_port: int = field(default_factory=lambda: _port("JAEGER_QUERY_PORT", 16686))
     otlp_port: int = field(default_factory=lambda: _port("OTLP_HTTP_PORT", 4318))
@@ -97,6 +102,13 @@ class Plan:
     def services(self) -> set[str]:
         return set(self.stage.processes()) - self.settings.without if self.stage.traced else set()
 
+    @property
+    def entry_url(self) -> str:
+        """Where a learner's request goes: Traefik's port when the stage puts Traefik in front, else the app."""
+        if any(process.name == "traefik" for process in self.processes):
+            return f"http://{self.settings.host}:{self.settings.edge_port}"
+        return self.settings.app_url
+
 
 def _jaeger_answers(url: str) -> bool:
     try:
@@ -109,7 +121,7 @@ def _jaeger_answers(url: str) -> bool:
 # What every stage process is told (docker-compose.yml uses the same names).
 STAGE_ENVIRONMENT = (
     "APP_PORT", "PROXY_PORT", "PROXY_URL", "JAEGER_AGENT_HOST", "JAEGER_AGENT_PORT", "GITHUB_API_URL", "REDIS_URL",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT", "EDGE_PORT", "GATEWAY_URL",
 )  # fmt: skip
 
 
@@ -132,6 +144,9 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
         # lessons 7 on: OpenTelemetry's exporter sends OTLP/HTTP here (its /v1/traces), unless told otherwise
         "OTEL_EXPORTER_OTLP_ENDPOINT": os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         or f"http://{settings.host}:{settings.otlp_port}",
+        # lesson 9: Traefik listens here and routes to the gateway
+        "EDGE_PORT": str(settings.edge_port),
+        "GATEWAY_URL": settings.app_url,
     }
 
     if settings.github_api_url:
@@ -286,7 +301,7 @@ class Run:
         if not self._wait_ready():
             return False
         demo = Demo(
-            self.console, settings.app_url, settings.demo_repo, settings.query_url, self.plan.services,
+            self.console, self.plan.entry_url, settings.demo_repo, settings.query_url, self.plan.services,
             settings.trace_timeout, self.once,
         )  # fmt: skip
         ok, trace_id = demo.run()
@@ -306,10 +321,12 @@ class Run:
         if self.once:
             self._print_after_once(trace_id)
             return
-        self._say(f"  the app:  curl {settings.app_url}/contributors/{settings.demo_repo}")
+        via = "  (through Traefik)" if self.plan.entry_url != settings.app_url else ""
+        self._say(f"  the app:  curl {self.plan.entry_url}/contributors/{settings.demo_repo}{via}")
         if self.plan.stage.traced:
             browser = f"http://localhost:{settings.query_port}"  # the same addresses as Jaeger UI's
-            entry = "gateway" if "gateway" in self.plan.services else sorted(self.plan.services)[0]
+            services = self.plan.services
+            entry = next(name for name in ("traefik", "gateway", *sorted(services)) if name in services)
             moved = f" --query-url {settings.query_url}" if settings.query_port != 16686 else ""
             if trace_id:
                 self._say(f"  [bold]this trace, in your browser: {browser}/trace/{trace_id}[/bold]")
@@ -389,4 +406,32 @@ def run_stage(
     except ImportError:
         raise WorkshopError("honcho is not installed: run `make setup` first (make stepN does it for you)") from None
     plan = plan_run(stage, settings or Settings())
+    prepare_toolchain(plan)
     return Run(plan, once, screenshot=screenshot).run()
+
+
+def prepare_toolchain(plan: Plan, say: Callable[[str], None] = print) -> None:
+    """Lesson 9's Traefik and Node.js packages, installed the first time they are needed (not for WITHOUT)."""
+    started = {process.name: process.command for process in plan.processes if process.cwd}
+    _prepare(plan.stage.folder, started, say)
+
+
+def prepare_stage_tools(stage: Stage, say: Callable[[str], None] = print) -> None:
+    """What every process of the stage needs beyond Python (`make test` and `make setup` call it)."""
+    _prepare(stage.folder, stage.processes(), say)
+
+
+def _prepare(folder: Path, commands: dict[str, str], say: Callable[[str], None]) -> None:
+    if uses_traefik(commands):
+        ensure_traefik(say)
+    if needs_node(commands):
+        ensure_node_packages(_node_folder(folder, commands), say)
+
+
+def _node_folder(stage_folder: Path, commands: dict[str, str]) -> Path:
+    """The folder of the Node.js script a Procfile command runs (its package.json is beside it)."""
+    for command in commands.values():
+        words = shlex.split(command)
+        if words[0] == "node":
+            return (stage_folder / words[-1]).parent
+    raise WorkshopError(f"{stage_folder.name} runs no Node.js script")

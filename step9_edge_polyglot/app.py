@@ -1,0 +1,237 @@
+"""The GitHub contributors app: who committed how much to a repository, most commits first.
+
+    GET /contributors/<owner>/<repo>
+
+It asks GitHub's `stats/contributors` API (by default the workshop's offline fake GitHub).
+Lesson 2: every request is a trace, and each step of the work is a span in it.
+Lesson 3: spans carry tags (facts to search by) and logs (timestamped events), and errors are marked.
+Lesson 4: this app is now the gateway; the calls to GitHub moved into the github-proxy service
+(github_proxy.py). The trace context travels in HTTP headers, so both services' spans form one trace.
+Lesson 5: cleaning the data moved into a worker (worker.py) that takes jobs from a Redis list. The trace
+context travels inside each job, so the worker's spans join the trace too.
+Lesson 6: baggage. Who asked (the X-Client header) and how many contributors they want (?top=N) are set
+once, here at the edge, and every service downstream can read them: they travel with the trace context.
+Lesson 7: the same OpenTracing calls, on OpenTelemetry (tracing.py): spans go out as OTLP, and the trace
+context and baggage travel as W3C headers (`traceparent`, `baggage`).
+Lesson 8: OpenTelemetry's own API. Instrumentation libraries make the spans of Flask's requests, of the
+calls made with `requests` and of Redis commands, and carry the context in their headers.
+"""
+
+import json
+import logging
+import os
+import re
+import threading
+import uuid
+
+import redis
+import requests
+from flask import Flask, jsonify, request
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.flask import FlaskInstrumentor
+from opentelemetry.trace import SpanKind, StatusCode
+from tracing import (
+    close_tracer,
+    init_tracer,
+    instrument_libraries,
+    instrument_logs,
+    recorded_trace_id,
+    serve,
+    set_baggage,
+)
+from werkzeug.exceptions import HTTPException
+
+PROXY_URL = os.environ.get("PROXY_URL", "http://127.0.0.1:8481")  # the github-proxy service
+# Seconds to wait for the proxy: its usual worst case is 4 s of 202 retries and one 5 s GitHub timeout.
+# (Five slow 202s in a row could take it 29 s; a caller should not wait that long, so we do not.)
+PROXY_TIMEOUT = float(os.environ.get("PROXY_TIMEOUT", "12"))
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6380/0")
+JOB_QUEUE = "contributors:jobs"  # a Redis list: the gateway pushes jobs, workers pop them
+WORKER_TIMEOUT = float(os.environ.get("WORKER_TIMEOUT", "10"))  # seconds to wait for a worker's answer
+
+# GitHub's naming rules: owners are 1-39 letters, digits or single hyphens, not at either end;
+# repositories are 1-100 letters, digits, '.', '-' or '_' (but not '.' or '..').
+OWNER_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
+REPO_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+instrument_logs()
+log = logging.getLogger("gateway")
+tracer = trace.get_tracer("gateway")
+app = Flask(__name__)
+# A blocking wait on Redis must not outlast the socket: the socket timeout is longer than any wait.
+# Each request waiting for a worker holds a Redis connection: up to MAX_WAITING wait at once, and the
+# others queue for a turn (within their WORKER_TIMEOUT) instead of failing for want of a connection.
+MAX_WAITING = 100
+waiting_turns = threading.BoundedSemaphore(MAX_WAITING)
+redis_client = redis.Redis.from_url(
+    REDIS_URL, max_connections=MAX_WAITING, socket_connect_timeout=2, socket_timeout=WORKER_TIMEOUT + 5
+)
+
+
+@app.before_request  # registered before the instrumentation below, so it runs before the context is read
+def admit_no_baggage_from_outside():
+    """This gateway is the edge: it decides which baggage enters, and a client's own `baggage` header (or
+    Jaeger's `uberctx-*`) is not admitted. The lesson's two items are set below, checked."""
+    for key in [key for key in request.environ if key == "HTTP_BAGGAGE" or key.startswith("HTTP_UBERCTX_")]:
+        del request.environ[key]
+
+
+# One SERVER span per request, named after its route, with the HTTP attributes of the semantic conventions.
+FlaskInstrumentor().instrument_app(app)
+
+
+class GitHubError(Exception):
+    """GitHub could not give us the stats: `status` and `message` are what our client gets."""
+
+    def __init__(self, status, message, retry_after=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+
+class WorkerError(Exception):
+    """The worker could not clean the stats: `status` and `message` are what our client gets."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@app.get("/contributors/<owner>/<repo>")
+def contributors(owner, repo):
+    if not OWNER_NAME.fullmatch(owner):
+        return error_response(400, f"invalid owner {owner!r}: use 1-39 letters, digits or single hyphens")
+    if not REPO_NAME.fullmatch(repo) or repo in (".", ".."):
+        return error_response(400, f"invalid repository {repo!r}: use 1-100 letters, digits, '.', '-' or '_'")
+    top = request.args.get("top", "")
+    if top and not (re.fullmatch(r"[0-9]{1,3}", top) and 1 <= int(top) <= 100):
+        return error_response(400, f"invalid top {top[:20]!r}: ask for 1 to 100 contributors")
+    span = trace.get_current_span()
+    span.set_attribute("github.repo", f"{owner}/{repo}")
+    # Baggage: set once at the edge, readable in every service after this point. Never a secret.
+    set_baggage(span, "client", client_name())
+    if top:
+        set_baggage(span, "contributors.top", top)
+    try:
+        stats = call_github_proxy(owner, repo)
+        contributors = clean_in_worker(stats)
+    except GitHubError as error:
+        log.warning("no stats for %s/%s: %s", owner, repo, error.message)  # the message names what failed
+        return error_response(error.status, error.message, error.retry_after)
+    except WorkerError as error:
+        log.warning("not cleaned for %s/%s: %s", owner, repo, error.message)
+        return error_response(error.status, error.message)
+    return jsonify(repo=f"{owner}/{repo}", contributors=contributors)
+
+
+def client_name():
+    """The X-Client header, read as UTF-8 (HTTP hands it over as latin-1), or "anonymous"."""
+    raw = request.headers.get("X-Client", "anonymous")
+    return raw.encode("latin-1", "replace").decode("utf-8", "replace")
+
+
+def call_github_proxy(owner, repo):
+    """GitHub's raw stats for owner/repo, from the github-proxy service. The requests instrumentation
+    makes the CLIENT span of this call and writes the trace context and baggage into its headers."""
+    url = f"{PROXY_URL}/stats/{owner}/{repo}"
+    try:
+        response = requests.get(url, timeout=PROXY_TIMEOUT)
+    except requests.Timeout:
+        raise GitHubError(504, f"the github-proxy did not answer within {PROXY_TIMEOUT:g} s") from None
+    except requests.ConnectionError:
+        raise GitHubError(502, f"cannot connect to the github-proxy at {PROXY_URL}") from None
+    return read_proxy_answer(response)
+
+
+def read_proxy_answer(response):
+    """The proxy answers GitHub's stats, or {"error": ...} with the status and Retry-After we pass on."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise GitHubError(502, f"the github-proxy answered {response.status_code} without JSON") from None
+    if response.status_code == 200 and isinstance(body, list):
+        return body
+    message = body.get("error") if isinstance(body, dict) else None
+    status = response.status_code if response.status_code >= 400 else 502
+    raise GitHubError(status, message or f"the github-proxy answered {response.status_code}",
+                      response.headers.get("Retry-After"))  # fmt: skip
+
+
+def clean_in_worker(stats):
+    """Hand the stats to a worker through Redis and wait for its answer, at most WORKER_TIMEOUT."""
+    with tracer.start_as_current_span("send_clean_job", kind=SpanKind.PRODUCER) as span:
+        job_id = uuid.uuid4().hex
+        span.set_attributes({"messaging.system": "redis", "messaging.destination.name": JOB_QUEUE,
+                             "messaging.operation.type": "send", "messaging.message.id": job_id})  # fmt: skip
+        # The trace context travels inside the job, as a plain dict of headers. A message body is not a
+        # header: no instrumentation can put it there, so we do. (The Redis commands get spans of their own.)
+        carrier = {}
+        propagate.inject(carrier)
+        # Each job has its own reply key: two requests for the same repo never get each other's answer.
+        reply_to = f"contributors:reply:{job_id}"
+        message = json.dumps({"job_id": job_id, "reply_to": reply_to, "stats": stats, "trace": carrier})
+        if not waiting_turns.acquire(timeout=WORKER_TIMEOUT):
+            raise WorkerError(503, f"the job queue is busy: {MAX_WAITING} requests waited for a worker all along")
+        try:
+            redis_client.lpush(JOB_QUEUE, message)
+            reply = redis_client.brpop([reply_to], timeout=WORKER_TIMEOUT)
+            if reply is None:
+                redis_client.lrem(JOB_QUEUE, 1, message)  # no worker took it: take it back, nothing piles up
+        except redis.RedisError as error:
+            raise WorkerError(503, f"the job queue is down: Redis at {REDIS_URL} ({type(error).__name__})") from None
+        finally:
+            waiting_turns.release()
+        if reply is None:
+            trace_id = recorded_trace_id(span)
+            raise WorkerError(504, f"no worker answered within {WORKER_TIMEOUT:g} s (trace {trace_id})")
+        answer = json.loads(reply[1])
+        if "error" in answer:
+            raise WorkerError(502, f"the worker could not clean the data: {answer['error']}")
+        return answer["contributors"]
+
+
+def error_response(status, message, retry_after=None):
+    response = jsonify(error=message)
+    response.status_code = status
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+@app.after_request
+def add_trace_id(response):
+    """Every recorded answer names its trace: look it up with `python -m workshop trace <id>` or in Jaeger.
+    (A caller can ask not to record it: `traceparent: 00-...-00`. Then there is no trace to name.)
+    W3C's `traceresponse` header says the same, and the instrumentation adds it (tracing.py).
+    A 5xx answer marks the request's span as an error by itself (a 4xx is the caller's mistake)."""
+    trace_id = recorded_trace_id(trace.get_current_span())
+    if trace_id:
+        response.headers["X-Trace-Id"] = trace_id
+    return response
+
+
+@app.errorhandler(404)
+def no_such_route(error):
+    return error_response(404, "no such route: try /contributors/<owner>/<repo>")
+
+
+@app.errorhandler(Exception)
+def unexpected_error(error):
+    if isinstance(error, HTTPException):  # Flask's own answers (405, ...): as JSON too
+        return error_response(error.code, error.description)
+    log.exception("unexpected error")
+    span = trace.get_current_span()  # an exception handled here is not seen by the instrumentation
+    span.record_exception(error)
+    span.set_status(StatusCode.ERROR, f"{type(error).__name__}: {error}")
+    return error_response(500, "internal error: see the app's log")
+
+
+if __name__ == "__main__":
+    provider = init_tracer("gateway")
+    instrument_libraries()
+    try:  # until Ctrl-C or SIGTERM, then the requests in flight are finished...
+        serve(app, os.environ.get("APP_HOST", "127.0.0.1"), int(os.environ.get("APP_PORT", "8480")))
+    finally:
+        close_tracer(provider)  # ...and either way the last spans are sent before the process exits

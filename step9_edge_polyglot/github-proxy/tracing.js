@@ -1,0 +1,44 @@
+// Tracing for the Node.js github-proxy: OpenTelemetry for JavaScript, the same ideas as lesson 8's tracing.py.
+//
+// Spans go as OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318, the trace store or a
+// real Jaeger v2). The trace context arrives and leaves in W3C `traceparent` and `baggage` headers, as the
+// Python services speak them (OTEL_PROPAGATORS, default tracecontext,baggage). If nothing receives the spans
+// they are dropped and the service keeps serving.
+"use strict";
+
+process.env.OTEL_SEMCONV_STABILITY_OPT_IN ??= "http"; // the current HTTP attribute names, as in lesson 8
+process.env.OTEL_METRICS_EXPORTER ??= "none"; // traces only: the trace store takes no metrics
+process.env.OTEL_LOGS_EXPORTER ??= "none";
+
+const { NodeSDK } = require("@opentelemetry/sdk-node");
+const { BatchSpanProcessor } = require("@opentelemetry/sdk-trace-base");
+const { OTLPTraceExporter } = require("@opentelemetry/exporter-trace-otlp-http");
+const { HttpInstrumentation } = require("@opentelemetry/instrumentation-http");
+const { ExpressInstrumentation } = require("@opentelemetry/instrumentation-express");
+const { UndiciInstrumentation } = require("@opentelemetry/instrumentation-undici");
+
+const EXPORT_TIMEOUT_MS = 2000; // to send one batch of spans (the default, 10 s, delays every exit)
+
+let sdk;
+
+// Start tracing before `http` and `express` are loaded: the instrumentations patch them as they load.
+// `exporter`: where spans go (the tests pass one that keeps them in memory).
+function startTracing(exporter = new OTLPTraceExporter({ timeoutMillis: EXPORT_TIMEOUT_MS })) {
+  sdk = new NodeSDK({
+    serviceName: process.env.OTEL_SERVICE_NAME || "github-proxy",
+    spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 200 })],
+    instrumentations: [
+      new HttpInstrumentation(), // a SERVER span per request in, reading traceparent and baggage
+      new ExpressInstrumentation({ ignoreLayersType: ["middleware", "router", "request_handler"] }), // names it after its route
+      new UndiciInstrumentation(), // a CLIENT span for every fetch() to GitHub
+    ],
+  });
+  sdk.start();
+}
+
+// Send the last spans, then stop. Call it before the process exits.
+async function stopTracing() {
+  if (sdk) await sdk.shutdown().catch(() => {}); // nothing listening: the spans are lost, the exit is not
+}
+
+module.exports = { startTracing, stopTracing };

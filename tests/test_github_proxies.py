@@ -1,0 +1,183 @@
+"""Lesson 9 rewrites the github-proxy in Node.js: the same requests get the same answers from lesson 8's
+Python proxy and lesson 9's Node one. Every case runs against both, on the same kind of fake GitHub."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from tests.conftest import TOKEN, github_module
+from tests.lesson9_tools import NODE_PROXY, require_lesson9_tools
+from tests.processes import wait_http
+from tests.service_router import as_service
+from workshop.fake_github import FakeGitHubConfig, contributors_for, create_app
+from workshop.ports import free_port
+from workshop.serving import serve_in_thread
+
+TIMEOUT = 0.5  # the proxies' GITHUB_TIMEOUT here
+RETRY_DELAY = 0.05
+
+
+class Switchboard:
+    """One address for GitHub whose fake is replaced test by test (a Node process reads its URL once)."""
+
+    def __init__(self) -> None:
+        self.app = create_app(FakeGitHubConfig())
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
+
+
+@dataclass
+class Proxy:
+    kind: str
+    url: str
+    github: Switchboard
+    github_url: str
+
+    def fake(self, **config) -> FakeGitHubConfig:
+        """A fresh fake GitHub behind the switchboard; returns its config (change it to change the fake)."""
+        settings = FakeGitHubConfig(**{"computing_calls": 2, "slow_seconds": 2.0, **config})
+        self.github.app = create_app(settings)
+        return settings
+
+    def calls(self) -> dict:
+        return requests.get(self.github_url + "/", timeout=5).json()["calls"]
+
+    def get(self, path: str) -> requests.Response:
+        return requests.get(self.url + path, timeout=10)
+
+
+@contextlib.contextmanager
+def node_proxy(github_url: str) -> Iterator[str]:
+    """Lesson 9's Node proxy as a process; its spans go to a closed port (dropped, as with no store)."""
+    port = free_port()
+    env = {
+        **os.environ, "PROXY_PORT": str(port), "GITHUB_API_URL": github_url, "GITHUB_TOKEN": TOKEN,
+        "GITHUB_TIMEOUT": str(TIMEOUT), "GITHUB_RETRY_DELAY": str(RETRY_DELAY),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+    }  # fmt: skip
+    process = subprocess.Popen(
+        ["node", "server.js"], cwd=NODE_PROXY, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+        assert "    at " not in output, output  # no stack trace in its log either
+
+
+@contextlib.contextmanager
+def python_proxy(github_url: str) -> Iterator[str]:
+    """Lesson 8's Python proxy, served from a thread, with the same settings."""
+    module = github_module("step8_opentelemetry")
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in (("GITHUB_API_URL", github_url), ("GITHUB_TOKEN", TOKEN),
+                            ("GITHUB_TIMEOUT", TIMEOUT), ("RETRY_DELAY", RETRY_DELAY)):  # fmt: skip
+            patch.setattr(module, name, value)
+        from tests.conftest import ROUTER
+
+        with serve_in_thread(as_service(module.app, "github-proxy", ROUTER)) as url:
+            yield url
+
+
+@pytest.fixture(scope="module", params=["python", "node"])
+def proxy(request) -> Iterator[Proxy]:
+    if request.param == "node":
+        require_lesson9_tools()
+    board = Switchboard()
+    with serve_in_thread(board) as github_url:
+        serve = node_proxy if request.param == "node" else python_proxy
+        with serve(github_url) as url:
+            yield Proxy(request.param, url, board, github_url)
+
+
+def test_answers_github_s_stats_after_its_202s_with_the_token(proxy):
+    proxy.fake()
+    response = proxy.get("/stats/pallets/flask")
+    assert response.status_code == 200
+    assert response.json() == contributors_for("pallets", "flask")
+    assert proxy.calls() == {"total": 3, "with_token": 3}
+
+
+@pytest.mark.parametrize(
+    "repo, config, status, body, retry_after",
+    [
+        ("octocat/does-not-exist", {}, 404, {"error": "repository octocat/does-not-exist not found on GitHub"}, None),
+        ("octocat/server-error", {}, 502, {"error": "GitHub answered 500"}, None),
+        ("octocat/empty", {}, 200, [], None),
+        ("pallets/flask", {"computing_calls": 100}, 503,
+         {"error": "GitHub is still computing the stats of pallets/flask: try again soon"}, "5"),
+    ],
+)  # fmt: skip
+def test_github_s_answers_are_mapped_the_same(proxy, repo, config, status, body, retry_after):
+    proxy.fake(**config)
+    response = proxy.get(f"/stats/{repo}")
+    assert (response.status_code, response.json(), response.headers.get("Retry-After")) == (status, body, retry_after)
+
+
+def test_rate_limits_are_429_with_retry_after(proxy):
+    proxy.fake()
+    response = proxy.get("/stats/octocat/rate-limited")
+    assert response.status_code == 429
+    assert response.json()["error"].startswith("GitHub's rate limit is used up: try again in ")
+    assert int(response.headers["Retry-After"]) >= 1
+    config = proxy.fake(computing_calls=0, rate_limit=1)
+    assert proxy.get("/stats/a/one").status_code == 200
+    response = proxy.get("/stats/a/two")
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 3000
+    assert config.rate_limit == 1
+
+
+def test_a_slow_github_is_504_at_the_proxy_s_timeout(proxy):
+    proxy.fake()
+    started = time.monotonic()
+    response = proxy.get("/stats/octocat/slow")
+    assert response.status_code == 504
+    assert response.json() == {"error": "GitHub did not answer within 0.5 s"}
+    assert time.monotonic() - started < 1.8  # gave up at its timeout, not when GitHub answered
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("/stats/-octocat/flask", "invalid owner '-octocat'"),
+        ("/stats/octo--cat/flask", "invalid owner 'octo--cat'"),
+        ("/stats/" + "a" * 40 + "/flask", "invalid owner 'aaaa"),
+        ("/stats/octo_cat/flask", "invalid owner 'octo_cat'"),
+        ("/stats/octocat/%2E%2E", "invalid repository '..'"),
+        ("/stats/octocat/fl%20ask", "invalid repository 'fl ask'"),
+        ("/stats/octocat/" + "r" * 101, "invalid repository 'rrrr"),
+        ("/stats/octocat/fl%3Cscript%3E", "invalid repository 'fl<script>'"),
+    ],
+)
+def test_invalid_names_are_400_and_never_reach_github(proxy, path, message):
+    proxy.fake()
+    response = proxy.get(path)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(message)
+    assert proxy.calls()["total"] == 0
+
+
+def test_unknown_routes_and_methods_answer_json(proxy):
+    response = proxy.get("/nothing/here")
+    assert (response.status_code, response.json()) == (404, {"error": "no such route: try /stats/<owner>/<repo>"})
+    response = requests.post(proxy.url + "/stats/pallets/flask", timeout=5)
+    assert response.status_code == 405 and "not allowed" in response.json()["error"]
+
+
+def test_an_unreachable_github_is_502_naming_it(proxy):
+    closed = f"http://127.0.0.1:{free_port()}"
+    serve = node_proxy if proxy.kind == "node" else python_proxy
+    with serve(closed) as url:
+        response = requests.get(url + "/stats/pallets/flask", timeout=10)
+    assert (response.status_code, response.json()) == (502, {"error": f"cannot connect to GitHub at {closed}"})

@@ -1,0 +1,117 @@
+"""Lesson 9: Traefik in front, the github-proxy in Node.js, one trace across Go, Node.js and Python.
+
+End to end over the real wire (Traefik's and Node's OTLP exporters, the Python SDK's) into a trace store
+of the test's own, which the runner uses as it would a Jaeger already running."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.lesson9_tools import NODE_PROXY, STAGE, require_lesson9_tools
+from tests.processes import run_workshop, runner_env, running_stage
+from tests.stage_loader import ROOT
+from workshop.terminal.query_client import QueryClient, trace_services
+from workshop.terminal.waterfall import span_tree
+from workshop.tracestore.collector import CollectorConfig, running_collector
+
+SERVICES = {"traefik", "gateway", "github-proxy", "worker"}
+
+
+@pytest.fixture
+def store():
+    require_lesson9_tools()
+    with running_collector(CollectorConfig.on_free_ports()) as collector:
+        yield collector
+
+
+def store_env(collector) -> dict[str, str]:
+    """The runner on free ports, using the test's store (it answers on the query port, so none is started)."""
+    return runner_env(JAEGER_QUERY_PORT=str(collector.http_port), OTLP_HTTP_PORT=str(collector.otlp_port))
+
+
+def tags(span: dict) -> dict:
+    return {tag["key"]: tag["value"] for tag in span.get("tags", [])}
+
+
+def test_make_step9_once_gives_one_trace_from_traefik_through_node_to_the_worker(store):
+    result = run_workshop("run", "step9", "--once", env=store_env(store), timeout=90)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "Demo request: GET http://127.0.0.1:" in result.stdout and "through Traefik" not in result.stderr
+    trace_id = re.search(r"trace ([0-9a-f]{32})", result.stdout).group(1)
+    trace = QueryClient(store.url).wait_for_trace(trace_id, SERVICES, timeout=10)
+    assert trace is not None and trace_services(trace) == SERVICES
+
+    (root,) = span_tree(trace)  # one root: Traefik's entry point span, and every other span under it
+    assert (root.service, root.span["operationName"]) == ("traefik", "GET")
+    chain = [root]
+    while len(chain[-1].children) == 1 and chain[-1].service == "traefik":
+        chain.append(chain[-1].children[0])
+    assert [(n.service, n.span["operationName"]) for n in chain] == [
+        ("traefik", "GET"), ("traefik", "Router"), ("traefik", "Service"), ("traefik", "ReverseProxy"),
+        ("gateway", "GET /contributors/<owner>/<repo>"),
+    ]  # fmt: skip
+    gateway = chain[-1]
+    (call,) = [child for child in gateway.children if child.span["operationName"] == "GET"]
+    (node,) = call.children
+    assert (node.service, node.span["operationName"]) == ("github-proxy", "GET /stats/:owner/:repo")
+    process = {tag["key"]: tag["value"] for tag in trace["processes"][node.span["processID"]]["tags"]}
+    assert process["telemetry.sdk.language"] == "nodejs"
+    # The gateway's baggage, read in Node.js: OpenTelemetry Python writes the space as "+" (form encoding,
+    # opentelemetry-python#2010); the W3C format, and OpenTelemetry JS, read "+" as a plus. The README says so.
+    assert tags(node.span)["baggage.client"] == "make+demo"
+    (work,) = node.children
+    assert work.span["operationName"] == "get_repo_contributors" and len(work.children) == 3  # two 202s, then 200
+    assert all(child.service == "github-proxy" and child.span["operationName"] == "GET" for child in work.children)
+
+    (job,) = [child for child in gateway.children if child.span["operationName"] == "send_clean_job"]
+    (handler,) = [child for child in job.children if child.service == "worker"]
+    assert tags(handler.span)["baggage.client"] == "make demo"
+
+
+def test_node_missing_is_said_plainly(tmp_path):
+    """A PATH without node: the runner names what to install, before starting anything."""
+    for tool in ("sh", "git"):  # what a shell has; no node, no npm
+        found = subprocess.run(["which", tool], capture_output=True, text=True).stdout.strip()
+        if found:
+            (tmp_path / tool).symlink_to(found)
+    env = runner_env(PATH=str(tmp_path))
+    result = run_workshop("run", "step9", "--once", env=env, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "runs on Node.js and no `node` was found on PATH: install Node.js 20.6.0 or newer" in result.stderr
+    assert "Traceback" not in result.stderr and "fake-github" not in result.stdout  # nothing was started
+
+
+def test_traefik_stopping_is_named_and_stops_the_rest(store):
+    with running_stage("step9", store_env(store)) as (runner, output):
+        found = subprocess.run(["pgrep", "-f", f"traefik --entryPoints.web.address=127.0.0.1:{edge(output)}"],
+                               capture_output=True, text=True).stdout.split()  # fmt: skip
+        assert found, "".join(output)
+        for pid in found:
+            os.kill(int(pid), signal.SIGKILL)
+        rest, _ = runner.communicate(timeout=30)
+    assert runner.returncode == 1
+    assert "traefik (exit code -9) stopped on its own, so everything else was stopped too" in rest
+
+
+def edge(output: list[str]) -> str:
+    return re.search(r"curl http://127\.0\.0\.1:(\d+)/contributors/\S+  \(through Traefik\)", "".join(output)).group(1)
+
+
+def test_the_node_proxy_s_own_tests_pass():
+    """`node --test` in the proxy's folder: its spans, kept in memory (the README's command)."""
+    require_lesson9_tools()
+    result = subprocess.run(["node", "--test"], cwd=NODE_PROXY, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "# fail 0" in result.stdout and "# pass 3" in result.stdout
+
+
+def test_the_procfile_runs_traefik_from_the_lesson_s_own_script():
+    procfile = (ROOT / STAGE / "Procfile").read_text()
+    assert "traefik: sh traefik.sh" in procfile and "github-proxy: node github-proxy/server.js" in procfile
+    assert sys.platform != "win32"
