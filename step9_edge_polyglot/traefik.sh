@@ -9,7 +9,7 @@
 # never asks the internet for new versions here.)
 export OTEL_PROPAGATORS="${OTEL_PROPAGATORS:-tracecontext,baggage}"
 exec traefik \
-  --entryPoints.web.address="${EDGE_HOST:-127.0.0.1}:${EDGE_PORT:-8483}" \
+  --entryPoints.web.address="${APP_HOST:-127.0.0.1}:${EDGE_PORT:-8483}" \
   --entryPoints.web.observability.traceVerbosity=detailed \
   --entryPoints.web.http.aliasHeadersStrategy=delete \
   --providers.file.filename=routes.yml \

@@ -96,8 +96,8 @@ def wait_for_worker(redis_url: str, timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
-TCP_PORTS = ("APP_PORT", "PROXY_PORT", "EDGE_PORT", "FAKE_GITHUB_PORT", "JAEGER_QUERY_PORT", "OTLP_HTTP_PORT", "ZIPKIN_PORT",
-             "JAEGER_SAMPLING_PORT", "REDIS_PORT")  # fmt: skip
+TCP_PORTS = ("APP_PORT", "PROXY_PORT", "EDGE_PORT", "FAKE_GITHUB_PORT", "JAEGER_QUERY_PORT", "OTLP_HTTP_PORT",
+             "ZIPKIN_PORT", "JAEGER_SAMPLING_PORT", "REDIS_PORT")  # fmt: skip
 UDP_PORTS = ("JAEGER_AGENT_PORT", "JAEGER_BINARY_PORT")
 
 

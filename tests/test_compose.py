@@ -100,7 +100,7 @@ def test_images_are_pinned_to_exact_multi_arch_tags(compose):
         assert ":" in image and not image.endswith(":latest"), name
         assert "all-in-one" not in image  # Jaeger v1, end of life
         if "build" not in compose["services"][name]:
-            assert re.search(r":\d+\.\d+\.\d+", image), f"{name}: {image} is not an exact version"
+            assert re.search(r":v?\d+\.\d+\.\d+", image), f"{name}: {image} is not an exact version"
     base = re.search(r"^FROM (\S+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE).group(1)
     assert re.fullmatch(r"python:3\.\d+\.\d+-slim(-\w+)?", base)
 

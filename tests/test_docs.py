@@ -12,7 +12,7 @@ from workshop.cli import build_parser
 from workshop.lessons.stages import all_stages
 
 READMES = [ROOT / "README.md", *(stage.folder / "README.md" for stage in all_stages())]
-DOCUMENTED_PORTS = {"8480", "8481", "8482", "16686", "6380"}
+DOCUMENTED_PORTS = {"8480", "8481", "8482", "8483", "16686", "6380"}
 ROUTES = ("/contributors/", "/stats/", "/api/services", "/api/traces", "/api/dependencies", "/api/operations")
 
 

@@ -88,7 +88,9 @@ def test_w3c_headers_to_the_proxy(monkeypatch, otel_spans):
     root = build_tree(settled(otel_spans))
     assert parent_id == f"{find(root, 'call_github_proxy')[0].span_id:016x}"
     assert dict(item.split("=") for item in seen["baggage"].split(",")) == {
-        "client": "my+laptop", "contributors.top": "3"}  # fmt: skip (URL-encoded)
+        "client": "my+laptop",
+        "contributors.top": "3",
+    }  # fmt: skip (URL-encoded)
     assert not any(key.startswith("uber") for key in seen)
     assert not any(TOKEN in value for value in seen.values())
 

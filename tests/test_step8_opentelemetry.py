@@ -87,8 +87,12 @@ def test_baggage_reaches_the_proxy_and_the_worker_and_is_bounded(app_url, otel_s
     (handled,) = find(root, "handle_clean_job")
     assert handled.tags["baggage.client"] == "curl-test" and handled.tags["baggage.contributors.top"] == 2
     otel_spans.clear()
-    response, root = fetch(app_url, "/contributors/pallets/flask", otel_spans,
-                           **{"X-Client": "x" * 100, "baggage": "contributors.top=1", "uberctx-contributors.top": "1"})
+    response, root = fetch(
+        app_url,
+        "/contributors/pallets/flask",
+        otel_spans,
+        **{"X-Client": "x" * 100, "baggage": "contributors.top=1", "uberctx-contributors.top": "1"},
+    )
     assert len(response.json()["contributors"]) > 1  # no client baggage got in, by either header
     assert [log for log in root.logs if log["event"] == "baggage.dropped"] == [
         {"event": "baggage.dropped", "key": "client", "bytes": 106, "limit": 64}]  # fmt: skip

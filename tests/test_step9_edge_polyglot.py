@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+import requests
 
 from tests.lesson9_tools import NODE_PROXY, STAGE, require_lesson9_tools
 from tests.processes import run_workshop, runner_env, running_stage
@@ -40,9 +41,10 @@ def tags(span: dict) -> dict:
 
 
 def test_make_step9_once_gives_one_trace_from_traefik_through_node_to_the_worker(store):
-    result = run_workshop("run", "step9", "--once", env=store_env(store), timeout=90)
+    env = store_env(store)
+    result = run_workshop("run", "step9", "--once", env=env, timeout=90)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    assert "Demo request: GET http://127.0.0.1:" in result.stdout and "through Traefik" not in result.stderr
+    assert f"Demo request: GET http://127.0.0.1:{env['EDGE_PORT']}/contributors/" in result.stdout  # to Traefik
     trace_id = re.search(r"trace ([0-9a-f]{32})", result.stdout).group(1)
     trace = QueryClient(store.url).wait_for_trace(trace_id, SERVICES, timeout=10)
     assert trace is not None and trace_services(trace) == SERVICES
@@ -87,9 +89,15 @@ def test_node_missing_is_said_plainly(tmp_path):
     assert "Traceback" not in result.stderr and "fake-github" not in result.stdout  # nothing was started
 
 
-def test_traefik_stopping_is_named_and_stops_the_rest(store):
+def test_the_readme_s_curl_goes_through_traefik_and_traefik_stopping_is_named(store):
     with running_stage("step9", store_env(store)) as (runner, output):
-        found = subprocess.run(["pgrep", "-f", f"traefik --entryPoints.web.address=127.0.0.1:{edge(output)}"],
+        port = edge(output)
+        response = requests.get(f"http://localhost:{port}/contributors/pallets/flask?top=3",
+                                headers={"X-Client": "my laptop"}, timeout=15)  # fmt: skip
+        assert response.status_code == 200 and len(response.json()["contributors"]) == 3  # top=3, via baggage
+        trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES, timeout=10)
+        assert trace is not None and span_tree(trace)[0].service == "traefik"
+        found = subprocess.run(["pgrep", "-f", f"traefik --entryPoints.web.address=127.0.0.1:{port}"],
                                capture_output=True, text=True).stdout.split()  # fmt: skip
         assert found, "".join(output)
         for pid in found:
@@ -97,6 +105,36 @@ def test_traefik_stopping_is_named_and_stops_the_rest(store):
         rest, _ = runner.communicate(timeout=30)
     assert runner.returncode == 1
     assert "traefik (exit code -9) stopped on its own, so everything else was stopped too" in rest
+
+
+def test_zipkin_and_b3_make_one_trace_and_lose_the_baggage(store):
+    """The README's try next: OTEL_PROPAGATORS=b3multi OTEL_TRACES_EXPORTER=zipkin make step9."""
+    env = store_env(store) | {
+        "OTEL_PROPAGATORS": "b3multi",
+        "OTEL_TRACES_EXPORTER": "zipkin",
+        "OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"http://localhost:{store.zipkin_port}/api/v2/spans",
+    }
+    with running_stage("step9", env) as (runner, output):
+        response = requests.get(f"http://localhost:{edge(output)}/contributors/pallets/flask?top=3",
+                                headers={"X-Client": "my laptop"}, timeout=15)  # fmt: skip
+        assert response.status_code == 200
+        assert len(response.json()["contributors"]) > 3  # ?top=3 travelled as baggage, which B3 cannot carry
+        trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES, timeout=10)
+    assert trace is not None and trace_services(trace) == SERVICES
+    assert len(span_tree(trace)) == 1  # one trace, one root, across B3 hops
+    proxy = [s for s in trace["spans"] if s["operationName"] == "GET /stats/:owner/:repo"]
+    assert tags(proxy[0])["baggage.client"] == "-" and tags(proxy[0])["http.response.status_code"] == "200"
+    assert store.statistics()["zipkin"]["spans"] >= 5  # the Node proxy's spans came as Zipkin JSON
+
+
+def test_without_traefik_the_trace_starts_at_the_gateway(store):
+    result = run_workshop("run", "step9", "--once", env=store_env(store) | {"WITHOUT": "traefik"}, timeout=90)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "not started: traefik (WITHOUT)" in result.stdout
+    trace_id = re.search(r"trace ([0-9a-f]{32})", result.stdout).group(1)
+    trace = QueryClient(store.url).wait_for_trace(trace_id, SERVICES - {"traefik"}, timeout=10)
+    (root,) = span_tree(trace)
+    assert (root.service, root.span["operationName"]) == ("gateway", "GET /contributors/<owner>/<repo>")
 
 
 def edge(output: list[str]) -> str:

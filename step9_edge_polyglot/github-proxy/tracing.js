@@ -22,11 +22,14 @@ const EXPORT_TIMEOUT_MS = 2000; // to send one batch of spans (the default, 10 s
 let sdk;
 
 // Start tracing before `http` and `express` are loaded: the instrumentations patch them as they load.
-// `exporter`: where spans go (the tests pass one that keeps them in memory).
-function startTracing(exporter = new OTLPTraceExporter({ timeoutMillis: EXPORT_TIMEOUT_MS })) {
+// `exporter`: where spans go (the tests pass one that keeps them in memory). Without one, OTLP/HTTP, sent
+// every 0.2 s; or, if OTEL_TRACES_EXPORTER is set (`zipkin`, `console`...), what it names, the standard way.
+function startTracing(exporter) {
+  const chosenByVariable = !exporter && process.env.OTEL_TRACES_EXPORTER;
+  exporter ??= new OTLPTraceExporter({ timeoutMillis: EXPORT_TIMEOUT_MS });
   sdk = new NodeSDK({
     serviceName: process.env.OTEL_SERVICE_NAME || "github-proxy",
-    spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 200 })],
+    spanProcessors: chosenByVariable ? undefined : [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 200 })],
     instrumentations: [
       new HttpInstrumentation(), // a SERVER span per request in, reading traceparent and baggage
       new ExpressInstrumentation({ ignoreLayersType: ["middleware", "router", "request_handler"] }), // names it after its route

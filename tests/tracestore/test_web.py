@@ -170,7 +170,9 @@ def test_the_receivers_page_says_what_each_receiver_took_and_turned_away(held):
     assert spans >= 4
     assert rows["Jaeger compact Thrift"][1:] == [f"{collector.udp_port}/udp JAEGER_AGENT_PORT", str(spans), "nothing"]
     assert rows["Jaeger binary Thrift"][1:] == [
-        f"{collector.binary_udp_port}/udp JAEGER_BINARY_PORT", "0", "1 malformed datagrams"
+        f"{collector.binary_udp_port}/udp JAEGER_BINARY_PORT",
+        "0",
+        "1 malformed datagrams",
     ]
     assert rows["OTLP/HTTP"][1:3] == [f"{collector.otlp_port}/tcp OTLP_HTTP_PORT", "0"]
     assert rows["Zipkin v2 JSON"][1:3] == [f"{collector.zipkin_port}/tcp ZIPKIN_PORT", "0"]

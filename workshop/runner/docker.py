@@ -44,6 +44,8 @@ def run_with_docker(stage: Stage, once: bool = False) -> int:
         console.print("[red]docker compose could not start every service: see above, or `docker compose logs`[/red]")
         return 1
     app_port = os.environ.get("APP_PORT", "8480")
+    if "traefik" in stage.processes():  # lesson 9: learners call Traefik, at the edge
+        app_port = os.environ.get("EDGE_PORT", "8483")
     query_url = f"http://localhost:{os.environ.get('JAEGER_QUERY_PORT', '16686')}"
     services = set(stage.processes()) if stage.traced else set()
     demo = Demo(console, f"http://localhost:{app_port}", os.environ.get("DEMO_REPO", "pallets/flask"), query_url,

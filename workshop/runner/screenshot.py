@@ -16,6 +16,7 @@ EXPAND = {
     "step6": "handle_clean_job",
     "step7": "handle_clean_job",
     "step8": "handle_clean_job",
+    "step9": "GET /stats/:owner/:repo",  # the Node.js span: its process says telemetry.sdk.language=nodejs
 }
 WIDTH = 1280
 
