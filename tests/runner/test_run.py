@@ -165,8 +165,8 @@ def test_a_store_already_running_is_used():
 
 
 def test_bad_stage_and_bad_port_variable_are_clear_errors():
-    result = run_workshop("run", "step9", env=runner_env())
-    assert result.returncode == 2 and "no stage 'step9': the stages are step1" in result.stderr
+    result = run_workshop("run", "step10", env=runner_env())
+    assert result.returncode == 2 and "no stage 'step10': the stages are step1" in result.stderr
     result = run_workshop("run", "step2", env=runner_env(APP_PORT="http"))
     assert result.returncode == 2 and "APP_PORT must be a port number" in result.stderr
     assert "Traceback" not in result.stderr

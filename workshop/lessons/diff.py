@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from workshop.errors import WorkshopError
-from workshop.lessons.stages import ROOT, STAGE_MARKER, Stage, find_stage, previous_stage
+from workshop.lessons.stages import ROOT, STAGE_MARKER, Stage, find_stage, previous_stage, stage_folders
 
 IGNORED_PARTS = {"__pycache__", ".pytest_cache", "node_modules"}
 GENERATED = {"package-lock.json": "npm, from package.json"}  # shown as one line: nobody reads a lock file
@@ -72,7 +72,7 @@ def changed_files(old: Stage, new: Stage) -> set[str]:
 
 
 def print_stage_diff(name: str, code_only: bool = False) -> int:
-    if (ROOT / STAGE_MARKER).is_file() and not any(ROOT.glob("step[0-9]*_*")):
+    if (ROOT / STAGE_MARKER).is_file() and not stage_folders():
         return _diff_tags(name, code_only)
     new = find_stage(name)
     old = previous_stage(new)

@@ -60,11 +60,16 @@ def read_procfile(path: Path) -> dict[str, str]:
 STAGE_MARKER = "STAGE"  # at a stage tag (`make stage-tags`) the lesson is at the root, and this file names it
 
 
+def stage_folders(root: Path = ROOT) -> list[Path]:
+    """The lesson folders: `stepN_*` with a Procfile. (After `git checkout step3`, a folder left behind by
+    files git ignores, such as lesson 9's node_modules, is not a lesson.)"""
+    return sorted(folder for folder in root.glob("step[0-9]*_*") if (folder / "Procfile").is_file())
+
+
 def all_stages(root: Path = ROOT) -> list[Stage]:
     stages = []
-    for folder in sorted(root.glob("step[0-9]*_*")):
-        if folder.is_dir():
-            stages.append(Stage(int(folder.name[4:].split("_")[0]), folder))
+    for folder in stage_folders(root):
+        stages.append(Stage(int(folder.name[4:].split("_")[0]), folder))
     marker = root / STAGE_MARKER
     if not stages and marker.is_file():  # `git checkout step3`: one lesson, at the root
         number = marker.read_text().strip().removeprefix("step")
