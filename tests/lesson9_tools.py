@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
+from tests.ci import require
 from tests.stage_loader import ROOT
 from workshop.runner.toolchain import NODE_FLOOR, STAMP, node_version, traefik_binary
 
@@ -26,8 +23,4 @@ def missing() -> str | None:
 
 
 def require_lesson9_tools() -> None:
-    reason = missing()
-    if reason and os.environ.get("CI") == "true":
-        pytest.fail(f"CI must run lesson 9's tests: {reason}")
-    if reason:
-        pytest.skip(reason)
+    require(missing(), "lesson 9's tests")

@@ -4,14 +4,12 @@ started there outlives the test."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
+from tests.ci import require
 from tests.stage_loader import ROOT
 
 UNSHARE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
@@ -29,11 +27,7 @@ def own_network_available() -> str | None:
 
 def require_own_network() -> None:
     """Skip, saying why, where namespaces cannot be made; in CI that is a failure, not a skip."""
-    reason = own_network_available()
-    if reason and os.environ.get("CI") == "true":
-        pytest.fail(f"CI must run this test: {reason}")
-    if reason:
-        pytest.skip(reason)
+    require(own_network_available(), "this test")
 
 
 def run_in_own_network(script: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
