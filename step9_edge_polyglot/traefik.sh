@@ -4,9 +4,9 @@
 # variables as every other process of the workshop; docker-compose.yml runs this very script.
 #
 # Traefik picks its propagation format only from OTEL_PROPAGATORS (it has no setting of its own):
-# W3C `traceparent` and `baggage`, what lesson 8's services speak. (`aliasHeadersStrategy=delete` drops
-# headers such as X_Forwarded_For that a WSGI app like the gateway would read as X-Forwarded-For; Traefik
-# never asks the internet for new versions here.)
+# W3C `traceparent` and `baggage`, which lesson 8's services read.
+# aliasHeadersStrategy=delete drops headers such as X_Forwarded_For, which a WSGI app like the gateway
+# would read as X-Forwarded-For; checkNewVersion and sendAnonymousUsage off: it never calls the internet.
 export OTEL_PROPAGATORS="${OTEL_PROPAGATORS:-tracecontext,baggage}"
 exec traefik \
   --entryPoints.web.address="${APP_HOST:-127.0.0.1}:${EDGE_PORT:-8483}" \

@@ -158,6 +158,10 @@ def test_a_slow_github_is_504_at_the_proxy_s_timeout(proxy):
         ("/stats/octocat/fl%20ask", "invalid repository 'fl ask'"),
         ("/stats/octocat/" + "r" * 101, "invalid repository 'rrrr"),
         ("/stats/octocat/fl%3Cscript%3E", "invalid repository 'fl<script>'"),
+        ("/stats/octo%0Acat/flask", "invalid owner 'octo\\ncat'"),
+        ("/stats/octocat/fl%7Fask", "invalid repository 'fl\\x7fask'"),
+        ("/stats/octocat/fl%E2%80%8Bask", "invalid repository 'fl\\u200bask'"),
+        ("/stats/octo'cat/flask", "invalid owner \"octo'cat\""),
     ],
 )
 def test_invalid_names_are_400_and_never_reach_github(proxy, path, message):
@@ -169,6 +173,11 @@ def test_invalid_names_are_400_and_never_reach_github(proxy, path, message):
 
 
 def test_unknown_routes_and_methods_answer_json(proxy):
+    for path in ("/STATS/pallets/flask", "/stats/pallets/flask/"):
+        assert proxy.get(path).status_code == 404, path
+    assert proxy.get("/stats/a%2Fb/flask").status_code in (400, 404)  # Flask routes the decoded path, Express not
+    response = proxy.get("/stats/%FF/flask")  # not UTF-8 once decoded
+    assert response.status_code == 400 and "error" in response.json()
     response = proxy.get("/nothing/here")
     assert (response.status_code, response.json()) == (404, {"error": "no such route: try /stats/<owner>/<repo>"})
     response = requests.post(proxy.url + "/stats/pallets/flask", timeout=5)

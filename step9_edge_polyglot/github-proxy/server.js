@@ -18,7 +18,7 @@ const { context, propagation, trace, SpanStatusCode } = require("@opentelemetry/
 
 const GITHUB_API_URL = process.env.GITHUB_API_URL || "http://127.0.0.1:8482"; // the fake GitHub
 const GITHUB_TOKEN = process.env.GITHUB_TOKEN || ""; // optional: GitHub allows 60 calls an hour without one
-const GITHUB_TIMEOUT = Number(process.env.GITHUB_TIMEOUT || "5"); // seconds for each call to GitHub
+const GITHUB_TIMEOUT = Number(process.env.GITHUB_TIMEOUT || "5"); // seconds for each call to GitHub (body too)
 const MAX_ATTEMPTS = 5; // GitHub answers 202 while it computes the stats: ask again, up to this many times
 const RETRY_DELAY = Number(process.env.GITHUB_RETRY_DELAY || "1"); // seconds to wait after a 202
 
@@ -30,6 +30,9 @@ const REPO_NAME = /^[A-Za-z0-9._-]{1,100}$/;
 const tracer = trace.getTracer("github-proxy");
 const app = express();
 app.disable("x-powered-by");
+app.set("etag", false); // GitHub's stats change: no conditional answers
+app.set("case sensitive routing", true); // /STATS/... and /stats/.../ are unknown routes, as in Flask
+app.set("strict routing", true);
 
 // Every recorded answer names its trace: look it up with `python -m workshop trace <id>` or in Jaeger.
 // (A caller can ask not to record it: `traceparent: 00-...-00`. Then there is no trace to name.)
@@ -59,8 +62,7 @@ app.get("/stats/:owner/:repo", async (req, res) => {
   const span = trace.getActiveSpan();
   span?.setAttribute("github.repo", `${owner}/${repo}`);
   // Baggage from the gateway, carried in the `baggage` header: recorded here, where it helps.
-  const client = propagation.getBaggage(context.active())?.getEntry("client")?.value;
-  span?.setAttribute("baggage.client", client || "-");
+  span?.setAttribute("baggage.client", getBaggage(span, "client") || "-");
   try {
     res.json(await getRepoContributors(owner, repo));
   } catch (error) {
@@ -142,12 +144,14 @@ function errorResponse(res, status, message, retryAfter) {
 }
 
 // Anything else: a JSON answer, as the Python proxy gives.
-app.all("/stats/:owner/:repo", (req, res) => errorResponse(res, 405, "The method is not allowed for the requested URL."));
+const NOT_ALLOWED = "The method is not allowed for the requested URL.";
+app.all("/stats/:owner/:repo", (req, res) => errorResponse(res, 405, NOT_ALLOWED));
 app.use((req, res) => errorResponse(res, 404, "no such route: try /stats/<owner>/<repo>"));
 app.use((error, req, res, next) => { // eslint-disable-line no-unused-vars
-  if (error.status >= 400 && error.status < 500) { // Express's own answers (a garbled %-escape: 400, ...)
-    return errorResponse(res, error.status, error.expose ? error.message : "bad request");
+  if (error instanceof URIError || error.status === 400) { // Express could not decode the path
+    return errorResponse(res, 400, "invalid %-escape in the path");
   }
+  if (error.status >= 400 && error.status < 500) return errorResponse(res, error.status, "bad request");
   log("error", `unexpected error: ${error.stack || error}`);
   const span = trace.getActiveSpan(); // an exception handled here is not seen by the instrumentation
   span?.recordException(error);
@@ -155,9 +159,32 @@ app.use((error, req, res, next) => { // eslint-disable-line no-unused-vars
   errorResponse(res, 500, "internal error: see the app's log");
 });
 
-// Python's repr() of a name, as the Python proxy's messages show it.
+// A baggage item, as a service downstream reads it: baggage is input like any other. An item bigger than
+// MAX_BAGGAGE_BYTES (no gateway of ours sets one) is ignored, with an event, as lesson 8's Python did.
+const MAX_BAGGAGE_BYTES = 64;
+function getBaggage(span, key) {
+  const value = propagation.getBaggage(context.active())?.getEntry(key)?.value;
+  if (value !== undefined && Buffer.byteLength(key) + Buffer.byteLength(value) > MAX_BAGGAGE_BYTES) {
+    span?.addEvent("baggage.ignored", { key, limit: MAX_BAGGAGE_BYTES });
+    return undefined;
+  }
+  return value;
+}
+
+// Python's repr() of a name, as the Python proxy's messages show it: quoted, and nothing invisible.
 function quote(text) {
-  return text.includes("'") && !text.includes('"') ? `"${text}"` : `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+  const mark = text.includes("'") && !text.includes('"') ? '"' : "'";
+  const escapes = { "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", [mark]: `\\${mark}` };
+  let quoted = "";
+  for (const char of text) {
+    const code = char.codePointAt(0);
+    if (escapes[char]) quoted += escapes[char];
+    else if (char !== " " && /[\p{C}\p{Z}]/u.test(char)) { // not printable, as Python's str.isprintable() says
+      const [prefix, width] = code < 0x100 ? ["x", 2] : code < 0x10000 ? ["u", 4] : ["U", 8];
+      quoted += `\\${prefix}${code.toString(16).padStart(width, "0")}`;
+    } else quoted += char;
+  }
+  return mark + quoted + mark;
 }
 
 // One log line, with the trace and span it belongs to, as lesson 8's Python services write them.
@@ -168,6 +195,10 @@ function log(level, message) {
 }
 
 if (require.main === module) {
+  if (!(GITHUB_TIMEOUT > 0)) {
+    console.error(`GITHUB_TIMEOUT must be a number of seconds, not ${JSON.stringify(process.env.GITHUB_TIMEOUT)}`);
+    process.exit(2);
+  }
   const host = process.env.APP_HOST || "127.0.0.1";
   const port = Number(process.env.PROXY_PORT || "8481");
   const server = app.listen(port, host, () => log("info", `serving on http://${host}:${port}`));
@@ -175,8 +206,20 @@ if (require.main === module) {
     console.error(`github-proxy cannot listen on ${host}:${port}: ${error.message} (move it with PROXY_PORT=<port>)`);
     process.exit(1);
   });
-  // Until Ctrl-C or SIGTERM, then the requests in flight are finished, and the last spans are sent.
-  const stop = () => server.close(async () => { await stopTracing(); process.exit(0); });
+  // What Node.js itself turns away (a header too big, a method it does not know): JSON too, as in Python.
+  server.on("clientError", (error, socket) => {
+    const tooBig = error.code === "HPE_HEADER_OVERFLOW";
+    const [status, reason] = tooBig ? [431, "Request Header Fields Too Large"] : [400, "Bad Request"];
+    const body = JSON.stringify({ error: reason.toLowerCase() });
+    const head = `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}`;
+    if (socket.writable) socket.end(`${head}\r\nConnection: close\r\n\r\n${body}`);
+  });
+  // Until Ctrl-C or SIGTERM, then the requests in flight are finished (10 s at most, as in Python), and the
+  // last spans are sent.
+  const stop = () => {
+    server.close(async () => { await stopTracing(); process.exit(0); });
+    setTimeout(() => server.closeAllConnections(), 10_000).unref();
+  };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
 }

@@ -32,7 +32,8 @@ function startTracing(exporter) {
     spanProcessors: chosenByVariable ? undefined : [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 200 })],
     instrumentations: [
       new HttpInstrumentation(), // a SERVER span per request in, reading traceparent and baggage
-      new ExpressInstrumentation({ ignoreLayersType: ["middleware", "router", "request_handler"] }), // names it after its route
+      // names that span after its route; no spans of its own for Express's layers
+      new ExpressInstrumentation({ ignoreLayersType: ["middleware", "router", "request_handler"] }),
       new UndiciInstrumentation(), // a CLIENT span for every fetch() to GitHub
     ],
   });
