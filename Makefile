@@ -22,6 +22,7 @@ help:
 	@echo "make stage-tags         a local branch 'stages' with tags step1 .. step9 (the original workshop's layout)"
 	@echo "make down               stop what DOCKER=1 started"
 	@echo "make setup / clean      create / remove .venv"
+	@echo "make prepare            install lesson 9's Traefik and Node.js packages now (make step9 does it on first use)"
 	@echo "make lock               recompile the pinned requirements*.txt from requirements*.in (needs the network)"
 
 # The virtualenv is (re)built only when a requirements file is newer than the stamp.
