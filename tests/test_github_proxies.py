@@ -161,7 +161,7 @@ def test_a_slow_github_is_504_at_the_proxy_s_timeout(proxy):
         ("/stats/octo%0Acat/flask", "invalid owner 'octo\\ncat'"),
         ("/stats/octocat/fl%7Fask", "invalid repository 'fl\\x7fask'"),
         ("/stats/octocat/fl%E2%80%8Bask", "invalid repository 'fl\\u200bask'"),
-        ("/stats/octo'cat/flask", "invalid owner \"octo'cat\""),
+        ("/stats/octo'cat/flask", 'invalid owner "octo\'cat"'),
     ],
 )
 def test_invalid_names_are_400_and_never_reach_github(proxy, path, message):
