@@ -417,7 +417,7 @@ def prepare_toolchain(plan: Plan, say: Callable[[str], None] = print) -> None:
 
 
 def prepare_stage_tools(stage: Stage, say: Callable[[str], None] = print) -> None:
-    """What every process of the stage needs beyond Python (`make test` and `make setup` call it)."""
+    """What every process of the stage needs beyond Python (`make prepare` and `make test` call it)."""
     _prepare(stage.folder, stage.processes(), say)
 
 
