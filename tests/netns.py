@@ -38,9 +38,9 @@ def run_in_own_network(script: str, cwd: Path, timeout: float) -> subprocess.Com
     )  # fmt: skip
 
 
-def repository_copy(destination: Path) -> Path:
+def repository_copy(destination: Path, venv: bool = True) -> Path:
     """The repository's files (as a clone has them, with their times, so the venv stamp stays newer)
-    and its .venv, linked: a copy a test may edit as a learner edits theirs."""
+    and its .venv, linked (unless venv=False): a copy a test may edit as a learner edits theirs."""
     files = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
     listed = subprocess.run(files, cwd=ROOT, capture_output=True, check=True).stdout
     for name in filter(None, listed.decode().split("\0")):
@@ -48,7 +48,8 @@ def repository_copy(destination: Path) -> Path:
         if source.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-    (destination / ".venv").symlink_to(Path(sys.prefix))
+    if venv:
+        (destination / ".venv").symlink_to(Path(sys.prefix))
     return destination
 
 

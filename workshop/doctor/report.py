@@ -1,0 +1,81 @@
+"""What the doctor prints: a line per check, and a last line saying which lessons can run; or JSON."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from typing import Dict, List
+
+from workshop.doctor.checks import Check
+
+MARKS = {True: "✓", False: "✗"}
+
+
+def blocked_lessons(checks: List[Check], lessons: List[int]) -> Dict[int, List[str]]:
+    """lesson -> the items that stop it (only lessons that cannot run)."""
+    blocked: Dict[int, List[str]] = {}
+    for check in checks:
+        if check.ok or check.optional:
+            continue
+        for lesson in check.blocks:
+            if lesson in lessons and check.item not in blocked.setdefault(lesson, []):
+                blocked[lesson].append(check.item)
+    return blocked
+
+
+def _span(numbers: List[int]) -> str:
+    """[1, 2, 3, 5] -> '1–3, 5'."""
+    parts, start = [], None
+    for index, number in enumerate(numbers):
+        if start is None:
+            start = number
+        if index + 1 == len(numbers) or numbers[index + 1] != number + 1:
+            parts.append(str(start) if start == number else f"{start}–{number}")
+            start = None
+    return ", ".join(parts)
+
+
+def summary(checks: List[Check], lessons: List[int]) -> str:
+    blocked = blocked_lessons(checks, lessons)
+    if not blocked:
+        return f"✓ every lesson ({_span(lessons)}) can run here"
+    runnable = [lesson for lesson in lessons if lesson not in blocked]
+    groups: Dict[str, List[int]] = {}
+    for lesson in sorted(blocked):
+        groups.setdefault(", ".join(blocked[lesson]), []).append(lesson)
+    cannot = "; ".join(f"{_span(numbers)} can't ({why})" for why, numbers in groups.items())
+    can = f"lessons {_span(runnable)} can run; " if runnable else "no lesson can run: "
+    return f"✗ {can}{cannot}"
+
+
+def line(check: Check) -> str:
+    text = f"{MARKS[check.ok]} {check.item}: {check.detail}"
+    return text + (f". Fix: {check.fix}" if not check.ok and check.fix else "")
+
+
+def text_report(checks: List[Check], lessons: List[int]) -> str:
+    return "\n".join([*(line(check) for check in checks), summary(checks, lessons)])
+
+
+def json_report(checks: List[Check], lessons: List[int]) -> str:
+    blocked = blocked_lessons(checks, lessons)
+    document = {
+        "ok": not blocked,
+        "machine": {"system": sys.platform, "machine": platform.machine(), "node": platform.node()},
+        "lessons": {str(lesson): {"can_run": lesson not in blocked, "blocked_by": blocked.get(lesson, [])}
+                    for lesson in lessons},
+        "checks": [check.as_dict() for check in checks],
+        "summary": summary(checks, lessons),
+    }  # fmt: skip
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def printable(text: str) -> str:
+    """The report in what this terminal can show (✓ and ✗ become OK and X where it cannot)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        text.encode(encoding)
+        return text
+    except UnicodeEncodeError:
+        return text.replace("✓", "OK").replace("✗", "X").replace("–", "-")
