@@ -142,5 +142,6 @@ def _listed(value: str, known: tuple[str, ...]) -> list[str]:
     items = [item.strip() for item in value.split(",") if item.strip()]
     unknown = [item for item in items if item not in known]
     if unknown or not items:
-        raise WorkshopError(f"unknown: {', '.join(unknown) or value!r}; choose from {', '.join(known)}")
+        named = ", ".join(unknown) if unknown else repr(value)
+        raise WorkshopError(f"unknown: {named}; choose from {', '.join(known)}")
     return items
