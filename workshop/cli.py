@@ -150,7 +150,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     wheelhouse = Path(args.wheelhouse).resolve() if args.wheelhouse else None
     if wheelhouse is not None and not (wheelhouse / "python").is_dir():
-        raise WorkshopError(f"{args.wheelhouse} is not a wheelhouse (no python/ in it): make one with `make wheelhouse`")
+        raise WorkshopError(f"{args.wheelhouse} is not a wheelhouse (no python/ in it): `make wheelhouse` makes one")
     for stage in all_stages():
         prepare_stage_tools(stage, wheelhouse=wheelhouse)
     return 0
@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     wheelhouse.add_argument("--pythons", default="all", help="all, or a list: 3.12,3.13")
     wheelhouse.set_defaults(func=cmd_wheelhouse)
 
-    doctor = commands.add_parser("doctor", help="is this laptop ready for every lesson? (also: python -m workshop.doctor)")
+    doctor = commands.add_parser("doctor", help="is this laptop ready for every lesson? (= python -m workshop.doctor)")
     doctor.add_argument("--json", action="store_true", help="the results as JSON, for a host collecting them")
     doctor.set_defaults(func=cmd_doctor)
 

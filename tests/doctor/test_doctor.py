@@ -24,7 +24,8 @@ def test_this_machine_passes():
     lines = result.stdout.splitlines()
     assert result.returncode == 0, result.stdout + result.stderr
     assert lines[-1] == "✓ every lesson (1–9) can run here"
-    for item in ("Python", "make", "venv", "disk", "Redis", "Node.js", "npm packages", "Traefik", "Docker (optional)"):
+    items = ("Python", "make", "venv", "disk", "Redis", "Node.js", "npm packages", "Traefik", "Docker (optional)")
+    for item in items:
         assert any(text[2:].startswith(item + ":") for text in lines), item
     ports = [text for text in lines if text[2:].startswith("port ")]
     assert len(ports) == 11 and all(text.startswith("✓") for text in ports), ports
@@ -34,7 +35,8 @@ def test_this_machine_passes():
 def test_a_taken_port_names_the_port_its_variable_and_its_holder():
     script = """
 python3 -m http.server 8480 --bind 127.0.0.1 >/dev/null 2>&1 &
-python3 -c 'import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 6831)); time.sleep(60)' &
+python3 -c 'import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 6831)); \
+  time.sleep(60)' &
 sleep 1
 make doctor || echo "exit $?"
 """
@@ -45,7 +47,8 @@ make doctor || echo "exit $?"
     assert tcp.endswith("Fix: stop it, or move the lessons' port: APP_PORT=<free port> make stepN"), tcp
     udp = next(text for text in lines if "port 6831/udp" in text)
     assert udp.startswith("✗ port 6831/udp: taken (JAEGER_AGENT_PORT), by pid ") and "socket" in udp, udp
-    assert lines[-2:] == ["✗ no lesson can run: 1 can't (port 8480/tcp); 2–9 can't (port 8480/tcp, port 6831/udp)", "exit 2"]  # make: 2
+    last = "✗ no lesson can run: 1 can't (port 8480/tcp); 2–9 can't (port 8480/tcp, port 6831/udp)"
+    assert lines[-2:] == [last, "exit 2"]  # make's exit code when a recipe fails
 
 
 def test_a_python_too_old_is_named_with_one_to_use(tmp_path):
@@ -54,7 +57,8 @@ def test_a_python_too_old_is_named_with_one_to_use(tmp_path):
     old.chmod(old.stat().st_mode | stat.S_IXUSR)
     result = doctor(f"make doctor PYTHON={old} || true")
     python = result.stdout.splitlines()[0]
-    assert python.startswith(f"✗ Python: PYTHON={old} is Python 3.9.18; the lessons need 3.10–3.13. Fix: make setup PYTHON=python3.")
+    said = f"✗ Python: PYTHON={old} is Python 3.9.18; the lessons need 3.10–3.13. Fix: make setup PYTHON=python3."
+    assert python.startswith(said), python
 
 
 def test_json_for_a_host_collecting_the_room():

@@ -48,7 +48,8 @@ def test_a_laptop_accepts_only_wheels_it_can_install(filename, platform, python,
 
 def test_choosing_targets():
     assert len(choose_targets()) == 16
-    assert choose_targets("macos-arm64,linux-x86_64", "3.13") == [Target("macos-arm64", "3.13"), Target("linux-x86_64", "3.13")]
+    two = [Target("macos-arm64", "3.13"), Target("linux-x86_64", "3.13")]
+    assert choose_targets("macos-arm64,linux-x86_64", "3.13") == two
     assert len(choose_targets("here")) == 1
     with pytest.raises(WorkshopError, match="unknown: windows-x86_64; choose from linux-x86_64"):
         choose_targets("windows-x86_64")
@@ -57,12 +58,13 @@ def test_choosing_targets():
 
 
 def test_the_manifest_names_a_pin_a_laptop_has_no_file_for(tmp_path):
-    for name in ("flask-3.1.3-py3-none-any.whl", "thrift-0.25.0.tar.gz", "pyyaml-6.0.3-cp312-cp312-macosx_11_0_arm64.whl"):
+    mac_yaml = "pyyaml-6.0.3-cp312-cp312-macosx_11_0_arm64.whl"
+    for name in ("flask-3.1.3-py3-none-any.whl", "thrift-0.25.0.tar.gz", mac_yaml):
         (tmp_path / name).touch()
     mac, linux = Target("macos-arm64", "3.12"), Target("linux-x86_64", "3.12")
     pins = {target: ["flask==3.1.3", "pyyaml==6.0.3", "thrift==0.25.0"] for target in (mac, linux)}
     document = manifest([mac], pins, tmp_path)
-    assert document["targets"]["macos-arm64 CPython 3.12"]["pyyaml==6.0.3"] == ["pyyaml-6.0.3-cp312-cp312-macosx_11_0_arm64.whl"]
+    assert document["targets"]["macos-arm64 CPython 3.12"]["pyyaml==6.0.3"] == [mac_yaml]
     assert document["build_from_source"] == ["thrift==0.25.0 (macos-arm64 CPython 3.12)"]
     with pytest.raises(WorkshopError, match=r"no file for: pyyaml==6.0.3 for linux-x86_64 CPython 3.12$"):
         manifest([mac, linux], pins, tmp_path)

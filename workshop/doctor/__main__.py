@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import List, Optional
 
 from workshop.doctor import checks as c
 from workshop.doctor.report import blocked_lessons, json_report, printable, text_report
 from workshop.lessons.stages import all_stages
 
 
-def run_checks(python: str) -> List[c.Check]:
+def run_checks(python: str) -> list[c.Check]:
     venv = c.check_venv()
     ports = c.lesson_ports()
     query_port = next(port for variable, port, _ in ports.tcp if variable == "JAEGER_QUERY_PORT")
@@ -34,11 +33,11 @@ def run_checks(python: str) -> List[c.Check]:
     ]
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make doctor", description="Is this laptop ready for every lesson?")
     parser.add_argument("--json", action="store_true", help="the results as JSON (for a host collecting the room's)")
     parser.add_argument("--python", default=os.environ.get("PYTHON") or "python3",
-                        help="the Python `make setup` makes the venv with (default: $PYTHON, else python3)")  # fmt: skip
+                        help="the Python `make setup` makes the venv with (default: $PYTHON, or python3)")  # fmt: skip
     args = parser.parse_args(argv)
     lessons = [stage.number for stage in all_stages()]
     results = run_checks(args.python)

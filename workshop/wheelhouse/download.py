@@ -1,10 +1,10 @@
 """`make wheelhouse`: download what every laptop of the room installs, into one folder, with the network.
 
-    <folder>/python/     wheels for each target (and the sdists of the few packages PyPI has no wheel of,
-                         with the build tools pip needs to build them offline)
-    <folder>/npm/        an npm cache holding lesson 9's packages (`npm ci --offline --cache <folder>/npm`)
-    <folder>/MANIFEST.json  which file each target installs, per package
-    <folder>/README.txt  how to install from it
+<folder>/python/     wheels for each target (and the sdists of the few packages PyPI has no wheel of,
+                     with the build tools pip needs to build them offline)
+<folder>/npm/        an npm cache holding lesson 9's packages (`npm ci --offline --cache <folder>/npm`)
+<folder>/MANIFEST.json  which file each target installs, per package
+<folder>/README.txt  how to install from it
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ def build_requirements(sdist: Path) -> list[str]:
     except ImportError:  # Python 3.10
         import tomli as tomllib
     with tarfile.open(sdist) as archive:
-        member = next((m for m in archive.getmembers() if m.name.count("/") == 1 and m.name.endswith("/pyproject.toml")), None)
+        top = [m for m in archive.getmembers() if m.name.count("/") == 1 and m.name.endswith("/pyproject.toml")]
+        member = top[0] if top else None
         if member is None:
             return list(BUILD_TOOLS)
         data = tomllib.loads(archive.extractfile(member).read().decode())

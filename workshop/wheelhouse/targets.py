@@ -125,8 +125,6 @@ def this_machine() -> Target:
     raise WorkshopError(f"the wheelhouse covers {', '.join(PLATFORMS)}; this machine is {system} on {machine}")
 
 
-
-
 def choose_targets(platforms: str = "all", pythons: str = "all") -> list[Target]:
     """The targets `make wheelhouse PLATFORMS=... PYTHONS=...` names: `all`, `here` (this machine, this Python),
     or comma-separated lists."""
