@@ -4,6 +4,7 @@ started there outlives the test."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -32,9 +33,12 @@ def require_own_network() -> None:
 
 def run_in_own_network(script: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
     """A bash script, its loopback up, in namespaces of its own: everything it starts dies with it."""
+    # as from a learner's shell: not inside `make test`'s make (whose variables make a `make` in the script
+    # print "Entering directory" lines)
+    env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     return subprocess.run(
         [*UNSHARE, "bash", "-c", "set -e; ip link set lo up\n" + script],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
 

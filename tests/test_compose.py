@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -16,6 +17,8 @@ from workshop.lessons.stages import all_stages
 from workshop.runner.run import STAGE_ENVIRONMENT
 
 INFRA = {"fake-github", "jaeger", "redis"}
+STORAGE = {"jaeger-badger": "badger", "jaeger-cassandra": "cassandra"}  # profile -> Jaeger's storage backend
+ONE_SHOT = {"jaeger-badger-data-owner"}  # runs once and exits: no health check, others wait for its success
 PORT = re.compile(r"^\$\{(?P<variable>[A-Z_]+):-(?P<default>\d+)\}:(?P<container>\d+)(/udp)?$")
 
 
@@ -84,18 +87,21 @@ def test_each_stage_profile_runs_exactly_its_procfile(compose, stage):
     assert set(services) & INFRA == expected_infra
 
 
-def test_no_service_outside_the_stage_profiles(compose):
+def test_no_service_outside_the_stage_or_storage_profiles(compose):
     stage_names = {stage.name for stage in all_stages()}
     for name, service in compose["services"].items():
         assert service.get("profiles"), f"{name} would start with every profile"
-        assert set(service["profiles"]) <= stage_names
+        assert set(service["profiles"]) <= stage_names or len(service["profiles"]) == 1 <= len(
+            set(service["profiles"]) & set(STORAGE)
+        ), name
 
 
 def test_images_are_pinned_to_exact_multi_arch_tags(compose):
     images = {name: service["image"] for name, service in compose["services"].items() if "image" in service}
-    assert re.fullmatch(r"jaegertracing/jaeger:2\.\d+\.\d+", images["jaeger"])
-    if "redis" in images:
-        assert re.fullmatch(r"redis:7\.\d+\.\d+", images["redis"])
+    # Jaeger v2's release of 2026-09, one version for every Jaeger of the file
+    assert {image for image in images.values() if image.startswith("jaegertracing/")} == {"jaegertracing/jaeger:2.21.0"}
+    assert re.fullmatch(r"redis:8\.\d+\.\d+", images["redis"])
+    assert re.fullmatch(r"cassandra:5\.0\.\d+", images["cassandra"])  # Jaeger v2 supports Cassandra 4.x and 5.x
     for name, image in images.items():
         assert ":" in image and not image.endswith(":latest"), name
         assert "all-in-one" not in image  # Jaeger v1, end of life
@@ -117,14 +123,69 @@ def test_published_ports_are_configurable_and_avoid_airplay(compose):
         "${JAEGER_AGENT_PORT:-6831}:6831/udp", "${JAEGER_BINARY_PORT:-6832}:6832/udp", "${OTLP_HTTP_PORT:-4318}:4318",
         "${ZIPKIN_PORT:-9411}:9411", "${JAEGER_SAMPLING_PORT:-5778}:5778", "${JAEGER_QUERY_PORT:-16686}:16686",
     }  # fmt: skip
+    for profile_name in STORAGE:  # a Jaeger that keeps its traces answers where the in-memory one does
+        assert compose["services"][profile_name]["ports"] == jaeger
 
 
 def test_healthchecks_and_ordered_start(compose):
     for name, service in compose["services"].items():
+        if name in ONE_SHOT:
+            assert service["restart"] == "no" and "healthcheck" not in service
+            continue
         assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
         for dependency, condition in service.get("depends_on", {}).items():
-            assert condition == {"condition": "service_healthy"}, name
+            wanted = "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"
+            assert condition == {"condition": wanted}, name
             assert dependency in compose["services"]
+
+
+def jaeger_config(service: dict) -> dict:
+    """The Jaeger v2 configuration file a service starts with (mounted from ./jaeger)."""
+    assert service["command"][0] == "--config" and "./jaeger:/etc/jaeger:ro" in service["volumes"]
+    return yaml.safe_load((ROOT / "jaeger" / Path(service["command"][1]).name).read_text())
+
+
+@pytest.mark.parametrize("profile_name", sorted(STORAGE))
+def test_each_storage_receives_what_the_in_memory_jaeger_receives(compose, profile_name):
+    config = jaeger_config(compose["services"][profile_name])
+    traces = config["service"]["pipelines"]["traces"]
+    assert traces["receivers"] == ["otlp", "jaeger", "zipkin"]
+    receivers = config["receivers"]
+    assert receivers["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
+    assert receivers["jaeger"]["protocols"]["thrift_compact"]["endpoint"] == "0.0.0.0:6831"
+    assert receivers["jaeger"]["protocols"]["thrift_binary"]["endpoint"] == "0.0.0.0:6832"
+    assert receivers["zipkin"]["endpoint"] == "0.0.0.0:9411"
+    extensions = config["extensions"]
+    assert set(config["service"]["extensions"]) == set(extensions)
+    assert extensions["jaeger_query"]["http"]["endpoint"] == "0.0.0.0:16686"
+    assert extensions["remote_sampling"]["http"]["endpoint"] == "0.0.0.0:5778"
+    sampling = extensions["remote_sampling"]["file"]["path"]
+    assert json.loads((ROOT / "jaeger" / Path(sampling).name).read_text())["default_strategy"]["param"] == 1.0
+    store = extensions["jaeger_query"]["storage"]["traces"]
+    assert config["exporters"]["jaeger_storage_exporter"]["trace_storage"] == store
+    assert list(extensions["jaeger_storage"]["backends"][store]) == [STORAGE[profile_name]]
+
+
+def test_badger_keeps_traces_on_a_volume_its_user_owns(compose):
+    services, volumes = compose["services"], compose["volumes"]
+    badger = jaeger_config(services["jaeger-badger"])["extensions"]["jaeger_storage"]["backends"]["traces_on_disk"]
+    assert badger["badger"]["ephemeral"] is False
+    assert all(path.startswith("/badger/data/") for path in badger["badger"]["directories"].values())
+    assert "jaeger-badger-data:/badger" in services["jaeger-badger"]["volumes"] and "jaeger-badger-data" in volumes
+    owner = services["jaeger-badger-data-owner"]
+    assert owner["user"] == "0" and owner["volumes"] == ["jaeger-badger-data:/badger"]
+    assert "chown -R 10001:10001 /badger" in owner["entrypoint"][-1]  # the user Jaeger's image runs as
+
+
+def test_cassandra_is_healthy_before_jaeger_creates_its_schema(compose):
+    services = compose["services"]
+    cassandra = jaeger_config(services["jaeger-cassandra"])["extensions"]["jaeger_storage"]["backends"]
+    schema, connection = cassandra["traces_in_cassandra"]["cassandra"].values()
+    assert schema["create"] is True and schema["datacenter"] == services["cassandra"]["environment"]["CASSANDRA_DC"]
+    assert connection["servers"] == ["cassandra"]
+    assert services["jaeger-cassandra"]["depends_on"] == {"cassandra": {"condition": "service_healthy"}}
+    assert services["cassandra"]["healthcheck"]["test"][:2] == ["CMD", "cqlsh"]
+    assert "cassandra-data:/var/lib/cassandra" in services["cassandra"]["volumes"]
 
 
 def test_dockerfile_installs_the_same_pinned_requirements_as_a_non_root_user():
