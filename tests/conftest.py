@@ -35,17 +35,6 @@ TOKEN = "ghp_SECRETtokenNEVERinAspan0123456789"  # a made-up token, looked for e
 ROUTER = ServiceRouter(ClearableReporter())
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The long tests first, longest first (`long(seconds)`; the sort is stable): the workers share the
-    rest while those wait, and none of them starts last to be the suite's tail."""
-
-    def seconds(item: pytest.Item) -> float:
-        marker = item.get_closest_marker("long")
-        return (marker.args[0] if marker.args else 10.0) if marker else 0.0
-
-    items.sort(key=seconds, reverse=True)
-
-
 @pytest.fixture(scope="session")
 def memory_reporter() -> ClearableReporter:
     """In-memory tracing for the session, installed as the global tracer the stages ask for.

@@ -78,7 +78,6 @@ def test_step3_tags_and_logs_survive_the_wire(world):
     assert [{f["key"]: f["value"] for f in log["fields"]}["event"] for log in retry_logs] == ["retry", "retry"]
 
 
-@pytest.mark.long
 @pytest.mark.parametrize("stage", TRACED)
 def test_last_trace_is_flushed_when_the_process_is_stopped(world, stage):
     """SIGTERM right after the answer: the spans still queued in the tracer are sent before exit."""

@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 import shlex
 
-import pytest
-
 from tests.netns import lesson_session, repository_copy, require_own_network, run_in_own_network
 from tests.stage_loader import ROOT
 
@@ -34,7 +32,6 @@ def readme_steps() -> tuple[str, str, list[str], list[str]]:
     return old, new, runs, [line.strip() for line in blocks[1]]
 
 
-@pytest.mark.long(25)
 def test_remote_sampling_keeps_a_tenth_then_two_a_second_as_the_readme_says(tmp_path):
     require_own_network()
     old, new, runs, requests_and_count = readme_steps()

@@ -131,7 +131,6 @@ def test_a_jaeger_header_is_not_read_any_more(app_url, otel_spans):
     assert response.status_code == 200 and root.parent_id is None and root.trace_id != 1
 
 
-@pytest.mark.long
 def test_with_no_trace_store_the_app_answers_and_says_spans_were_dropped():
     """The README's try-next, as written: OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4319 make step7 (ONCE)."""
     env = runner_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://localhost:{free_port()}")

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.netns import lesson_session, repository_copy, require_own_network, run_in_own_network
 from tests.stage_loader import ROOT
 
 README = ROOT / "step8_opentelemetry" / "README.md"
 
 
-@pytest.mark.long
 def test_a_tenth_of_the_traces_is_kept_as_the_readme_says(tmp_path):
     require_own_network()
     text = README.read_text()

@@ -89,7 +89,6 @@ def test_node_missing_is_said_plainly(tmp_path):
     assert "Traceback" not in result.stderr and "fake-github" not in result.stdout  # nothing was started
 
 
-@pytest.mark.long
 def test_the_readme_s_curl_goes_through_traefik_and_traefik_stopping_is_named(store):
     with running_stage("step9", store_env(store)) as (runner, output):
         port = edge(output)

@@ -132,7 +132,6 @@ def test_sighup_stops_every_process_like_ctrl_c():
     assert not processes_mentioning(*(env[variable] for variable in ports))
 
 
-@pytest.mark.long
 def test_once_says_only_what_still_works_afterwards(tmp_path):
     result = run_workshop("run", "step2", "--once", env=runner_env())
     assert result.returncode == 0, result.stdout + result.stderr
@@ -190,7 +189,6 @@ def test_missing_setup_says_which_command_to_run(monkeypatch):
         run_stage(find_stage("step2"))
 
 
-@pytest.mark.long
 def test_a_screenshot_of_the_demo_trace_page(tmp_path):
     """What `make screenshots` does for each lesson, in a real Chromium."""
     from workshop.runner.screenshot import find_chromium

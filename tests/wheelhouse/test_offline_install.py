@@ -8,8 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.ci import require
 from tests.netns import repository_copy, require_own_network, run_in_own_network
 
@@ -20,7 +18,6 @@ MISSING = (
 )
 
 
-@pytest.mark.long(30)
 def test_a_fresh_clone_installs_from_the_wheelhouse_and_runs_with_no_network(tmp_path):
     require(None if WHEELHOUSE and (Path(WHEELHOUSE) / "python").is_dir() else MISSING, "the offline install")
     require_own_network()
