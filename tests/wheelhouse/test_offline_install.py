@@ -1,6 +1,9 @@
 """The room with no network: a fresh clone installs from a wheelhouse (made here for this machine's platform
 by `.ci/run`, which has the package registries) in a network namespace with no route out; then `make doctor`
-passes and lesson 9, the one needing Python, Node.js and Traefik, runs with no network."""
+passes and lesson 9, the one needing Python, Node.js and Traefik, runs with no network.
+
+An install test, not part of `make test` (which needs no network, and has a time budget): `.ci/run` makes the
+wheelhouse, then runs it with `make test-wheelhouse WHEELHOUSE=<folder>`."""
 
 from __future__ import annotations
 
@@ -8,16 +11,19 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.ci import require
 from tests.netns import repository_copy, require_own_network, run_in_own_network
 
 WHEELHOUSE = os.environ.get("WORKSHOP_TEST_WHEELHOUSE")
 MISSING = (
     "needs a wheelhouse for this machine, made with the network: `make wheelhouse PLATFORMS=here "
-    "WHEELHOUSE=<folder>`, then WORKSHOP_TEST_WHEELHOUSE=<folder> make test (.ci/run does both)"
+    "WHEELHOUSE=<folder>`, then make test-wheelhouse WHEELHOUSE=<folder> (.ci/run does both)"
 )
 
 
+@pytest.mark.wheelhouse
 def test_a_fresh_clone_installs_from_the_wheelhouse_and_runs_with_no_network(tmp_path):
     require(None if WHEELHOUSE and (Path(WHEELHOUSE) / "python").is_dir() else MISSING, "the offline install")
     require_own_network()
