@@ -140,5 +140,6 @@ def build(folder: Path, targets: list[Target], say: Callable[[str], None] = prin
     (folder / "MANIFEST.json").write_text(json.dumps(document, indent=2) + "\n")
     (folder / "README.txt").write_text(README.format(targets=", ".join(map(str, targets)), folder=folder))
     size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
-    say(f"{folder}: {size / 2**20:.0f} MB for {len(targets)} targets")
+    kinds = f"{len(targets)} kinds of laptop" if len(targets) > 1 else str(targets[0])
+    say(f"{folder}: {size / 2**20:.0f} MB for {kinds}")
     return document
