@@ -315,8 +315,8 @@ def check_docker() -> list[Check]:
     engine = _run([docker, "version", "--format", "{{.Server.Version}}"])
     compose = _run([docker, "compose", "version", "--short"])
     if engine is None or engine.returncode != 0 or not engine.stdout.strip():
-        return [Check("Docker (optional)", False, "no Docker engine answers",
-                      "start Docker Desktop (or the docker service)", optional=True)]  # fmt: skip
+        fix = "start Docker Desktop or dockerd"
+        return [Check("Docker (optional)", False, "no engine running", fix, optional=True)]
     if compose is None or compose.returncode != 0:
         return [Check("Docker (optional)", False, f"engine {engine.stdout.strip()} but no `docker compose`",
                       "install the Compose plugin (docs.docker.com/compose/install)", optional=True)]  # fmt: skip
