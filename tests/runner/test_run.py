@@ -160,6 +160,8 @@ def test_a_store_already_running_is_used():
         assert f"using the Jaeger API already answering at {store.url}" in result.stdout
         assert "trace-store" not in result.stdout
         assert store.store.services() == ["contributors"]
+        assert f"The trace stays in the Jaeger that was already running: {store.url}" in result.stdout
+        assert "The trace store stops too" not in result.stdout
 
 
 def test_bad_stage_and_bad_port_variable_are_clear_errors():

@@ -51,7 +51,7 @@ def test_choosing_targets():
     two = [Target("macos-arm64", "3.13"), Target("linux-x86_64", "3.13")]
     assert choose_targets("macos-arm64,linux-x86_64", "3.13") == two
     assert len(choose_targets("here")) == 1
-    with pytest.raises(WorkshopError, match="unknown: windows-x86_64; choose from linux-x86_64"):
+    with pytest.raises(WorkshopError, match="unknown: windows-x86_64; choose all, here, or from linux-x86_64"):
         choose_targets("windows-x86_64")
     with pytest.raises(WorkshopError, match="unknown: 3.9"):
         choose_targets("all", "3.9,3.12")

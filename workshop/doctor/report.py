@@ -57,10 +57,11 @@ def text_report(checks: list[Check], lessons: list[int]) -> str:
     return "\n".join([*(line(check) for check in checks), summary(checks, lessons)])
 
 
-def json_report(checks: list[Check], lessons: list[int]) -> str:
+def json_report(checks: list[Check], lessons: list[int], commit: str | None = None) -> str:
     blocked = blocked_lessons(checks, lessons)
     document = {
         "ok": not blocked,
+        "workshop": {"commit": commit},  # which clone: an old one is spotted in the room's results
         "machine": {"system": sys.platform, "machine": platform.machine(), "node": platform.node()},
         "lessons": {str(lesson): {"can_run": lesson not in blocked, "blocked_by": blocked.get(lesson, [])}
                     for lesson in lessons},
@@ -68,6 +69,29 @@ def json_report(checks: list[Check], lessons: list[int]) -> str:
         "summary": summary(checks, lessons),
     }  # fmt: skip
     return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def wrapped(text: str, width: int) -> str:
+    """Each line wrapped at `width` with its continuation indented, so that a ✓ or ✗ starts every item."""
+    import textwrap
+
+    return "\n".join(
+        textwrap.fill(line, width, subsequent_indent="    ", break_on_hyphens=False) for line in text.splitlines()
+    )
+
+
+def room_report(documents: dict[str, dict]) -> str:
+    """One line per laptop of a room, from the files `make doctor JSON=1` wrote: the ones to visit first."""
+    lines = []
+    for name, document in sorted(documents.items(), key=lambda item: (item[1].get("ok", False), item[0])):
+        commit = (document.get("workshop") or {}).get("commit") or "?"
+        lines.append(f"{name} ({commit}): {document.get('summary', '✗ not a doctor report')}")
+    ready = sum(1 for document in documents.values() if document.get("ok"))
+    lines.append(f"{ready} of {len(documents)} laptops can run every lesson")
+    commits = {(document.get("workshop") or {}).get("commit") for document in documents.values()}
+    if len(commits) > 1:
+        lines.append(f"clones at {len(commits)} different commits: `git pull` on the older ones")
+    return "\n".join(lines)
 
 
 def printable(text: str) -> str:

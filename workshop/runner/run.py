@@ -341,7 +341,10 @@ class Run:
         if not (self.plan.stage.traced and trace_id):
             return
         journal = os.environ.get("TRACE_STORE_FILE")
-        if journal and any(p.name == "trace-store" for p in self.plan.processes):
+        if not any(p.name == "trace-store" for p in self.plan.processes):
+            self._say(f"  The trace stays in the Jaeger that was already running: {self.plan.settings.query_url}")
+            return
+        if journal:
             self._say(f"  This trace is kept in {journal}. To look at it again:")
             self._say(f"    {_python()} -m workshop collector --journal {journal}     (then, in another terminal)")
             self._say(f"    {_python()} -m workshop trace {trace_id} --all")

@@ -29,12 +29,13 @@ DOWNLOAD_TIMEOUT = 1800.0  # seconds for one pip or npm download, on a room's sl
 README = """\
 The tracing workshop's wheelhouse: every package its lessons install, for {targets}.
 
-Install a laptop from it, with no network (from the workshop's folder):
+Install a laptop from it, with no network, from the workshop's folder (wherever this folder is now,
+on the stick or copied to the laptop):
 
-    make setup WHEELHOUSE={folder}
+    make setup WHEELHOUSE=/path/to/this/folder
 
-which runs `pip install --no-index --find-links {folder}/python ...` and, for lesson 9,
-`npm ci --offline --cache {folder}/npm`. Then `make doctor` says whether every lesson can run.
+which runs `pip install --no-index --find-links <this folder>/python ...` and, for lesson 9,
+`npm ci --offline --cache <this folder>/npm`. Then `make doctor` says whether every lesson can run.
 """
 
 
@@ -138,7 +139,7 @@ def build(folder: Path, targets: list[Target], say: Callable[[str], None] = prin
     document = manifest(targets, pins, python)
     document["build_tools"] = tools
     (folder / "MANIFEST.json").write_text(json.dumps(document, indent=2) + "\n")
-    (folder / "README.txt").write_text(README.format(targets=", ".join(map(str, targets)), folder=folder))
+    (folder / "README.txt").write_text(README.format(targets=", ".join(map(str, targets))))
     size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
     kinds = f"{len(targets)} kinds of laptop" if len(targets) > 1 else str(targets[0])
     say(f"{folder}: {size / 2**20:.0f} MB for {kinds}")

@@ -141,5 +141,5 @@ def _listed(value: str, known: tuple[str, ...]) -> list[str]:
     unknown = [item for item in items if item not in known]
     if unknown or not items:
         named = ", ".join(unknown) if unknown else repr(value)
-        raise WorkshopError(f"unknown: {named}; choose from {', '.join(known)}")
+        raise WorkshopError(f"unknown: {named}; choose all, here, or from {', '.join(known)}")
     return items
