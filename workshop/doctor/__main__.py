@@ -23,7 +23,7 @@ def run_checks(python: str) -> list[c.Check]:
     traefik = c.check_traefik()
     installed = {"venv": venv.ok, "traefik": traefik.ok, "node": all(check.ok for check in node)}
     return [
-        c.check_python(python, venv.detail.split(", ")[1] if venv.ok else None),
+        c.check_python(python, c.venv_python_version() if venv.ok else None),
         c.check_make(),
         venv,
         c.check_disk(installed),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -110,6 +112,13 @@ def _a_good_python() -> str | None:
 def venv_python() -> Path | None:
     python = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     return python if python.exists() else None
+
+
+def venv_python_version() -> str | None:
+    """`Python 3.x.y` of the .venv, if it runs."""
+    python = venv_python()
+    found = _version_of(str(python)) if python else None
+    return "Python " + ".".join(map(str, found)) if found else None
 
 
 def check_python(python: str, venv_python_version: str | None) -> Check:
@@ -300,8 +309,6 @@ def check_node() -> list[Check]:
     checks = [Check("Node.js", True, f"Node.js {'.'.join(map(str, version))}, npm {shown}")]
     lock = NODE_PROJECT / "package-lock.json"
     stamp = NODE_PROJECT / "node_modules" / STAMP
-    import hashlib
-
     if stamp.is_file() and stamp.read_text().strip() == hashlib.sha256(lock.read_bytes()).hexdigest():
         checks.append(Check("npm packages", True, "lesson 9's Node.js packages are installed"))
     else:
@@ -311,8 +318,6 @@ def check_node() -> list[Check]:
 
 
 def check_traefik() -> Check:
-    import platform
-
     machine = platform.machine().lower()
     machine = {"amd64": "x86_64", "arm64": "arm64" if sys.platform == "darwin" else "aarch64"}.get(machine, machine)
     if (sys.platform, machine) not in TRAEFIK_PLATFORMS:

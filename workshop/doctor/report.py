@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
+import textwrap
 
 from workshop.doctor.checks import Check
 
@@ -73,8 +74,6 @@ def json_report(checks: list[Check], lessons: list[int], commit: str | None = No
 
 def wrapped(text: str, width: int) -> str:
     """Each line wrapped at `width` with its continuation indented, so that a ✓ or ✗ starts every item."""
-    import textwrap
-
     return "\n".join(
         textwrap.fill(line, width, subsequent_indent="    ", break_on_hyphens=False) for line in text.splitlines()
     )
