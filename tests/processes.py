@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tests.stage_loader import ROOT
-from workshop.ports import free_port, tcp_port_free, udp_port_free, wait_for_http
+from workshop.ports import tcp_port_free, udp_port_free, wait_for_http
 
 QUIET = "ignore:This package is no longer supported:DeprecationWarning"
 
@@ -48,7 +48,7 @@ def stage_processes(folder: str, env: dict[str, str], only: set[str] | None = No
     yields the app's URL."""
     from workshop.lessons.stages import read_procfile
 
-    app_port, proxy_port = free_port(), free_port()
+    app_port, proxy_port = distinct_free_ports(2)  # not from the ephemeral range: nothing takes them meanwhile
     full_env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
