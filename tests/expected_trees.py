@@ -6,8 +6,7 @@ start order]).
 
 from __future__ import annotations
 
-from workshop.terminal.waterfall import Node, span_tree
-from workshop.tracestore.jaeger_model import Json
+from workshop.tracestore.model import Json, SpanNode, TraceTree
 
 
 def github_calls(service: str) -> tuple:
@@ -72,9 +71,9 @@ SERVICES = {stage: services(tree) for stage, tree in EXPECTED_TREES.items()}
 
 def json_tree(trace: Json) -> tuple:
     """A Jaeger JSON trace as (service, operation, [children]), for comparison with the trees above."""
-    (root,) = span_tree(trace)
+    (root,) = TraceTree(trace).roots
 
-    def tree(node: Node) -> tuple:
+    def tree(node: SpanNode) -> tuple:
         return (node.service, node.span["operationName"], [tree(child) for child in node.children])
 
     return tree(root)

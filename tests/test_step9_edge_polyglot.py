@@ -18,8 +18,8 @@ from tests.lesson9_tools import NODE_PROXY, STAGE, require_lesson9_tools
 from tests.processes import run_workshop, runner_env, running_stage
 from tests.stage_loader import ROOT
 from workshop.terminal.query_client import QueryClient, trace_services
-from workshop.terminal.waterfall import span_tree
 from workshop.tracestore.collector import CollectorConfig, running_collector
+from workshop.tracestore.model import TraceTree
 
 SERVICES = {"traefik", "gateway", "github-proxy", "worker"}
 
@@ -49,7 +49,7 @@ def test_make_step9_once_gives_one_trace_from_traefik_through_node_to_the_worker
     trace = QueryClient(store.url).wait_for_trace(trace_id, SERVICES, timeout=10)
     assert trace is not None and trace_services(trace) == SERVICES
 
-    (root,) = span_tree(trace)  # one root: Traefik's entry point span, and every other span under it
+    (root,) = TraceTree(trace).roots  # one root: Traefik's entry point span, and every other span under it
     assert (root.service, root.span["operationName"]) == ("traefik", "GET")
     chain = [root]
     while len(chain[-1].children) == 1 and chain[-1].service == "traefik":
@@ -96,7 +96,7 @@ def test_the_readme_s_curl_goes_through_traefik_and_traefik_stopping_is_named(st
                                 headers={"X-Client": "my laptop"}, timeout=15)  # fmt: skip
         assert response.status_code == 200 and len(response.json()["contributors"]) == 3  # top=3, via baggage
         trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES, timeout=10)
-        assert trace is not None and span_tree(trace)[0].service == "traefik"
+        assert trace is not None and TraceTree(trace).roots[0].service == "traefik"
         found = subprocess.run(["pgrep", "-f", f"traefik --entryPoints.web.address=127.0.0.1:{port}"],
                                capture_output=True, text=True).stdout.split()  # fmt: skip
         assert found, "".join(output)
@@ -122,7 +122,7 @@ def test_zipkin_and_b3_make_one_trace_and_lose_the_baggage(store):
         assert len(response.json()["contributors"]) > 3  # ?top=3 travelled as baggage, which B3 cannot carry
         trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES, timeout=10)
     assert trace is not None and trace_services(trace) == SERVICES
-    assert len(span_tree(trace)) == 1  # one trace, one root, across B3 hops
+    assert len(TraceTree(trace).roots) == 1  # one trace, one root, across B3 hops
     proxy = [s for s in trace["spans"] if s["operationName"] == "GET /stats/:owner/:repo"]
     assert tags(proxy[0])["baggage.client"] == "-" and tags(proxy[0])["http.response.status_code"] == "200"
     assert store.statistics()["zipkin"]["spans"] >= 5  # the Node proxy's spans came as Zipkin JSON
@@ -134,7 +134,7 @@ def test_without_traefik_the_trace_starts_at_the_gateway(store):
     assert "not started: traefik (WITHOUT)" in result.stdout
     trace_id = re.search(r"trace ([0-9a-f]{32})", result.stdout).group(1)
     trace = QueryClient(store.url).wait_for_trace(trace_id, SERVICES - {"traefik"}, timeout=10)
-    (root,) = span_tree(trace)
+    (root,) = TraceTree(trace).roots
     assert (root.service, root.span["operationName"]) == ("gateway", "GET /contributors/<owner>/<repo>")
 
 

@@ -99,7 +99,8 @@ def test_clear_errors_without_a_traceback(traces):
 def test_collector_port_in_use_is_clear():
     with running_collector(CollectorConfig.on_free_ports()) as store:
         result = workshop("collector", "--udp-port", str(store.udp_port), "--http-port", str(free_port()))
-        assert result.returncode == 2 and f"UDP port {store.udp_port} is already in use" in result.stderr
+        assert result.returncode == 2 and f"port {store.udp_port} is already in use" in result.stderr
+        assert "move this one with JAEGER_AGENT_PORT=" in result.stderr  # the sentence every port's clash gets
         result = workshop("collector", "--udp-port", str(free_port(kind=2)), "--http-port", str(store.http_port))
         assert result.returncode == 2 and f"port {store.http_port} is already in use" in result.stderr
 

@@ -16,8 +16,8 @@ from thrift.Thrift import TMessageType
 from thrift.transport.TTransport import TMemoryBuffer
 
 from tests.udp_capture import close, jaeger_tracer
+from workshop.tracestore.app import create_app
 from workshop.tracestore.collector import CollectorConfig, running_collector
-from workshop.tracestore.query_api import create_app
 from workshop.tracestore.store import TraceStore
 
 TAG_TYPES = {"string", "bool", "int64", "float64", "binary"}

@@ -11,8 +11,8 @@ from opentracing import follows_from
 from thrift.protocol.TCompactProtocol import TCompactProtocol, TCompactProtocolAccelerated
 
 from tests.udp_capture import close, jaeger_tracer, receive_all, udp_socket
-from workshop.tracestore.jaeger_model import assemble_trace, normalize_trace_id, spans_from_batch, trace_id_hex
-from workshop.tracestore.receivers.thrift import DecodeError, decode_batch
+from workshop.tracestore.model import assemble_trace, normalize_trace_id, trace_id_hex
+from workshop.tracestore.receivers.thrift import DecodeError, decode_batch, spans_from_batch
 
 
 def capture(build) -> list[bytes]:

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from workshop.tracestore.store import MAX_JOURNAL_LINE, TraceQuery, TraceStore
+from workshop.tracestore.journal import MAX_JOURNAL_LINE
+from workshop.tracestore.query import TraceQuery
+from workshop.tracestore.store import TraceStore
 
 
 def span(trace: str, span_id: str, op: str = "op", start: int = 1_000, duration: int = 10, parent: str | None = None,

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from tests.tracestore.test_store import process, span
 from workshop.tracestore import store as trace_store
-from workshop.tracestore.store import TraceQuery, TraceStore
+from workshop.tracestore.query import TraceQuery
+from workshop.tracestore.store import TraceStore
 
 
 def trace_id(n: int) -> str:

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from opentracing import follows_from
 
 from tests.udp_capture import close, jaeger_tracer
+from workshop.tracestore.app import create_app
 from workshop.tracestore.collector import CollectorConfig, running_collector
-from workshop.tracestore.query_api import create_app
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 

@@ -8,7 +8,7 @@ import time
 import requests
 
 from workshop.errors import WorkshopError
-from workshop.tracestore.jaeger_model import Json
+from workshop.tracestore.model import Json
 
 DEFAULT_QUERY_URL = "http://127.0.0.1:16686"
 

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from workshop.serving import create_server, serve_forever
-from workshop.tracestore import query_api, sampling
+from workshop.tracestore import sampling
+from workshop.tracestore.app import create_app
 from workshop.tracestore.receivers import otlp, zipkin
 from workshop.tracestore.receivers.otlp import OtlpStats
 from workshop.tracestore.receivers.udp import UdpReceiver
@@ -63,13 +64,13 @@ class Collector:
         self._receiving = False
         with contextlib.ExitStack() as undo:  # if a later port is taken, the earlier ones are let go
             # bound before the journal loads: meanwhile datagrams wait in the kernel's buffer
-            self.receiver = UdpReceiver(self.store, config.host, config.udp_port)
+            self.receiver = UdpReceiver(self.store, config.host, config.udp_port, "JAEGER_AGENT_PORT")
             undo.callback(self.receiver.stop)
             self.binary_receiver = UdpReceiver(
                 self.store, config.host, config.binary_udp_port, "JAEGER_BINARY_PORT", protocol="binary"
             )
             undo.callback(self.binary_receiver.stop)
-            self.server = self._http(query_api.create_app(self.store, self.statistics), config.http_port,
+            self.server = self._http(create_app(self.store, self.statistics), config.http_port,
                                      "JAEGER_QUERY_PORT", undo)  # fmt: skip
             self.otlp_server = self._http(otlp.create_app(self.store, self.otlp_stats), config.otlp_port,
                                           "OTLP_HTTP_PORT", undo)  # fmt: skip

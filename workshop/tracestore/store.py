@@ -19,52 +19,27 @@ that cannot be read (torn, not UTF-8, not JSON, not a span) are skipped and coun
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import sys
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import NamedTuple
 
-from jaeger_client.thrift_gen.jaeger.ttypes import Batch
-
-from workshop.tracestore.jaeger_model import (
-    Json,
-    assemble_trace,
-    checked_process,
-    checked_span,
-    spans_from_batch,
-    tag_text,
-)
+from workshop.tracestore.journal import Journal, journal_line, read_journal, remove
+from workshop.tracestore.model import Json, SpanRecord, assemble_trace, tag_text
+from workshop.tracestore.query import TraceQuery
 
 log = logging.getLogger("workshop.tracestore.store")
 
-SpanRecord = tuple[Json, Json]  # (Jaeger UI span without processID, its process)
 DEFAULT_MAX_TRACES = 10_000
 DEFAULT_MAX_SPANS = 1_000_000  # about 1 GiB of spans like jaeger-client's (a few tags, a log)
 DEFAULT_MAX_SPANS_PER_TRACE = 10_000
 JOURNAL_GROWTH = 2  # the journal is compacted when it has more than this many lines per span held
-MAX_JOURNAL_LINE = 1 << 20  # bytes; a span from one datagram (64 KiB) is far shorter
 RELOAD_CHUNK = 128  # journal lines parsed before they are stored: what reloading holds besides the store
-
-
-@dataclass
-class TraceQuery:
-    service: str | None = None
-    operation: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    min_duration_us: int | None = None
-    max_duration_us: int | None = None
-    start_us: int | None = None
-    end_us: int | None = None
-    limit: int = 100
-    trace_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -102,7 +77,7 @@ class _Span(NamedTuple):
         return json.loads(self.blob), self.process.value
 
     def journal_line(self) -> bytes:
-        return b'{"span":' + self.blob + b',"process":' + self.process.key + b"}\n"
+        return journal_line(self.blob, self.process.key)
 
 
 SpanFields = tuple[str, int, int, str, tuple[str, ...]]  # _Span's fields after `process`
@@ -159,15 +134,12 @@ class TraceStore:
         self._operations: dict[str, dict[tuple[str, str], int]] = {}  # service -> (operation, kind) -> spans
         self._span_count = 0
         self._lock = threading.Lock()
-        self._journal: _Journal | None = None
+        self._journal: Journal | None = None
         self._pending: list[bytes] | None = None  # lines appended while the journal is being compacted
         if journal is not None:
             self.open_journal(journal)
 
     # --- writing ---------------------------------------------------------------------------------
-
-    def add_batch(self, batch: Batch) -> int:
-        return self.add_spans(spans_from_batch(batch))
 
     def add_spans(self, records: list[SpanRecord], journal: bool = True) -> int:
         """Store `records`; how many were stored (the others were beyond their trace's span limit)."""
@@ -255,10 +227,10 @@ class TraceStore:
     def open_journal(self, path: Path) -> None:
         """Reload `path` if it exists, rewrite it with what the bounds kept, then append every new span."""
         self._reload(path)
-        journal = _Journal(path)
+        journal = Journal(path)
         with self._lock:
             spans = self._held_spans()
-            journal.install(journal.write_temporary(spans), [])
+            journal.install(journal.write_temporary(span.journal_line() for span in spans), [])
             self._journal = journal
 
     def _reload(self, path: Path) -> None:
@@ -267,22 +239,20 @@ class TraceStore:
             return
         chunk: list[SpanRecord] = []
         skipped = 0
-        with path.open("rb") as lines:
-            for line in _journal_lines(lines):
-                record = _journal_record(line)
-                if record is None:
-                    skipped += 1
-                    continue
-                chunk.append(record)
-                if len(chunk) == RELOAD_CHUNK:
-                    self.add_spans(chunk, journal=False)
-                    chunk = []
+        for record in read_journal(path):
+            if record is None:
+                skipped += 1
+                continue
+            chunk.append(record)
+            if len(chunk) == RELOAD_CHUNK:
+                self.add_spans(chunk, journal=False)
+                chunk = []
         self.add_spans(chunk, journal=False)
         self.stats.journal_lines_skipped += skipped
         if skipped:
             log.warning("skipped %d unreadable lines of %s", skipped, path)
 
-    def _journal_append(self, stored: list[_Span]) -> tuple[_Journal, list[_Span]] | None:
+    def _journal_append(self, stored: list[_Span]) -> tuple[Journal, list[_Span]] | None:
         """Append `stored` to the journal (under the lock). When the journal has grown past its bound
         and no compaction is under way: the journal and the spans to rewrite it with."""
         journal = self._journal
@@ -301,11 +271,11 @@ class TraceStore:
         self._pending = []
         return journal, self._held_spans()
 
-    def _compact_journal(self, journal: _Journal, spans: list[_Span]) -> None:
+    def _compact_journal(self, journal: Journal, spans: list[_Span]) -> None:
         """Rewrite the journal with `spans` (what the store held) outside the lock, then, under it, add
         the lines appended meanwhile and put the new file in the old one's place."""
         try:
-            temporary = journal.write_temporary(spans)
+            temporary = journal.write_temporary(span.journal_line() for span in spans)
         except OSError as problem:
             temporary = None
             self._journal_error("could not compact", problem)
@@ -314,13 +284,13 @@ class TraceStore:
             if temporary is None:
                 return
             if self._journal is not journal:  # closed meanwhile: the old file has every line
-                _remove(temporary)
+                remove(temporary[0])
                 return
             try:
                 journal.install(temporary, pending)
                 self.stats.journal_compactions += 1
             except OSError as problem:
-                _remove(temporary)
+                remove(temporary[0])
                 self._journal_error("could not compact", problem)
 
     def _held_spans(self) -> list[_Span]:
@@ -395,48 +365,6 @@ class TraceStore:
         return [{"parent": p, "child": c, "callCount": n} for (p, c), n in sorted(counts.items())]
 
 
-class _Journal:
-    """The JSON-lines file: appended to span by span, replaced now and then by a compacted copy."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.lines = 0  # in the file
-        self._file: BinaryIO | None = None
-
-    def append(self, lines: list[bytes]) -> None:
-        if self._file is None:
-            raise OSError(f"{self.path} is not open")
-        self._file.write(b"".join(lines))
-        self._file.flush()
-        self.lines += len(lines)
-
-    def write_temporary(self, spans: list[_Span]) -> tuple[str, int]:
-        """A new file beside the journal with a line for each of `spans`: its name and line count."""
-        handle, name = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.writelines(span.journal_line() for span in spans)
-        except BaseException:
-            _remove(name)
-            raise
-        return name, len(spans)
-
-    def install(self, temporary: tuple[str, int], pending: list[bytes]) -> None:
-        """Make `temporary` plus `pending` (lines appended since it was begun) the journal, and append to it."""
-        name, lines = temporary
-        with open(name, "ab") as out:
-            out.write(b"".join(pending))
-        os.replace(name, self.path)
-        self.close()
-        self._file = self.path.open("ab")
-        self.lines = lines + len(pending)
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
 def _prepare(records: list[SpanRecord]) -> list[_Prepared]:
     """What can be done before taking the lock: the JSON, the fields a search reads."""
     process_keys: dict[int, bytes] = {}  # the spans of a batch share their process
@@ -462,35 +390,6 @@ def _fields(span: Json) -> SpanFields:
         sys.intern(next((str(t["value"]) for t in span["tags"] if t["key"] == "span.kind"), "")),
         tuple(ref["spanID"] for ref in span["references"]),
     )
-
-
-def _journal_lines(file: BinaryIO) -> Iterator[bytes | None]:
-    """Each line of `file`; None for a line longer than MAX_JOURNAL_LINE, skipped without being read whole."""
-    while line := file.readline(MAX_JOURNAL_LINE + 1):
-        if len(line) > MAX_JOURNAL_LINE and not line.endswith(b"\n"):
-            while line and not line.endswith(b"\n"):
-                line = file.readline(MAX_JOURNAL_LINE + 1)
-            yield None
-        else:
-            yield line
-
-
-def _journal_record(line: bytes | None) -> SpanRecord | None:
-    """The span and process a journal line holds, checked field by field; None if it holds none."""
-    if line is None:
-        return None
-    try:
-        entry = json.loads(line.decode("utf-8"))
-        if not isinstance(entry, dict):
-            return None
-        return checked_span(entry.get("span")), checked_process(entry.get("process"))
-    except (ValueError, TypeError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        return None
-
-
-def _remove(name: str) -> None:
-    with contextlib.suppress(OSError):
-        os.remove(name)
 
 
 def _in_range(start: int, query: TraceQuery) -> bool:

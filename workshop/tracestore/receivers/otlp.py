@@ -33,9 +33,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from workshop.tracestore.jaeger_model import Json, span_id_hex, trace_id_hex
+from workshop.tracestore import model
+from workshop.tracestore.model import CHILD_OF, FOLLOWS_FROM, Json, SpanRecord, span_id_hex, trace_id_from_bytes
 from workshop.tracestore.receivers.http_body import BadRequest, read_body
-from workshop.tracestore.store import SpanRecord, TraceStore
+from workshop.tracestore.store import TraceStore
 
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 KINDS = {Span.SPAN_KIND_SERVER: "server", Span.SPAN_KIND_CLIENT: "client", Span.SPAN_KIND_PRODUCER: "producer",
@@ -93,15 +94,12 @@ def spans_from_export(export: ExportTraceServiceRequest) -> tuple[list[SpanRecor
     for resource_spans in export.resource_spans:
         attributes = list(resource_spans.resource.attributes)
         service = next((a.value.string_value for a in attributes if a.key == "service.name"), "") or "unknown_service"
-        process = {
-            "serviceName": service,
-            "tags": [_tag(a.key, a.value) for a in attributes if a.key != "service.name"],
-        }
+        process = model.process(service, [_tag(a.key, a.value) for a in attributes if a.key != "service.name"])
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope
-            scope_tags = [{"key": "otel.scope.name", "type": "string", "value": scope.name}] if scope.name else []
+            scope_tags = [model.tag("otel.scope.name", "string", scope.name)] if scope.name else []
             if scope.version:
-                scope_tags.append({"key": "otel.scope.version", "type": "string", "value": scope.version})
+                scope_tags.append(model.tag("otel.scope.version", "string", scope.version))
             for span in scope_spans.spans:
                 if (
                     len(span.trace_id) != 16
@@ -115,71 +113,63 @@ def spans_from_export(export: ExportTraceServiceRequest) -> tuple[list[SpanRecor
     return records, rejected
 
 
-def _trace_id(raw: bytes) -> str:
-    return trace_id_hex(int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big"))
-
-
 def _span(span: Span, scope_tags: list[Json]) -> Json:
-    trace_id = _trace_id(span.trace_id)
+    trace_id = trace_id_from_bytes(span.trace_id)
     references = []
     if len(span.parent_span_id) == 8 and any(span.parent_span_id):
         parent = span_id_hex(int.from_bytes(span.parent_span_id, "big"))
-        references.append({"refType": "CHILD_OF", "traceID": trace_id, "spanID": parent})
+        references.append(model.reference(CHILD_OF, trace_id, parent))
     for link in span.links:
         if len(link.trace_id) == 16 and len(link.span_id) == 8:
             linked = span_id_hex(int.from_bytes(link.span_id, "big"))
-            references.append({"refType": "FOLLOWS_FROM", "traceID": _trace_id(link.trace_id), "spanID": linked})
+            references.append(model.reference(FOLLOWS_FROM, trace_id_from_bytes(link.trace_id), linked))
     tags = [_tag(a.key, a.value) for a in span.attributes] + scope_tags
     if span.kind in KINDS:
-        tags.append({"key": "span.kind", "type": "string", "value": KINDS[span.kind]})
+        tags.append(model.tag("span.kind", "string", KINDS[span.kind]))
     if span.status.code == Status.STATUS_CODE_ERROR:
-        tags += [{"key": "error", "type": "bool", "value": True},
-                 {"key": "otel.status_code", "type": "string", "value": "ERROR"}]  # fmt: skip
+        tags += [model.tag("error", "bool", True), model.tag("otel.status_code", "string", "ERROR")]
         if span.status.message:
-            tags.append({"key": "otel.status_description", "type": "string", "value": span.status.message})
+            tags.append(model.tag("otel.status_description", "string", span.status.message))
     elif span.status.code == Status.STATUS_CODE_OK:
-        tags.append({"key": "otel.status_code", "type": "string", "value": "OK"})
+        tags.append(model.tag("otel.status_code", "string", "OK"))
     if span.trace_state:
-        tags.append({"key": "w3c.tracestate", "type": "string", "value": span.trace_state})
+        tags.append(model.tag("w3c.tracestate", "string", span.trace_state))
     logs = [
-        {
-            "timestamp": event.time_unix_nano // 1000,
-            "fields": [{"key": "event", "type": "string", "value": event.name}]
-            + [_tag(a.key, a.value) for a in event.attributes],
-        }
+        model.log_entry(
+            event.time_unix_nano // 1000,
+            [model.tag("event", "string", event.name)] + [_tag(a.key, a.value) for a in event.attributes],
+        )
         for event in span.events
     ]
     start = span.start_time_unix_nano // 1000
-    return {
-        "traceID": trace_id,
-        "spanID": span_id_hex(int.from_bytes(span.span_id, "big")),
-        "flags": 1,
-        "operationName": span.name,
-        "references": references,
-        "startTime": start,
-        "duration": max(span.end_time_unix_nano // 1000 - start, 0),
-        "tags": tags,
-        "logs": logs,
-        "processID": "",
-        "warnings": None,
-    }
+    return model.span(
+        trace_id,
+        span_id_hex(int.from_bytes(span.span_id, "big")),
+        span.name,
+        references,
+        start,
+        max(span.end_time_unix_nano // 1000 - start, 0),
+        tags,
+        logs,
+        flags=1,
+    )
 
 
 def _tag(key: str, value: AnyValue) -> Json:
     kind = value.WhichOneof("value")
     if kind == "string_value":
-        return {"key": key, "type": "string", "value": value.string_value}
+        return model.tag(key, "string", value.string_value)
     if kind == "bool_value":
-        return {"key": key, "type": "bool", "value": value.bool_value}
+        return model.tag(key, "bool", value.bool_value)
     if kind == "int_value":
-        return {"key": key, "type": "int64", "value": value.int_value}
-    if kind == "double_value":
-        return {"key": key, "type": "float64", "value": value.double_value}
+        return model.tag(key, "int64", value.int_value)
+    if kind == "double_value":  # NaN and infinities, which JSON has no form for, as strings: as Thrift's
+        return model.float_tag(key, value.double_value)
     if kind == "bytes_value":
-        return {"key": key, "type": "binary", "value": base64.b64encode(value.bytes_value).decode()}
+        return model.tag(key, "binary", base64.b64encode(value.bytes_value).decode())
     if kind in ("array_value", "kvlist_value"):  # as Jaeger: JSON text
-        return {"key": key, "type": "string", "value": json.dumps(_plain(value), separators=(",", ":"))}
-    return {"key": key, "type": "string", "value": ""}
+        return model.tag(key, "string", json.dumps(_plain(value), separators=(",", ":")))
+    return model.tag(key, "string", "")
 
 
 def _plain(value: AnyValue) -> object:

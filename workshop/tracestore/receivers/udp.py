@@ -1,4 +1,4 @@
-"""Receive jaeger-client's UDP span batches (what a Jaeger agent receives on port 6831) into a TraceStore.
+"""Receive jaeger-client's UDP span batches (what a Jaeger agent receives) into a TraceStore.
 
 One thread only drains the socket into a queue, so a burst lands in memory rather than overflowing the
 kernel's buffer; a second thread decodes and stores. Bad datagrams are counted and logged, never fatal.
@@ -15,7 +15,8 @@ import threading
 from dataclasses import dataclass
 
 from workshop.errors import WorkshopError
-from workshop.tracestore.receivers.thrift import MAX_DATAGRAM, DecodeError, decode_batch
+from workshop.ports import port_in_use_message
+from workshop.tracestore.receivers.thrift import MAX_DATAGRAM, DecodeError, decode_batch, spans_from_batch
 from workshop.tracestore.store import TraceStore
 
 log = logging.getLogger("workshop.tracestore.receivers.udp")
@@ -36,10 +37,10 @@ class UdpReceiver:
     def __init__(
         self,
         store: TraceStore,
-        host: str = "127.0.0.1",
-        port: int = 6831,
-        variable: str = "JAEGER_AGENT_PORT",
-        protocol: str = "compact",  # Thrift's compact protocol (6831), or "binary" (6832)
+        host: str,
+        port: int,
+        variable: str,  # the environment variable that moves the port, for the message when it is taken
+        protocol: str = "compact",  # Thrift's compact protocol (Python's jaeger-client), or "binary" (Node's)
     ):
         self.store = store
         self.protocol = protocol
@@ -59,9 +60,7 @@ class UdpReceiver:
             self._sock.bind((host, port))
         except OSError as error:
             self._sock.close()
-            raise WorkshopError(
-                f"UDP port {port} is already in use (a Jaeger agent?): stop it, or move this one with {variable}=<port>"
-            ) from error
+            raise WorkshopError(port_in_use_message(port, variable)) from error
         self._sock.setblocking(False)
         self._wake_reader, self._wake_writer = socket.socketpair()  # a byte here ends the receive thread's wait
         self._wake_reader.setblocking(False)
@@ -143,7 +142,7 @@ class UdpReceiver:
             self.stats.datagrams += 1
             try:
                 batch = decode_batch(datagram, self.protocol)
-                self.stats.spans += self.store.add_batch(batch)
+                self.stats.spans += self.store.add_spans(spans_from_batch(batch))
             except DecodeError as error:
                 self.stats.malformed += 1
                 log.warning("dropped a malformed datagram of %d bytes: %s", len(datagram), error)

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, request
 
-from workshop.tracestore.jaeger_model import Json, normalize_trace_id
+from workshop.tracestore import model
+from workshop.tracestore.model import CHILD_OF, Json, SpanRecord, normalize_trace_id
 from workshop.tracestore.receivers.http_body import BadRequest, read_body
-from workshop.tracestore.store import SpanRecord, TraceStore
+from workshop.tracestore.store import TraceStore
 
 KINDS = {"CLIENT": "client", "SERVER": "server", "PRODUCER": "producer", "CONSUMER": "consumer"}
 
@@ -62,37 +63,38 @@ def _record(span: dict, client_ids: set) -> SpanRecord:
     tags: list[Json] = []
     for key, value in (span.get("tags") or {}).items():
         if key == "error":
-            tags.append({"key": "error", "type": "bool", "value": True})
+            tags.append(model.tag("error", "bool", True))
             if value not in ("", "true"):
-                tags.append({"key": "error.message", "type": "string", "value": str(value)})
+                tags.append(model.string_tag("error.message", value))
         else:
-            tags.append({"key": str(key), "type": "string", "value": str(value)})
+            tags.append(model.string_tag(str(key), value))
     if kind:
-        tags.append({"key": "span.kind", "type": "string", "value": kind})
+        tags.append(model.tag("span.kind", "string", kind))
     remote = span.get("remoteEndpoint") or {}
     if remote.get("serviceName"):
-        tags.append({"key": "peer.service", "type": "string", "value": str(remote["serviceName"])})
+        tags.append(model.string_tag("peer.service", remote["serviceName"]))
     if remote.get("ipv4") or remote.get("ipv6"):
-        tags.append({"key": "net.peer.ip", "type": "string", "value": str(remote.get("ipv4") or remote["ipv6"])})
+        tags.append(model.string_tag("net.peer.ip", remote.get("ipv4") or remote["ipv6"]))
     if isinstance(remote.get("port"), int):
-        tags.append({"key": "net.peer.port", "type": "int64", "value": remote["port"]})
+        tags.append(model.tag("net.peer.port", "int64", remote["port"]))
     logs = [
-        {
-            "timestamp": int(note["timestamp"]),
-            "fields": [{"key": "event", "type": "string", "value": str(note["value"])}],
-        }
+        model.log_entry(int(note["timestamp"]), [model.string_tag("event", note["value"])])
         for note in span.get("annotations") or []
     ]
-    references = [{"refType": "CHILD_OF", "traceID": trace_id, "spanID": parent}] if parent else []
-    jaeger_span = {
-        "traceID": trace_id, "spanID": span_id, "flags": 1, "operationName": str(span.get("name") or ""),
-        "references": references, "startTime": int(span.get("timestamp") or 0),
-        "duration": int(span.get("duration") or 0), "tags": tags, "logs": logs, "processID": "", "warnings": None,
-    }  # fmt: skip
-    process = {"serviceName": str(local.get("serviceName") or "unknown-service"), "tags": []}
-    if local.get("ipv4"):
-        process["tags"].append({"key": "ip", "type": "string", "value": str(local["ipv4"])})
-    return jaeger_span, process
+    references = [model.reference(CHILD_OF, trace_id, parent)] if parent else []
+    jaeger_span = model.span(
+        trace_id,
+        span_id,
+        str(span.get("name") or ""),
+        references,
+        int(span.get("timestamp") or 0),
+        int(span.get("duration") or 0),
+        tags,
+        logs,
+        flags=1,
+    )
+    tags_of_process = [model.string_tag("ip", local["ipv4"])] if local.get("ipv4") else []
+    return jaeger_span, model.process(str(local.get("serviceName") or "unknown-service"), tags_of_process)
 
 
 def create_app(store: TraceStore, stats: ZipkinStats) -> Flask:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from workshop.tracestore.durations import format_duration_us
-from workshop.tracestore.jaeger_model import Json
+from workshop.tracestore.model import Json, SpanNode, TraceTree, tag_text
 
 # Colour-blind-safe, readable on white and on a projector (Okabe-Ito, darkened where too light)
 SERVICE_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#8A6D00", "#56B4E9", "#7F3C8D", "#4D4D4D"]
@@ -16,14 +16,6 @@ SERVICE_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#8A6D00", "#56B4
 
 def colours(services: list[str]) -> dict[str, str]:
     return {name: SERVICE_COLOURS[i % len(SERVICE_COLOURS)] for i, name in enumerate(sorted(services))}
-
-
-def _is_error(tags: list[Json]) -> bool:
-    return any(t["key"] == "error" and t["value"] in (True, "true") for t in tags)
-
-
-def _value(value: object) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def when(us: int) -> str:
@@ -35,6 +27,8 @@ class SpanRow:
     """One span of a trace, as its row in the waterfall."""
 
     span: Json
+    id: str
+    operation: str
     service: str
     depth: int
     offset_us: int
@@ -43,14 +37,6 @@ class SpanRow:
     error: bool
     reference: str  # CHILD_OF, FOLLOWS_FROM, or "" for a root
     children: list[SpanRow] = field(default_factory=list)
-
-    @property
-    def id(self) -> str:
-        return self.span["spanID"]
-
-    @property
-    def operation(self) -> str:
-        return self.span["operationName"]
 
     @property
     def duration(self) -> str:
@@ -62,15 +48,18 @@ class SpanRow:
 
     @property
     def tags(self) -> list[tuple[str, str]]:
-        return [(t["key"], _value(t["value"])) for t in self.span["tags"] if not t["key"].startswith("baggage.")]
+        return [(t["key"], tag_text(t["value"])) for t in self.span["tags"] if not t["key"].startswith("baggage.")]
 
     @property
     def baggage(self) -> list[tuple[str, str]]:
         """What a span records of baggage: its baggage.* tags and its baggage events."""
-        found = [(t["key"].removeprefix("baggage."), _value(t["value"])) for t in self.span["tags"]
-                 if t["key"].startswith("baggage.")]  # fmt: skip
+        found = [
+            (t["key"].removeprefix("baggage."), tag_text(t["value"]))
+            for t in self.span["tags"]
+            if t["key"].startswith("baggage.")
+        ]
         for log in self.span["logs"]:
-            fields = {f["key"]: _value(f["value"]) for f in log["fields"]}
+            fields = {f["key"]: tag_text(f["value"]) for f in log["fields"]}
             if fields.get("event", "").startswith("baggage"):
                 found.append((fields.get("key", "?"), " ".join(f"{k}={v}" for k, v in fields.items())))
         return found
@@ -79,7 +68,7 @@ class SpanRow:
         return [
             (
                 "+" + format_duration_us(log["timestamp"] - trace_start),
-                [(f["key"], _value(f["value"])) for f in log["fields"]],
+                [(f["key"], tag_text(f["value"])) for f in log["fields"]],
             )
             for log in self.span["logs"]
         ]
@@ -126,41 +115,46 @@ class TraceView:
 
 
 def trace_view(trace: Json) -> TraceView:
-    spans = trace["spans"]
-    start = min(s["startTime"] for s in spans)
-    end = max(s["startTime"] + s["duration"] for s in spans)
-    total = max(end - start, 1)
-    processes = trace.get("processes") or {}
-    service_of = {s["spanID"]: processes.get(s["processID"], {}).get("serviceName", "?") for s in spans}
-    by_id = {s["spanID"]: s for s in spans}
-    children: dict[str | None, list[Json]] = {}
-    for span in sorted(spans, key=lambda s: (s["startTime"], s["spanID"])):
-        parent = next((r["spanID"] for r in span["references"] if r["spanID"] in by_id), None)
-        children.setdefault(parent, []).append(span)
-    rows: list[SpanRow] = []
-
-    def build(span: Json, depth: int) -> SpanRow:
-        refs = span["references"]
-        row = SpanRow(
-            span=span,
-            service=service_of[span["spanID"]],
-            depth=depth,
-            offset_us=span["startTime"] - start,
-            left=100 * (span["startTime"] - start) / total,
-            width=max(100 * span["duration"] / total, 0.2),
-            error=_is_error(span["tags"]),
-            reference=refs[0]["refType"] if refs and refs[0]["spanID"] in by_id else "",
-        )
-        rows.append(row)
-        row.children = [build(child, depth + 1) for child in children.get(span["spanID"], [])]
-        return row
-
-    roots = [build(span, 0) for span in children.get(None, [])]
-    services = sorted(set(service_of.values()))
+    tree = TraceTree(trace)
+    start, total = tree.start, max(tree.duration, 1)
+    rows: dict[int, SpanRow] = {}  # by id() of the tree's node
+    for node in tree.walk():  # parents before their children
+        row = _row(node, start, total)
+        rows[id(node)] = row
+        if node.parent is not None:
+            rows[id(node.parent)].children.append(row)
+    services = tree.services
     return TraceView(
-        trace, roots, rows, start, total, services, colours(services),
-        {s["spanID"]: processes.get(s["processID"], {}) for s in spans},
-    )  # fmt: skip
+        trace,
+        [rows[id(node)] for node in tree.roots],
+        list(rows.values()),
+        start,
+        total,
+        services,
+        colours(services),
+        {node.id: node.process for node in tree.spans},
+    )
+
+
+def _row(node: SpanNode, start: int, total: int) -> SpanRow:
+    return SpanRow(
+        span=node.span,
+        id=node.id,
+        operation=node.operation,
+        service=node.service,
+        depth=node.depth,
+        offset_us=node.start - start,
+        left=100 * (node.start - start) / total,
+        width=max(100 * node.duration / total, 0.2),
+        error=node.error,
+        reference=_reference_shown(node),
+    )
+
+
+def _reference_shown(node: SpanNode) -> str:
+    """CHILD_OF or FOLLOWS_FROM as the span's first reference says, when that reference is its parent."""
+    refs = node.span["references"]
+    return refs[0]["refType"] if node.parent is not None and refs[0]["spanID"] == node.parent.id else ""
 
 
 @dataclass
@@ -186,17 +180,17 @@ class TraceSummary:
 
 
 def summary(trace: Json) -> TraceSummary:
-    view = trace_view(trace)
-    root = view.root
+    tree = TraceTree(trace)
+    root = tree.root
     return TraceSummary(
-        trace_id=view.trace_id,
+        trace_id=tree.trace_id,
         root=root.operation if root else "?",
         root_service=root.service if root else "?",
-        duration_us=view.duration_us,
-        spans=len(view.rows),
-        services=view.services,
-        errors=view.errors,
-        start_us=view.start_us,
+        duration_us=max(tree.duration, 1),
+        spans=len(tree.spans),
+        services=tree.services,
+        errors=len(tree.errors),
+        start_us=tree.start,
     )
 
 

@@ -10,13 +10,12 @@ real Jaeger alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
 
-from workshop.tracestore.jaeger_model import normalize_trace_id
-from workshop.tracestore.query_api import BadParameter, parse_trace_query
-from workshop.tracestore.store import TraceStore
+from workshop.tracestore.api import stats_of, store_of
+from workshop.tracestore.model import normalize_trace_id
+from workshop.tracestore.query import BadQuery, v1_trace_query
 from workshop.tracestore.web.model import (
     colours,
     compare,
@@ -27,133 +26,149 @@ from workshop.tracestore.web.model import (
 )
 from workshop.tracestore.web.receivers import receiver_rows
 
-LOOKBACKS = [("5m", "last 5 minutes"), ("1h", "last hour"), ("6h", "last 6 hours"), ("24h", "last day"),
-             ("", "any time")]  # fmt: skip
+LOOKBACKS = [
+    ("5m", "last 5 minutes"),
+    ("1h", "last hour"),
+    ("6h", "last 6 hours"),
+    ("24h", "last day"),
+    ("", "any time"),
+]
 LIVE_SECONDS = 2
+FORM_FIELDS = ("operation", "tags", "minDuration", "maxDuration", "limit")
+
+pages = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
 
 
-def blueprint(store: TraceStore, stats: Callable[[], dict] | None = None) -> Blueprint:
-    pages = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
-
-    def search_context() -> dict:
-        args = request.args
-        services = store.services()
-        chosen = args.get("service") or (services[0] if services else "")
-        form = {name: args.get(name, "") for name in ("operation", "tags", "minDuration", "maxDuration", "limit")}
-        form["lookback"] = args.get("lookback", "1h")
-        context = {
-            "services": services, "service": chosen, "form": form, "lookbacks": LOOKBACKS,
-            "operations": sorted({name for name, _ in store.operations(chosen)}) if chosen else [],
-            "summaries": [], "bars": [], "problem": None, "live_seconds": LIVE_SECONDS,
-        }  # fmt: skip
-        if not chosen:
-            return context
-        query_args = {"service": chosen, **{k: v for k, v in form.items() if v}}
-        try:
-            query = parse_trace_query(_MultiDict(query_args))
-        except BadParameter as problem:
-            context["problem"] = str(problem)
-            return context
-        found = [summary(trace) for trace in store.find_lazily(query)]
-        context["summaries"] = sorted(found, key=lambda s: s.start_us, reverse=True)
-        context["bars"] = duration_bars(found)
-        context["colours"] = colours(sorted({name for s in found for name in s.services}))
+def search_context() -> dict:
+    args = request.args
+    store = store_of()
+    services = store.services()
+    chosen = args.get("service") or (services[0] if services else "")
+    form = {name: args.get(name, "") for name in FORM_FIELDS}
+    form["lookback"] = args.get("lookback", "1h")
+    context = {
+        "services": services,
+        "service": chosen,
+        "form": form,
+        "lookbacks": LOOKBACKS,
+        "operations": sorted({name for name, _ in store.operations(chosen)}) if chosen else [],
+        "summaries": [],
+        "bars": [],
+        "problem": None,
+        "live_seconds": LIVE_SECONDS,
+    }
+    if not chosen:
         return context
+    try:
+        query = v1_trace_query(MultiDict({"service": chosen, **{k: v for k, v in form.items() if v}}))
+    except BadQuery as problem:
+        context["problem"] = str(problem)
+        return context
+    found = [summary(trace) for trace in store.find_lazily(query)]
+    context["summaries"] = sorted(found, key=lambda s: s.start_us, reverse=True)
+    context["bars"] = duration_bars(found)
+    context["colours"] = colours(sorted({name for s in found for name in s.services}))
+    return context
 
-    @pages.get("/")
-    def home():
-        best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-        if best != "text/html":  # `curl localhost:16686/` gets the JSON index, a browser the search page
-            return jsonify(
-                {
-                    "trace_store": "the workshop's Jaeger-compatible trace store",
-                    "pages": ["/search", "/trace/<traceID>", "/dependencies"],
-                    "api": ["/api/services", "/api/traces?service=<service>", "/api/traces/<traceID>"],
-                    "traces": store.trace_count(),
-                }
-            )
-        return search()
 
-    @pages.get("/search")
-    def search():
-        context = search_context()
-        status = 400 if context["problem"] else 200
-        return render_template("search.html", **context), status
+@pages.get("/")
+def home():
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    if best != "text/html":  # `curl localhost:16686/` gets the JSON index, a browser the search page
+        return jsonify(
+            {
+                "trace_store": "the workshop's Jaeger-compatible trace store",
+                "pages": ["/search", "/trace/<traceID>", "/dependencies"],
+                "api": ["/api/services", "/api/traces?service=<service>", "/api/traces/<traceID>"],
+                "traces": store_of().trace_count(),
+            }
+        )
+    return search()
 
-    @pages.get("/search/results")
-    def search_results():
-        context = search_context()
-        return render_template("results.html", **context), 400 if context["problem"] else 200
 
-    @pages.get("/compare")
-    def compare_form():
-        """The search page's "compare" button: the two ticked traces, at Jaeger UI's compare address."""
-        chosen = request.args.getlist("trace")
-        if len(chosen) != 2:
-            return _problem("Compare needs exactly two traces: tick two in the search results.", 400)
-        return redirect(url_for("web.trace", trace_id=f"{chosen[0]}...{chosen[1]}"))
+@pages.get("/search")
+def search():
+    context = search_context()
+    status = 400 if context["problem"] else 200
+    return render_template("search.html", **context), status
 
-    @pages.get("/trace/<trace_id>")
-    def trace(trace_id: str):
-        if "..." in trace_id:
-            first, _, second = trace_id.partition("...")
-            return _compare(first, second)
+
+@pages.get("/search/results")
+def search_results():
+    context = search_context()
+    return render_template("results.html", **context), 400 if context["problem"] else 200
+
+
+@pages.get("/compare")
+def compare_form():
+    """The search page's "compare" button: the two ticked traces, at Jaeger UI's compare address."""
+    chosen = request.args.getlist("trace")
+    if len(chosen) != 2:
+        return _problem("Compare needs exactly two traces: tick two in the search results.", 400)
+    return redirect(url_for("web.trace", trace_id=f"{chosen[0]}...{chosen[1]}"))
+
+
+@pages.get("/trace/<trace_id>")
+def trace(trace_id: str):
+    if "..." in trace_id:
+        first, _, second = trace_id.partition("...")
+        return _compare(first, second)
+    found = _find(trace_id)
+    if isinstance(found, Response):
+        return found
+    return render_template("trace.html", view=trace_view(found))
+
+
+def _compare(first: str, second: str):
+    views = []
+    for trace_id in (first, second):
         found = _find(trace_id)
         if isinstance(found, Response):
             return found
-        return render_template("trace.html", view=trace_view(found))
+        views.append(trace_view(found))
+    a, b = views
+    both = colours(sorted(set(a.services) | set(b.services)))
+    return render_template("compare.html", a=a, b=b, rows=compare(a, b), colours=both)
 
-    def _compare(first: str, second: str):
-        views = []
-        for trace_id in (first, second):
-            found = _find(trace_id)
-            if isinstance(found, Response):
-                return found
-            views.append(trace_view(found))
-        a, b = views
-        return render_template("compare.html", a=a, b=b, rows=compare(a, b),
-                               colours=colours(sorted(set(a.services) | set(b.services))))  # fmt: skip
 
-    def _find(trace_id: str):
-        try:
-            normalized = normalize_trace_id(trace_id)
-        except ValueError as problem:
-            return _problem(str(problem), 400)
-        found = store.get(normalized)
-        if found is None:
-            return _problem(
-                f"No trace {trace_id} here. The store keeps the newest traces while it runs; a trace from an "
-                "earlier run is gone unless the store keeps a journal (TRACE_STORE_FILE).",
-                404,
-            )
-        return found
+def _find(trace_id: str):
+    try:
+        normalized = normalize_trace_id(trace_id)
+    except ValueError as problem:
+        return _problem(str(problem), 400)
+    found = store_of().get(normalized)
+    if found is None:
+        return _problem(
+            f"No trace {trace_id} here. The store keeps the newest traces while it runs; a trace from an "
+            "earlier run is gone unless the store keeps a journal (TRACE_STORE_FILE).",
+            404,
+        )
+    return found
 
-    @pages.get("/dependencies")
-    def dependencies():
-        links = store.dependencies()
-        graph = dependency_graph(links, store.services())
-        return render_template("dependencies.html", graph=graph, links=links, colours=colours(list(graph.nodes)))
 
-    @pages.get("/receivers")
-    def receivers():
-        figures = stats() if stats else {}
-        return render_template(
-            "receivers.html", rows=receiver_rows(figures), sampling_port=figures.get("ports", {}).get("sampling", "?"),
-            sampling_requests=figures.get("sampling", {}).get("requests", 0), traces=store.trace_count(),
-            spans=store.span_count(), max_traces=store.max_traces,
-        )  # fmt: skip
+@pages.get("/dependencies")
+def dependencies():
+    store = store_of()
+    links = store.dependencies()
+    graph = dependency_graph(links, store.services())
+    return render_template("dependencies.html", graph=graph, links=links, colours=colours(list(graph.nodes)))
 
-    return pages
+
+@pages.get("/receivers")
+def receivers():
+    figures, store = stats_of(), store_of()
+    return render_template(
+        "receivers.html",
+        rows=receiver_rows(figures),
+        sampling_port=figures.get("ports", {}).get("sampling", "?"),
+        sampling_requests=figures.get("sampling", {}).get("requests", 0),
+        traces=store.trace_count(),
+        spans=store.span_count(),
+        max_traces=store.max_traces,
+    )
 
 
 def _problem(message: str, status: int) -> Response:
     response = Response(render_template("problem.html", message=message, status=status), status=status)
     response.mimetype = "text/html"
     return response
-
-
-class _MultiDict(dict):
-    """The query's arguments, shaped as Flask's request.args for parse_trace_query."""
-
-    def getlist(self, key: str) -> list[str]:
-        return [self[key]] if key in self else []

@@ -1,0 +1,115 @@
+"""Jaeger's query API v1 over the store, in Jaeger's JSON shapes, so Jaeger's tools can read it.
+
+GET /api/services
+GET /api/services/{service}/operations
+GET /api/operations?service=...&spanKind=...
+GET /api/traces?service=&operation=&tags={"k":"v"}&minDuration=&maxDuration=&start=&end=&lookback=&limit=
+GET /api/traces/{traceID}
+GET /api/dependencies?endTs=&lookback=
+GET /api/metrics/*  (501: no metrics backend, as Jaeger without one)
+GET /api/stats      (not Jaeger's: what the store's receivers took)
+
+Every answer is Jaeger's envelope, `{"data", "total", "limit", "offset", "errors"}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from workshop.tracestore.api import stats_of, store_of
+from workshop.tracestore.query import BadQuery, trace_id, v1_required, v1_trace_query, whole_number
+
+api_v1 = Blueprint("api_v1", __name__, url_prefix="/api")
+
+
+def envelope(data: Any, total: int = 0, status: int = 200, errors: list | None = None) -> Response:
+    response = jsonify({"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors})
+    response.status_code = status
+    return response
+
+
+def streamed_envelope(items: Iterable[Any]) -> Response:
+    """`envelope(list(items))`, byte for byte, written item by item: a large answer is never whole in memory."""
+    dumps = current_app.json.dumps
+
+    def chunks() -> Iterator[str]:
+        yield '{"data":['
+        for n, item in enumerate(items):
+            yield ("," if n else "") + dumps(item, separators=(",", ":"))
+        yield '],"total":0,"limit":0,"offset":0,"errors":null}\n'
+
+    return Response(chunks(), mimetype="application/json")
+
+
+def error(status: int, message: str) -> Response:
+    return envelope(None, status=status, errors=[{"code": status, "msg": message}])
+
+
+@api_v1.errorhandler(BadQuery)
+def bad_query(problem: BadQuery) -> Response:
+    return error(problem.status, str(problem))
+
+
+@api_v1.get("/services")
+def services() -> Response:
+    names = store_of().services()
+    return envelope(names, total=len(names))
+
+
+@api_v1.get("/services/<path:service>/operations")  # a service name may hold a `/` (team%2Fapi)
+def service_operations(service: str) -> Response:
+    names = sorted({name for name, _ in store_of().operations(service)})
+    return envelope(names, total=len(names))
+
+
+@api_v1.get("/operations")
+def operations() -> Response:
+    service = v1_required(request.args, "service")
+    kind = request.args.get("spanKind", "")
+    found = [{"name": n, "spanKind": k} for n, k in store_of().operations(service) if not kind or k == kind]
+    return envelope(found, total=len(found))
+
+
+@api_v1.get("/traces")
+def traces() -> Response:
+    query = v1_trace_query(request.args)
+    store = store_of()
+    if not query.trace_ids:
+        return streamed_envelope(store.find_lazily(query))
+    # As Jaeger: the traces found, and a 404 entry in `errors` for each id it does not hold
+    found = {trace["traceID"]: trace for trace in store.find_lazily(query)}
+    missing = [tid for tid in dict.fromkeys(query.trace_ids) if tid not in found]
+    errors = [{"code": 404, "msg": "trace not found", "traceID": tid} for tid in missing]
+    return envelope(list(found.values()), total=len(found), errors=errors or None)
+
+
+@api_v1.get("/traces/<trace_id_text>")
+def trace(trace_id_text: str) -> Response:
+    found = store_of().get(trace_id(trace_id_text))
+    if found is None:
+        return error(404, f"trace not found: {trace_id_text}")
+    return envelope([found])
+
+
+@api_v1.get("/metrics/<path:_>")
+def metrics(_: str) -> Response:
+    """Jaeger's Monitor tab asks here; without a metrics backend Jaeger answers this, and so do we."""
+    return error(501, "metrics querying is currently disabled")
+
+
+@api_v1.get("/dependencies")
+def dependencies() -> Response:
+    end_ms = whole_number(request.args, "endTs")
+    lookback_ms = whole_number(request.args, "lookback")
+    end_us = end_ms * 1000 if end_ms is not None else None
+    lookback_us = lookback_ms * 1000 if lookback_ms is not None else None
+    return envelope(store_of().dependencies(end_us, lookback_us))
+
+
+@api_v1.get("/stats")
+def statistics() -> Response:
+    """Not in Jaeger: what the store received, stored and dropped."""
+    return jsonify(stats_of())

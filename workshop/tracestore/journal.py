@@ -1,0 +1,195 @@
+"""The store's journal: a JSON-lines file with one stored span a line, `{"span": ..., "process": ...}`.
+
+Appended to span by span, replaced now and then by a compacted copy written beside it. A journal is read
+back at start, and a file is input from outside: each line is checked field by field, and a line that
+cannot be read (torn, too long, not UTF-8, not JSON, not a span) is skipped, never trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from workshop.tracestore import model
+from workshop.tracestore.model import REFERENCE_TYPES, Json, SpanRecord
+
+MAX_JOURNAL_LINE = 1 << 20  # bytes; a span from one datagram (64 KiB) is far shorter
+# what each tag type's value may be in JSON (bool is an int in Python: it is told apart below)
+VALUE_KINDS: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "bool": (bool,),
+    "int64": (int, str),
+    "float64": (float, int),
+    "binary": (str,),
+}
+
+
+def journal_line(span: bytes, process: bytes) -> bytes:
+    """The line for a span and its process, each already compact JSON."""
+    return b'{"span":' + span + b',"process":' + process + b"}\n"
+
+
+class Journal:
+    """The JSON-lines file: appended to span by span, replaced now and then by a compacted copy."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lines = 0  # in the file
+        self._file: BinaryIO | None = None
+
+    def append(self, lines: list[bytes]) -> None:
+        if self._file is None:
+            raise OSError(f"{self.path} is not open")
+        self._file.write(b"".join(lines))
+        self._file.flush()
+        self.lines += len(lines)
+
+    def write_temporary(self, lines: Iterable[bytes]) -> tuple[str, int]:
+        """A new file beside the journal holding `lines`: its name and line count."""
+        handle, name = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+        count = 0
+        try:
+            with os.fdopen(handle, "wb") as out:
+                for line in lines:
+                    out.write(line)
+                    count += 1
+        except BaseException:
+            remove(name)
+            raise
+        return name, count
+
+    def install(self, temporary: tuple[str, int], pending: list[bytes]) -> None:
+        """Make `temporary` plus `pending` (lines appended since it was begun) the journal, and append to it."""
+        name, lines = temporary
+        with open(name, "ab") as out:
+            out.write(b"".join(pending))
+        os.replace(name, self.path)
+        self.close()
+        self._file = self.path.open("ab")
+        self.lines = lines + len(pending)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def read_journal(path: Path) -> Iterator[SpanRecord | None]:
+    """Each line of the journal at `path` as the span and process it holds, or None for a line that holds none."""
+    with path.open("rb") as lines:
+        for line in _lines(lines):
+            yield record_of(line)
+
+
+def _lines(file: BinaryIO) -> Iterator[bytes | None]:
+    """Each line of `file`; None for a line longer than MAX_JOURNAL_LINE, skipped without being read whole."""
+    while line := file.readline(MAX_JOURNAL_LINE + 1):
+        if len(line) > MAX_JOURNAL_LINE and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = file.readline(MAX_JOURNAL_LINE + 1)
+            yield None
+        else:
+            yield line
+
+
+def record_of(line: bytes | None) -> SpanRecord | None:
+    """The span and process a journal line holds, checked field by field; None if it holds none."""
+    if line is None:
+        return None
+    try:
+        entry = json.loads(line.decode("utf-8"))
+        if not isinstance(entry, dict):
+            return None
+        return checked_span(entry.get("span")), checked_process(entry.get("process"))
+    except (ValueError, TypeError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+
+
+def remove(name: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(name)
+
+
+# --- a span read back: untrusted, checked field by field -------------------------------------------------
+
+
+def checked_span(value: Any) -> Json:
+    """`value` as a span of the model; ValueError if it is not one."""
+    found = _object(value, "span")
+    return model.span(
+        _string(found.get("traceID"), "traceID"),
+        _string(found.get("spanID"), "spanID"),
+        _string(found.get("operationName"), "operationName"),
+        [_reference(ref) for ref in _array(found.get("references"), "references")],
+        _integer(found.get("startTime"), "startTime"),
+        _integer(found.get("duration"), "duration"),
+        [checked_tag(entry) for entry in _array(found.get("tags"), "tags")],
+        [_log(entry) for entry in _array(found.get("logs"), "logs")],
+        flags=_integer(found["flags"], "flags") if found.get("flags") else 0,
+    )
+
+
+def checked_process(value: Any) -> Json:
+    found = _object(value, "process")
+    return model.process(
+        _string(found.get("serviceName"), "serviceName"),
+        [checked_tag(entry) for entry in _array(found.get("tags"), "process tags")],
+    )
+
+
+def checked_tag(value: Any) -> Json:
+    found = _object(value, "tag")
+    key, kind, content = _string(found.get("key"), "tag key"), found.get("type"), found.get("value")
+    if not isinstance(kind, str) or kind not in VALUE_KINDS:
+        raise ValueError(f"tag {key!r}: unknown type {kind!r}")
+    if not isinstance(content, VALUE_KINDS[kind]) or isinstance(content, bool) != (kind == "bool"):
+        raise ValueError(f"tag {key!r}: a {kind} tag cannot hold {type(content).__name__}")
+    if isinstance(content, float):
+        return model.float_tag(key, content)
+    return model.tag(key, kind, content)
+
+
+def _reference(value: Any) -> Json:
+    ref = _object(value, "reference")
+    if ref.get("refType") not in REFERENCE_TYPES:
+        raise ValueError(f"unknown reference type {ref.get('refType')!r}")
+    return model.reference(
+        ref["refType"], _string(ref.get("traceID"), "reference traceID"), _string(ref.get("spanID"), "reference spanID")
+    )
+
+
+def _log(value: Any) -> Json:
+    entry = _object(value, "log")
+    return model.log_entry(
+        _integer(entry.get("timestamp"), "log timestamp"),
+        [checked_tag(item) for item in _array(entry.get("fields"), "log fields")],
+    )
+
+
+def _object(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is not a JSON object")
+    return value
+
+
+def _array(value: Any, what: str) -> list:
+    if not isinstance(value, list):
+        raise ValueError(f"{what} is not a list")
+    return value
+
+
+def _string(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is not a string")
+    return value
+
+
+def _integer(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{what} is not a whole number")
+    return value

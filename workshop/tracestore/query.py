@@ -1,0 +1,205 @@
+"""What a search asks of the store, and how each API spells it: one query type, one error, and the parsers of
+Jaeger's API v1 and API v3 side by side.
+
+API v1 (`/api/traces`, and the search page):   service, operation, tags={"k":"v"} or tag=k:v, minDuration,
+    maxDuration (Go durations: 300ms, 1.2s), start and end (Unix microseconds), lookback (a duration), limit.
+API v3 (`/api/v3/traces`, `/api/v3/trace-summaries`): query.service_name, query.operation_name (or
+    query.span_name), query.attributes, query.start_time_min / max (RFC 3339), query.duration_min / max,
+    query.num_traces (or query.search_depth). The gateway's camelCase spellings (query.serviceName) too.
+
+A parameter that is not what it should be is a `BadQuery`, which names the parameter as the client wrote it;
+each API answers it in its own shape.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from werkzeug.datastructures import MultiDict
+
+from workshop.tracestore.durations import parse_duration_us, quoted
+from workshop.tracestore.model import BadInput, normalize_trace_id, tag_text
+
+DEFAULT_LIMIT = 100  # API v1's, when `limit` is missing or 0
+MAX_LIMIT = 10_000
+V3_DEFAULT_LIMIT = 20
+V3_MAX_LIMIT = 1000
+INT64 = (-(2**63), 2**63 - 1)  # Jaeger reads its whole-number parameters as int64
+
+Args = MultiDict  # request.args, or the search page's form
+
+
+class BadQuery(BadInput):
+    """A query parameter that is missing or malformed (400 unless it says otherwise)."""
+
+
+@dataclass
+class TraceQuery:
+    service: str | None = None
+    operation: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    min_duration_us: int | None = None
+    max_duration_us: int | None = None
+    start_us: int | None = None
+    end_us: int | None = None
+    limit: int = DEFAULT_LIMIT
+    trace_ids: list[str] = field(default_factory=list)
+
+
+def trace_id(text: str) -> str:
+    """A trace id from a path or a parameter, normalised; BadQuery if it is not one."""
+    try:
+        return normalize_trace_id(text)
+    except ValueError as problem:
+        raise BadQuery(str(problem)) from None
+
+
+# --- API v1 ----------------------------------------------------------------------------------------------
+
+
+def v1_trace_query(args: Args) -> TraceQuery:
+    """`/api/traces?...` as Jaeger's API v1 reads it."""
+    trace_ids = [trace_id(value) for value in args.getlist("traceID")]
+    service = args.get("service") or None
+    if service is None and not trace_ids:
+        raise BadQuery("parameter 'service' is required")
+    limit = whole_number(args, "limit")
+    if limit is None or limit == 0:
+        limit = DEFAULT_LIMIT
+    if not 0 < limit <= MAX_LIMIT:
+        raise BadQuery(f"parameter 'limit' must be between 1 and {MAX_LIMIT}")
+    query = TraceQuery(
+        service=service,
+        operation=args.get("operation") or None,
+        tags=_v1_tags(args),
+        min_duration_us=_v1_duration(args, "minDuration"),
+        max_duration_us=_v1_duration(args, "maxDuration"),
+        start_us=whole_number(args, "start"),
+        end_us=whole_number(args, "end"),
+        limit=limit,
+        trace_ids=trace_ids,
+    )
+    lookback = args.get("lookback")
+    if query.start_us is None and lookback and lookback != "custom":
+        query.start_us = (query.end_us or int(time.time() * 1_000_000)) - _v1_duration(args, "lookback")
+    low, high = query.min_duration_us, query.max_duration_us
+    if low is not None and high is not None and low > high:
+        raise BadQuery("'maxDuration' must be greater than or equal to 'minDuration'")
+    return query
+
+
+def v1_required(args: Args, name: str) -> str:
+    value = args.get(name)
+    if not value:
+        raise BadQuery(f"parameter {name!r} is required")
+    return value
+
+
+def whole_number(args: Args, name: str) -> int | None:
+    """A 64-bit whole number, as Jaeger's int64 parameters; None when absent."""
+    value = args.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadQuery(f"parameter {name!r} must be a whole number, not {quoted(value)}") from None
+    if not INT64[0] <= number <= INT64[1]:
+        raise BadQuery(f"parameter {name!r} is out of range (a 64-bit whole number): {quoted(value)}")
+    return number
+
+
+def _v1_duration(args: Args, name: str) -> int | None:
+    return _duration(args.get(name), f"parameter {name!r}")
+
+
+def _duration(value: str | None, parameter: str) -> int | None:
+    """A Go duration (300ms, 1.2s) in microseconds; None when absent. `parameter` names it in the message."""
+    if not value:
+        return None
+    try:
+        return parse_duration_us(value)
+    except ValueError as problem:
+        raise BadQuery(f"{parameter}: {problem}") from None
+
+
+def _v1_tags(args: Args) -> dict[str, str]:
+    """Jaeger accepts `tags={"k":"v"}` (JSON) and repeated `tag=k:v`."""
+    tags: dict[str, str] = {}
+    for raw in args.getlist("tags"):
+        tags.update(tag_map(raw, "parameter 'tags'"))
+    for raw in args.getlist("tag"):
+        key, separator, value = raw.partition(":")
+        if not separator or not key:
+            raise BadQuery(f"parameter 'tag' must be key:value, not {quoted(raw)}")
+        tags[key] = value
+    return tags
+
+
+def tag_map(raw: str, name: str) -> dict[str, str]:
+    """`{"error":"true","http.status_code":500}`: a JSON map of tag values (strings, numbers or booleans).
+    `name` is the parameter as the client wrote it, for the message."""
+    shape = f'{name} must be a JSON map like {{"error":"true"}}'
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise BadQuery(f"{shape}, not {quoted(raw)}") from None
+    except RecursionError:
+        raise BadQuery(f"{shape}, not JSON nested this deep: {quoted(raw)}") from None
+    if not isinstance(parsed, dict):
+        raise BadQuery(shape)
+    for key, value in parsed.items():
+        if value is None or isinstance(value, (dict, list)):
+            raise BadQuery(f"{shape}: the value of {quoted(key)} is not a string, number or boolean")
+    return {key: tag_text(value) for key, value in parsed.items()}
+
+
+# --- API v3 ----------------------------------------------------------------------------------------------
+
+
+def v3_arg(args: Args, name: str) -> str:
+    """`query.service_name` or its gateway spelling `query.serviceName`."""
+    camel = re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name)
+    return args.get(f"query.{name}") or args.get(f"query.{camel}") or ""
+
+
+def v3_trace_query(args: Args) -> TraceQuery:
+    """`/api/v3/traces?query.*` (and `/api/v3/trace-summaries`) as Jaeger's API v3 reads it."""
+    service = v3_arg(args, "service_name")
+    if not service:
+        raise BadQuery("query.service_name is required")
+    limit = v3_arg(args, "num_traces") or v3_arg(args, "search_depth") or str(V3_DEFAULT_LIMIT)
+    if not limit.isdigit() or not 0 < int(limit) <= V3_MAX_LIMIT:
+        raise BadQuery(f"query.num_traces must be a whole number from 1 to {V3_MAX_LIMIT}")
+    attributes = v3_arg(args, "attributes")
+    return TraceQuery(
+        service=service,
+        operation=v3_arg(args, "operation_name") or v3_arg(args, "span_name") or None,
+        tags=tag_map(attributes, "query.attributes") if attributes else {},
+        start_us=_v3_time(args, "start_time_min"),
+        end_us=_v3_time(args, "start_time_max"),
+        min_duration_us=_v3_duration(args, "duration_min"),
+        max_duration_us=_v3_duration(args, "duration_max"),
+        limit=int(limit),
+    )
+
+
+def _v3_time(args: Args, name: str) -> int | None:
+    value = v3_arg(args, name)
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadQuery(f"query.{name} is an RFC 3339 time like 2026-11-21T10:00:00Z, not {value[:40]!r}") from None
+    if moment.tzinfo is None:
+        raise BadQuery(f"query.{name} needs its time zone (Z, or +01:00)")
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _v3_duration(args: Args, name: str) -> int | None:
+    return _duration(v3_arg(args, name), f"query.{name}")
