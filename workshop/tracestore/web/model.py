@@ -60,7 +60,10 @@ class SpanRow:
         ]
         for log in self.span["logs"]:
             fields = {f["key"]: tag_text(f["value"]) for f in log["fields"]}
-            if fields.get("event", "").startswith("baggage"):
+            event = fields.get("event", "")
+            if event == "baggage" and "value" in fields:  # jaeger-client's log of set_baggage_item: the value
+                found.append((fields.get("key", "?"), fields["value"]))
+            elif event.startswith("baggage"):  # another baggage event (dropped, ...): all it says
                 found.append((fields.get("key", "?"), " ".join(f"{k}={v}" for k, v in fields.items())))
         return found
 
