@@ -111,6 +111,15 @@ def test_search_with_rfc3339_times_and_both_spellings(held):
         ("/traces", {"query.service_name": "g", "query.start_time_min": "2026-01-01T00:00:00"}, 400, "time zone"),
         ("/traces", {"query.service_name": "g", "query.duration_min": "soon"}, 400, "not a duration"),
         ("/traces", {"query.service_name": "g", "query.num_traces": "-1"}, 400, "num_traces"),
+        ("/traces", {"query.service_name": "g", "query.num_traces": "\u00b3"}, 400, "query.num_traces must be"),
+        ("/traces", {"query.service_name": "g", "query.num_traces": "\u0663"}, 400, "query.num_traces must be"),
+        ("/trace-summaries", {"query.service_name": "g", "query.searchDepth": "lots"}, 400, "query.searchDepth must"),
+        (
+            "/traces",
+            {"query.service_name": "g", "query.duration_min": "2s", "query.duration_max": "1s"},
+            400,
+            "query.duration_max must be greater than or equal to query.duration_min",
+        ),
         ("/traces/nothex", {}, 400, "not a trace id"),
         ("/traces/00000000000000000000000000abcdef", {}, 404, "trace not found"),
         ("/operations", {}, 400, "'service' is required"),
@@ -120,6 +129,13 @@ def test_bad_queries_in_jaegers_v3_error_shape(held, path, params, status, messa
     collector, _ = held
     error = v3(collector, path, status, **params)["error"]
     assert error["httpCode"] == status and message in error["message"]
+
+
+def test_jaeger_ui_s_default_search_depth_is_accepted(held):
+    """Jaeger UI v2.19+ asks for 1500 summaries unless told otherwise."""
+    collector, _ = held
+    found = v3(collector, "/trace-summaries", **{"query.service_name": "gateway", "query.searchDepth": "1500"})
+    assert found["summaries"]
 
 
 def test_trace_summaries_as_jaeger_ui_reads_them(held):

@@ -207,12 +207,24 @@ def test_dependencies(store):
         ("/api/traces", {"service": "gateway", "limit": "9" * 5000}, "parameter 'limit'"),
         ("/api/traces", {"service": "gateway", "start": "9" * 30}, "parameter 'start' is out of range"),
         ("/api/dependencies", {"endTs": "-" + "9" * 30}, "parameter 'endTs' is out of range"),
+        ("/api/traces", {"service": "gateway", "limit": "\u00b3"}, "parameter 'limit' must be a whole number"),
+        ("/api/traces", {"service": "gateway", "limit": "\u0663"}, "parameter 'limit' must be a whole number"),
+        ("/api/traces", {"service": "gateway", "start": " 5"}, "parameter 'start' must be a whole number"),
+        ("/api/traces", {"service": "gateway", "start": "20", "end": "10"}, "'start' must not be after 'end'"),
+        ("/api/traces", {"service": "gateway", "lookback": "-1h"}, "'lookback' must not be negative"),
     ],
 )
 def test_bad_parameters_are_400_with_a_message(store, path, params, message):
     body = api(store, path, 400, **params)
     assert body["data"] is None
     assert body["errors"][0]["code"] == 400 and message in body["errors"][0]["msg"]
+
+
+@pytest.mark.parametrize("lookback", ["2d", "1w", "4w"])
+def test_jaeger_ui_s_long_lookbacks(store, lookback):
+    """Jaeger UI offers 2d ... 4w beside durations; a search that far back finds today's traces."""
+    body = api(store, "/api/traces", 200, service="gateway", lookback=lookback)
+    assert body["data"] and body["errors"] is None
 
 
 def test_unknown_trace_and_route_are_404(store):

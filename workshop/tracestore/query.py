@@ -27,10 +27,12 @@ from workshop.tracestore.model import BadInput, normalize_trace_id, tag_text
 DEFAULT_LIMIT = 100  # API v1's, when `limit` is missing or 0
 MAX_LIMIT = 10_000
 V3_DEFAULT_LIMIT = 20
-V3_MAX_LIMIT = 1000
+V3_MAX_LIMIT = MAX_LIMIT  # Jaeger UI v2.19+ asks for 1500 by default
 INT64 = (-(2**63), 2**63 - 1)  # Jaeger reads its whole-number parameters as int64
 
 Args = MultiDict  # request.args, or the search page's form
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")  # as Go's strconv.ParseInt reads Jaeger's: ASCII digits
+DAYS = re.compile(r"([0-9]{1,6})([dw])")  # Jaeger UI's longer lookbacks: 2d ... 4w
 
 
 class BadQuery(BadInput):
@@ -85,11 +87,28 @@ def v1_trace_query(args: Args) -> TraceQuery:
     )
     lookback = args.get("lookback")
     if query.start_us is None and lookback and lookback != "custom":
-        query.start_us = (query.end_us or int(time.time() * 1_000_000)) - _v1_duration(args, "lookback")
+        query.start_us = (query.end_us or int(time.time() * 1_000_000)) - _lookback(lookback)
+    if query.start_us is not None and query.end_us is not None and query.start_us > query.end_us:
+        raise BadQuery("parameter 'start' must not be after 'end'")
+    _in_order(query, "'maxDuration' must be greater than or equal to 'minDuration'")
+    return query
+
+
+def _in_order(query: TraceQuery, message: str) -> None:
     low, high = query.min_duration_us, query.max_duration_us
     if low is not None and high is not None and low > high:
-        raise BadQuery("'maxDuration' must be greater than or equal to 'minDuration'")
-    return query
+        raise BadQuery(message)
+
+
+def _lookback(value: str) -> int:
+    """How far back a search looks: a duration (1h), or days and weeks as Jaeger UI offers them (2d, 4w)."""
+    days = DAYS.fullmatch(value.strip())
+    if days:
+        return int(days.group(1)) * (7 if days.group(2) == "w" else 1) * 86_400_000_000
+    found = _duration(value, "parameter 'lookback'")
+    if found is not None and found < 0:
+        raise BadQuery(f"parameter 'lookback' must not be negative, not {quoted(value)}")
+    return found or 0
 
 
 def v1_required(args: Args, name: str) -> str:
@@ -104,10 +123,9 @@ def whole_number(args: Args, name: str) -> int | None:
     value = args.get(name)
     if value in (None, ""):
         return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise BadQuery(f"parameter {name!r} must be a whole number, not {quoted(value)}") from None
+    if not WHOLE_NUMBER.fullmatch(value):  # ASCII digits only: int() would also take '٣' (3) or ' 3_0'
+        raise BadQuery(f"parameter {name!r} must be a whole number, not {quoted(value)}")
+    number = int(value) if len(value) <= 20 else INT64[1] + 1  # longer is out of range (and slow to convert)
     if not INT64[0] <= number <= INT64[1]:
         raise BadQuery(f"parameter {name!r} is out of range (a 64-bit whole number): {quoted(value)}")
     return number
@@ -163,8 +181,11 @@ def tag_map(raw: str, name: str) -> dict[str, str]:
 
 def v3_arg(args: Args, name: str) -> str:
     """`query.service_name` or its gateway spelling `query.serviceName`."""
-    camel = re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name)
-    return args.get(f"query.{name}") or args.get(f"query.{camel}") or ""
+    return args.get(f"query.{name}") or args.get(f"query.{_camel(name)}") or ""
+
+
+def _camel(name: str) -> str:
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name)
 
 
 def v3_trace_query(args: Args) -> TraceQuery:
@@ -172,11 +193,9 @@ def v3_trace_query(args: Args) -> TraceQuery:
     service = v3_arg(args, "service_name")
     if not service:
         raise BadQuery("query.service_name is required")
-    limit = v3_arg(args, "num_traces") or v3_arg(args, "search_depth") or str(V3_DEFAULT_LIMIT)
-    if not limit.isdigit() or not 0 < int(limit) <= V3_MAX_LIMIT:
-        raise BadQuery(f"query.num_traces must be a whole number from 1 to {V3_MAX_LIMIT}")
+    limit = _v3_limit(args)
     attributes = v3_arg(args, "attributes")
-    return TraceQuery(
+    query = TraceQuery(
         service=service,
         operation=v3_arg(args, "operation_name") or v3_arg(args, "span_name") or None,
         tags=tag_map(attributes, "query.attributes") if attributes else {},
@@ -184,8 +203,22 @@ def v3_trace_query(args: Args) -> TraceQuery:
         end_us=_v3_time(args, "start_time_max"),
         min_duration_us=_v3_duration(args, "duration_min"),
         max_duration_us=_v3_duration(args, "duration_max"),
-        limit=int(limit),
+        limit=limit,
     )
+    _in_order(query, "query.duration_max must be greater than or equal to query.duration_min")
+    return query
+
+
+def _v3_limit(args: Args) -> int:
+    """query.num_traces, or query.search_depth as Jaeger UI v2.19+ sends it (1500 by default)."""
+    for name in ("num_traces", "search_depth"):
+        for spelling in (f"query.{name}", f"query.{_camel(name)}"):
+            value = args.get(spelling)
+            if value:
+                if not WHOLE_NUMBER.fullmatch(value) or len(value) > 6 or not 0 < int(value) <= V3_MAX_LIMIT:
+                    raise BadQuery(f"{spelling} must be a whole number from 1 to {V3_MAX_LIMIT}, not {quoted(value)}")
+                return int(value)
+    return V3_DEFAULT_LIMIT
 
 
 def _v3_time(args: Args, name: str) -> int | None:
