@@ -127,6 +127,22 @@ def test_otlp_json_with_hex_ids_gzip_and_chunked(collector):
     assert collector.store.get("1111111111111111") is not None
 
 
+def test_a_double_of_nan_or_infinity_is_kept_as_a_string_and_the_export_stored(collector):
+    """JSON has no NaN: the real SDK's protobuf export with such attributes was a 500 and all its spans lost."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "floats"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=collector.otlp_url, timeout=5)))
+    with provider.get_tracer("t").start_as_current_span("odd numbers") as span:
+        span.set_attributes({"nan": float("nan"), "up": float("inf"), "down": float("-inf"), "fine": 0.5})
+        trace_id = f"{span.get_span_context().trace_id:032x}"
+    provider.shutdown()
+    trace = collector.store.get(trace_id)
+    assert trace is not None
+    (stored,) = trace["spans"]
+    assert tags(stored)["nan"] == ("string", "NaN") and tags(stored)["up"] == ("string", "Infinity")
+    assert tags(stored)["down"] == ("string", "-Infinity") and tags(stored)["fine"] == ("float64", 0.5)
+    assert requests.get(collector.url + f"/api/traces/{trace_id}", timeout=5).status_code == 200
+
+
 def test_protobuf_gets_a_protobuf_answer_with_partial_success_for_spans_without_ids(collector):
     export = ExportTraceServiceRequest()
     spans = export.resource_spans.add().scope_spans.add().spans

@@ -94,6 +94,18 @@ def test_bad_input_is_answered_and_the_receiver_keeps_going(collector, body, con
     assert stats["spans"] == 1 and stats["rejected_spans"] == 3 and stats["bad_requests"] == 1
 
 
+@pytest.mark.parametrize("field", ["timestamp", "duration"])
+@pytest.mark.parametrize("value", ["Infinity", "-Infinity", "NaN", "1e400"])
+def test_a_span_with_an_infinite_time_is_rejected_and_counted_not_a_500(collector, field, value):
+    before = requests.get(collector.url + "/api/stats", timeout=5).json()["zipkin"]
+    span = {"traceId": "d" * 16, "id": "e" * 16, "name": "x", "timestamp": 1, "duration": 2}
+    body = json.dumps([span]).replace(f'"{field}": {span[field]}', f'"{field}": {value}')
+    answer = requests.post(collector.zipkin_url, data=body, headers={"Content-Type": "application/json"}, timeout=5)
+    assert answer.status_code == 202
+    after = requests.get(collector.url + "/api/stats", timeout=5).json()["zipkin"]
+    assert after["rejected_spans"] == before["rejected_spans"] + 1 and after["spans"] == before["spans"]
+
+
 def test_a_shared_server_span_from_another_process_becomes_the_client_span_s_child(collector):
     """As py_zipkin in two processes sends them: the server's half of the span arrives on its own, `shared`."""
     common = {"traceId": "abc", "id": "1234", "parentId": "99"}

@@ -41,7 +41,7 @@ def spans_from_zipkin(document: object) -> tuple[list[SpanRecord], int]:
     for span in document:
         try:
             records.append(_record(span, client_ids))
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):  # int(Infinity): OverflowError
             rejected += 1
     return records, rejected
 
