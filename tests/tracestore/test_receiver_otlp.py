@@ -7,7 +7,9 @@ import base64
 import gzip
 import json
 import socket
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -204,3 +206,25 @@ def test_a_raw_socket_that_sends_half_a_request_does_not_hang_the_receiver(colle
         half.sendall(b"POST /v1/traces HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 99\r\n\r\n{")
         answer = requests.post(collector.otlp_url, json=otlp_json(), timeout=5)  # another client, meanwhile
     assert answer.status_code == 200
+
+
+def test_the_counts_agree_with_the_store_under_concurrent_exports(collector):
+    """Many exporters at once: every span stored is counted, in the receiver's figures and the store's."""
+
+    def export(n: int) -> int:
+        span = {"name": "s", "startTimeUnixNano": "1", "endTimeUnixNano": "2", "traceId": f"{n:032x}"}
+        spans = [{**span, "spanId": f"{m + 1:016x}"} for m in range(20)]
+        body = json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": spans}]}]})
+        headers = {"Content-Type": "application/json"}
+        return requests.post(collector.otlp_url, data=body, headers=headers, timeout=10).status_code
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can: a race shows at once, not in a week
+    try:
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            assert set(pool.map(export, range(1, 241))) == {200}
+    finally:
+        sys.setswitchinterval(interval)
+    figures = requests.get(collector.url + "/api/stats", timeout=5).json()
+    assert figures["store"]["spans_stored"] == 240 * 20
+    assert figures["otlp_http"]["spans"] == 240 * 20 and figures["otlp_http"]["requests"] == 240

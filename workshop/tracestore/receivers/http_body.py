@@ -3,7 +3,9 @@ chunked, and never more than MAX_BODY_BYTES once decompressed."""
 
 from __future__ import annotations
 
+import threading
 import zlib
+from typing import ClassVar
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # decompressed; a larger request is refused with 413
 
@@ -14,6 +16,24 @@ class BadRequest(ValueError):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
+
+
+class Counted:
+    """Counters that the server's request threads add to at once: each addition is made under one lock, so
+    none is lost (`stats.spans += store.add_spans(...)` read the count before the slow call, then wrote it)."""
+
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def count(self, **amounts: int) -> None:
+        with self._lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+    def count_by(self, name: str, key: str) -> None:
+        """One more under `key` in the counter table `name`."""
+        with self._lock:
+            table = getattr(self, name)
+            table[key] = table.get(key, 0) + 1
 
 
 def read_body(stream, encoding: str) -> bytes:

@@ -35,7 +35,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from workshop.tracestore import model
 from workshop.tracestore.model import CHILD_OF, FOLLOWS_FROM, Json, SpanRecord, span_id_hex, trace_id_from_bytes
-from workshop.tracestore.receivers.http_body import BadRequest, read_body
+from workshop.tracestore.receivers.http_body import BadRequest, Counted, read_body
 from workshop.tracestore.store import TraceStore
 
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
@@ -45,7 +45,7 @@ ID_FIELDS = {"traceId": 16, "spanId": 8, "parentSpanId": 8}  # OTLP JSON writes 
 
 
 @dataclass
-class OtlpStats:
+class OtlpStats(Counted):
     requests: int = 0
     spans: int = 0
     rejected_spans: int = 0  # in an export, but not storable (no valid ids)
@@ -190,20 +190,19 @@ def create_app(store: TraceStore, stats: OtlpStats) -> Flask:
 
     @app.post("/v1/traces")
     def traces() -> Response:
-        stats.requests += 1
         content_type = (request.mimetype or "").lower()
-        stats.by_content_type[content_type or "none"] = stats.by_content_type.get(content_type or "none", 0) + 1
+        stats.count(requests=1)
+        stats.count_by("by_content_type", content_type or "none")
         try:
             if content_type not in (PROTOBUF, JSON):
                 raise BadRequest(f"Content-Type {content_type!r}: OTLP/HTTP is {PROTOBUF} or {JSON}", 415)
             export = read_export(read_body(request.stream, request.headers.get("Content-Encoding", "").lower()),
                                  content_type)  # fmt: skip
         except BadRequest as problem:
-            stats.bad_requests += 1
+            stats.count(bad_requests=1)
             return _answer(content_type, status=problem.status, message=str(problem))
         records, rejected = spans_from_export(export)
-        stats.spans += store.add_spans(records) if records else 0
-        stats.rejected_spans += rejected
+        stats.count(spans=store.add_spans(records) if records else 0, rejected_spans=rejected)
         return _answer(content_type, rejected=rejected)
 
     @app.errorhandler(404)

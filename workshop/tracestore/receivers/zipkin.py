@@ -18,14 +18,14 @@ from flask import Flask, Response, request
 
 from workshop.tracestore import model
 from workshop.tracestore.model import CHILD_OF, Json, SpanRecord, normalize_trace_id
-from workshop.tracestore.receivers.http_body import BadRequest, read_body
+from workshop.tracestore.receivers.http_body import BadRequest, Counted, read_body
 from workshop.tracestore.store import TraceStore
 
 KINDS = {"CLIENT": "client", "SERVER": "server", "PRODUCER": "producer", "CONSUMER": "consumer"}
 
 
 @dataclass
-class ZipkinStats:
+class ZipkinStats(Counted):
     requests: int = 0
     spans: int = 0
     rejected_spans: int = 0  # in a request, but without a valid trace id, id or name
@@ -102,7 +102,7 @@ def create_app(store: TraceStore, stats: ZipkinStats) -> Flask:
 
     @app.post("/api/v2/spans")
     def spans() -> Response:
-        stats.requests += 1
+        stats.count(requests=1)
         try:
             if (request.mimetype or "").lower() != "application/json":
                 raise BadRequest("Zipkin v2 spans are application/json here", 415)
@@ -113,10 +113,9 @@ def create_app(store: TraceStore, stats: ZipkinStats) -> Flask:
                 raise BadRequest(f"not JSON: {str(error)[:200]}") from None
             records, rejected = spans_from_zipkin(document)
         except BadRequest as problem:
-            stats.bad_requests += 1
+            stats.count(bad_requests=1)
             return Response(json.dumps({"message": str(problem)}) + "\n", problem.status, mimetype="application/json")
-        stats.spans += store.add_spans(records) if records else 0
-        stats.rejected_spans += rejected
+        stats.count(spans=store.add_spans(records) if records else 0, rejected_spans=rejected)
         return Response(status=202)  # as Zipkin answers
 
     @app.errorhandler(404)
