@@ -74,6 +74,19 @@ def test_journal_survives_a_restart_and_is_compacted(tmp_path):
     again.close()
 
 
+def test_a_compaction_killed_midway_leaves_no_file_behind_after_a_restart(tmp_path):
+    """kill -9 during a compaction leaves its copy beside the journal: the next start removes it, and only it."""
+    journal = tmp_path / "traces.jsonl"
+    TraceStore(journal=journal).close()
+    stale = tmp_path / "traces.jsonlab_3x9zq.tmp"  # mkstemp's name for the journal's compacted copy
+    stale.write_bytes(b'{"span": ' * 1000)
+    mine = [tmp_path / "traces.jsonl.tmp", tmp_path / "traces.jsonl-notes.tmp", tmp_path / "other12345678.tmp"]
+    for path in mine:
+        path.write_text("a learner's file")
+    TraceStore(journal=journal).close()
+    assert not stale.exists() and all(path.exists() for path in mine)
+
+
 def test_search_matches_one_span_on_every_criterion():
     store = TraceStore()
     store.add_spans(

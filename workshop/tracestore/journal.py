@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -73,6 +74,15 @@ class Journal:
         self._file = self.path.open("ab")
         self.lines = lines + len(pending)
 
+    def remove_stale_copies(self) -> list[str]:
+        """Compacted copies a store killed mid-compaction left beside the journal (mkstemp's names: the
+        journal's name, 8 random characters, .tmp): removed; their names. No other file is touched."""
+        own = re.compile(re.escape(self.path.name) + r"[a-z0-9_]{8}\.tmp")
+        stale = [p for p in self.path.parent.glob(glob_escape(self.path.name) + "*.tmp") if own.fullmatch(p.name)]
+        for path in stale:
+            remove(str(path))
+        return [path.name for path in stale]
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
@@ -108,6 +118,10 @@ def record_of(line: bytes | None) -> SpanRecord | None:
         return checked_span(entry.get("span")), checked_process(entry.get("process"))
     except (ValueError, TypeError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?[])", r"[\1]", name)
 
 
 def remove(name: str) -> None:

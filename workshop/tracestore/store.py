@@ -226,8 +226,11 @@ class TraceStore:
 
     def open_journal(self, path: Path) -> None:
         """Reload `path` if it exists, rewrite it with what the bounds kept, then append every new span."""
-        self._reload(path)
         journal = Journal(path)
+        stale = journal.remove_stale_copies()
+        if stale:
+            log.warning("removed %s, left by a compaction of %s that was cut short", ", ".join(stale), path)
+        self._reload(path)
         with self._lock:
             spans = self._held_spans()
             journal.install(journal.write_temporary(span.journal_line() for span in spans), [])
