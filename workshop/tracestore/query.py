@@ -28,6 +28,7 @@ DEFAULT_LIMIT = 100  # API v1's, when `limit` is missing or 0
 MAX_LIMIT = 10_000
 V3_DEFAULT_LIMIT = 20
 V3_MAX_LIMIT = MAX_LIMIT  # Jaeger UI v2.19+ asks for 1500 by default
+MAX_NESTING = 32  # JSON a tags parameter may nest: a map of plain values needs 1
 INT64 = (-(2**63), 2**63 - 1)  # Jaeger reads its whole-number parameters as int64
 
 Args = MultiDict  # request.args, or the search page's form
@@ -158,16 +159,33 @@ def _v1_tags(args: Args) -> dict[str, str]:
     return tags
 
 
+def nesting(text: str) -> int:
+    """How deeply JSON text nests its arrays and objects (brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def tag_map(raw: str, name: str) -> dict[str, str]:
     """`{"error":"true","http.status_code":500}`: a JSON map of tag values (strings, numbers or booleans).
     `name` is the parameter as the client wrote it, for the message."""
     shape = f'{name} must be a JSON map like {{"error":"true"}}'
+    if nesting(raw) > MAX_NESTING:  # the store's own limit: an interpreter's recursion limit differs by version
+        raise BadQuery(f"{shape}, not JSON nested this deep: {quoted(raw)}")
     try:
         parsed = json.loads(raw)
     except ValueError:
         raise BadQuery(f"{shape}, not {quoted(raw)}") from None
-    except RecursionError:
-        raise BadQuery(f"{shape}, not JSON nested this deep: {quoted(raw)}") from None
     if not isinstance(parsed, dict):
         raise BadQuery(shape)
     for key, value in parsed.items():
