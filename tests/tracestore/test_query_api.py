@@ -396,3 +396,27 @@ def test_pretty_print_indents_the_json(store):
     assert json.loads(pretty) == json.loads(plain)
     traces = requests.get(store.url + "/api/traces", params={"service": "gateway", "prettyPrint": "true"}, timeout=5)
     assert traces.text.startswith('{\n  "data": [') and len(json.loads(traces.text)["data"]) == 3
+
+
+def test_an_otlp_json_upload_is_transformed_as_jaeger_does(store):
+    """Jaeger UI's "Upload" posts an OTLP JSON file to /api/transform: the traces in it come back in /api/traces's
+    shape (here the store's own trace, out through API v3 and back), and nothing is stored."""
+    (original,) = api(store, "/api/traces", service="gateway", limit=1, operation="call_github_proxy")["data"]
+    otlp = requests.get(store.url + f"/api/v3/traces/{original['traceID']}", timeout=5).json()["result"]
+    answer = requests.post(store.url + "/api/transform", data=json.dumps(otlp), timeout=5)
+    assert answer.status_code == 200
+    body = strict_json(answer.text)
+    assert list(body) == ["data", "total", "limit", "offset", "errors"] and body["errors"] is None
+    (uploaded,) = body["data"]
+    assert uploaded["traceID"] == original["traceID"]
+
+    def shape(trace: dict) -> list:
+        services = {key: process["serviceName"] for key, process in trace["processes"].items()}
+        return [(services[s["processID"]], s["operationName"], s["spanID"], s["references"]) for s in trace["spans"]]
+
+    assert shape(uploaded) == shape(original)
+    before = store.store.trace_count()
+    for bad in (b"{nope", b"[1]", b'{"resourceSpans": 3}'):
+        refused = requests.post(store.url + "/api/transform", data=bad, timeout=5)
+        assert refused.status_code == 400 and strict_json(refused.text)["errors"][0]["code"] == 400
+    assert store.store.trace_count() == before

@@ -20,7 +20,7 @@ from werkzeug.exceptions import InternalServerError
 from workshop.tracestore.api import STATS, STORE
 from workshop.tracestore.api.v1 import api_v1, error
 from workshop.tracestore.api.v3 import api_v3
-from workshop.tracestore.query import BadQuery
+from workshop.tracestore.model import BadInput
 from workshop.tracestore.store import TraceStore
 from workshop.tracestore.web.pages import pages
 
@@ -46,7 +46,7 @@ def create_app(store: TraceStore, stats: Callable[[], dict] | None = None) -> Fl
     app.register_blueprint(pages)
     app.register_blueprint(api_v1)
     app.register_blueprint(api_v3)
-    app.register_error_handler(BadQuery, _bad_query)
+    app.register_error_handler(BadInput, _bad_input)
     app.register_error_handler(404, _not_found)
     app.register_error_handler(405, _not_allowed)
     app.register_error_handler(InternalServerError, _internal_error)
@@ -54,7 +54,7 @@ def create_app(store: TraceStore, stats: Callable[[], dict] | None = None) -> Fl
     return app
 
 
-def _bad_query(problem: BadQuery) -> Response:
+def _bad_input(problem: BadInput) -> Response:
     return error(problem.status, str(problem))
 
 

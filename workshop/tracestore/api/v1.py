@@ -8,6 +8,8 @@ GET /api/traces/{traceID}
 GET /api/dependencies?endTs=&lookback=
 GET /api/metrics/*  (501: no metrics backend, as Jaeger without one)
 GET /api/stats      (not Jaeger's: what the store's receivers took)
+POST /api/transform (an OTLP JSON file, as Jaeger UI's "Upload" sends it) -> the traces in it, in /api/traces's
+                    shape; nothing is stored
 
 Every answer is Jaeger's envelope, `{"data", "total", "limit", "offset", "errors"}`.
 """
@@ -20,7 +22,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from workshop.tracestore.api import stats_of, store_of
-from workshop.tracestore.query import BadQuery, trace_id, v1_required, v1_trace_query, whole_number
+from workshop.tracestore.model import BadInput, SpanRecord, assemble_trace
+from workshop.tracestore.query import trace_id, v1_required, v1_trace_query, whole_number
+from workshop.tracestore.receivers.http_body import read_body
+from workshop.tracestore.receivers.otlp import JSON, read_export, spans_from_export
 
 api_v1 = Blueprint("api_v1", __name__, url_prefix="/api")
 
@@ -48,8 +53,8 @@ def error(status: int, message: str) -> Response:
     return envelope(None, status=status, errors=[{"code": status, "msg": message}])
 
 
-@api_v1.errorhandler(BadQuery)
-def bad_query(problem: BadQuery) -> Response:
+@api_v1.errorhandler(BadInput)
+def bad_input(problem: BadInput) -> Response:
     return error(problem.status, str(problem))
 
 
@@ -107,6 +112,18 @@ def dependencies() -> Response:
     end_us = end_ms * 1000 if end_ms is not None else None
     lookback_us = lookback_ms * 1000 if lookback_ms is not None else None
     return envelope(store_of().dependencies(end_us, lookback_us))
+
+
+@api_v1.post("/transform")
+def transform() -> Response:
+    """What Jaeger's query service does with Jaeger UI's "Upload" of an OTLP JSON file: the traces in it, in the
+    model, by trace (a 400 for a body that is not OTLP JSON). Like Jaeger, it keeps none of them."""
+    export = read_export(read_body(request.stream, request.headers.get("Content-Encoding", "").lower()), JSON)
+    records, _ = spans_from_export(export)
+    by_trace: dict[str, list[SpanRecord]] = {}
+    for record in records:
+        by_trace.setdefault(record[0]["traceID"], []).append(record)
+    return envelope([assemble_trace(tid, spans) for tid, spans in by_trace.items()])
 
 
 @api_v1.get("/stats")

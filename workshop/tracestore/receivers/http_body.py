@@ -7,15 +7,13 @@ import threading
 import zlib
 from typing import ClassVar
 
+from workshop.tracestore.model import BadInput
+
 MAX_BODY_BYTES = 8 * 1024 * 1024  # decompressed; a larger request is refused with 413
 
 
-class BadRequest(ValueError):
+class BadRequest(BadInput):
     """The body is not what the receiver takes: `status` and the message are the answer."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
 
 
 class Counted:
