@@ -13,6 +13,8 @@ from thrift.protocol.TCompactProtocol import TCompactProtocol, TCompactProtocolA
 from tests.udp_capture import close, jaeger_tracer, receive_all, udp_socket
 from workshop.tracestore.model import assemble_trace, normalize_trace_id, trace_id_hex
 from workshop.tracestore.receivers.thrift import DecodeError, decode_batch, spans_from_batch
+from workshop.tracestore.receivers.udp import KERNEL_COUNTS, UdpReceiver
+from workshop.tracestore.store import TraceStore
 
 
 def capture(build) -> list[bytes]:
@@ -200,3 +202,22 @@ def test_jaeger_client_binary_thrift_on_the_binary_port():
     assert trace is not None and sorted(s["operationName"] for s in trace["spans"]) == ["github_request", "stats"]
     assert trace["processes"]["p1"]["serviceName"] == "node-proxy"
     assert stats["spans"] == 2 and stats["malformed"] == 1
+
+
+@pytest.mark.skipif(not KERNEL_COUNTS.exists(), reason="only Linux says what the kernel dropped (/proc/net/udp)")
+def test_datagrams_the_kernel_dropped_are_counted_not_silently_lost():
+    """A burst the socket's buffer cannot hold: what the kernel dropped is counted, so every datagram sent is
+    either received or counted as dropped."""
+    receiver = UdpReceiver(TraceStore(), "127.0.0.1", 0, "JAEGER_AGENT_PORT", receive_buffer=4096)
+    sent = 400
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        for _ in range(sent):  # nothing reads yet: the buffer fills, then the kernel drops
+            sender.sendto(b"\x00" * 300, ("127.0.0.1", receiver.port))
+    receiver.start()
+    try:
+        assert receiver.drain()
+        stats = receiver.stats
+        assert stats.dropped_by_kernel > 0 and stats.datagrams + stats.dropped_by_kernel == sent
+        assert stats.malformed == stats.datagrams  # what was received was read (and is garbage)
+    finally:
+        receiver.stop()

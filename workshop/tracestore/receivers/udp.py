@@ -2,17 +2,22 @@
 
 One thread only drains the socket into a queue, so a burst lands in memory rather than overflowing the
 kernel's buffer; a second thread decodes and stores. Bad datagrams are counted and logged, never fatal.
+What the kernel itself dropped (its buffer was full before the thread could read it) is counted too,
+from the socket's own line in /proc/net/udp on Linux: UDP loses datagrams silently, the store does not.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import select
 import socket
 import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from workshop.errors import WorkshopError
 from workshop.ports import port_in_use_message
@@ -22,6 +27,9 @@ from workshop.tracestore.store import TraceStore
 log = logging.getLogger("workshop.tracestore.receivers.udp")
 RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
+KERNEL_COUNTS = Path("/proc/net/udp")  # Linux: a line per IPv4 UDP socket of this network namespace
+KERNEL_CHECK_SECONDS = 0.2
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", None)  # past the system's limit, when privileged (Linux)
 
 
 @dataclass
@@ -30,6 +38,7 @@ class ReceiverStats:
     spans: int = 0
     malformed: int = 0
     dropped_datagrams: int = 0  # the decode queue was full
+    dropped_by_kernel: int = 0  # the socket's buffer was full: the kernel's own count (Linux), else 0
     receive_buffer_bytes: int = 0
 
 
@@ -41,6 +50,7 @@ class UdpReceiver:
         port: int,
         variable: str,  # the environment variable that moves the port, for the message when it is taken
         protocol: str = "compact",  # Thrift's compact protocol (Python's jaeger-client), or "binary" (Node's)
+        receive_buffer: int = RECEIVE_BUFFER_BYTES,
     ):
         self.store = store
         self.protocol = protocol
@@ -53,9 +63,10 @@ class UdpReceiver:
         self._drain_waiters: queue.SimpleQueue[threading.Event] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        with contextlib.suppress(OSError):  # else the OS keeps its own size
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+        _size_receive_buffer(self._sock, receive_buffer)
         self.stats.receive_buffer_bytes = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        self._inode = os.fstat(self._sock.fileno()).st_ino
+        self._kernel_checked = 0.0
         try:
             self._sock.bind((host, port))
         except OSError as error:
@@ -126,6 +137,9 @@ class UdpReceiver:
                         continue
                     self._queued_bytes += size
                 self._queue.put(bytes(buffer[:size]))
+            if waiters or time.monotonic() - self._kernel_checked >= KERNEL_CHECK_SECONDS:
+                self._kernel_checked = time.monotonic()
+                self.stats.dropped_by_kernel = kernel_drops(self._inode)
             for waiter in waiters:
                 self._queue.put(waiter)
 
@@ -149,3 +163,27 @@ class UdpReceiver:
             except Exception:  # never let one bad batch stop the store
                 self.stats.malformed += 1
                 log.exception("could not store a datagram of %d bytes", len(datagram))
+
+
+def _size_receive_buffer(sock: socket.socket, size: int) -> None:
+    """As large as asked: beyond the system's limit (net.core.rmem_max) where allowed, else up to it."""
+    for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        if option is None:
+            continue
+        with contextlib.suppress(OSError):  # not allowed: the next option, or the OS keeps its own size
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
+            return
+
+
+def kernel_drops(inode: int) -> int:
+    """The datagrams the kernel dropped for the socket with this inode (its buffer was full): the last column
+    of its line in /proc/net/udp. 0 where the system does not say (macOS)."""
+    try:
+        lines = KERNEL_COUNTS.read_text().splitlines()[1:]
+    except OSError:
+        return 0
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 13 and fields[9] == str(inode) and fields[-1].isdigit():
+            return int(fields[-1])
+    return 0
