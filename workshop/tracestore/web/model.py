@@ -242,32 +242,38 @@ class CompareRow:
         return self.a is not None and self.b is not None and self.b.span["duration"] > self.a.span["duration"]
 
 
+HOW_COMPARE_MATCHES = (
+    "Spans pair up when they do the same work: the two roots with each other when one service made both, "
+    "whatever their names (a lesson may rename its entry span); then every other span with the span of the "
+    "same service and operation, the n-th with the n-th in the order shown. The bars are each on its own "
+    "trace's time scale."
+)
+
+
 def compare(a: TraceView, b: TraceView) -> list[CompareRow]:
-    """The two traces span by span: spans match by their path of (service, operation) from the root, and
-    the n-th of the same path matches the n-th."""
+    """The two traces span by span, A's order first, then what only B has (see HOW_COMPARE_MATCHES)."""
+    pairs: dict[int, SpanRow] = {}  # id() of A's row -> B's row
+    for root_a, root_b in zip(a.roots, b.roots, strict=False):
+        if root_a.service == root_b.service:
+            pairs[id(root_a)] = root_b
+    taken = {id(row) for row in pairs.values()}
+    waiting: dict[tuple[str, str], list[SpanRow]] = {}  # B's unpaired rows by (service, operation), in order
+    for row in b.rows:
+        if id(row) not in taken:
+            waiting.setdefault((row.service, row.operation), []).append(row)
+    for row in a.rows:
+        candidates = waiting.get((row.service, row.operation))
+        if id(row) not in pairs and candidates:
+            pairs[id(row)] = candidates.pop(0)
+    paired = {id(row) for row in pairs.values()}
+    rows = [_compare_row(row, pairs.get(id(row))) for row in a.rows]
+    return rows + [_compare_row(None, row) for row in b.rows if id(row) not in paired]
 
-    def keyed(view: TraceView) -> dict[tuple, SpanRow]:
-        keys: dict[tuple, SpanRow] = {}
-        seen: dict[tuple, int] = {}
 
-        def walk(row: SpanRow, path: tuple) -> None:
-            here = (*path, (row.service, row.operation))
-            seen[here] = seen.get(here, 0) + 1
-            keys[(*here, seen[here])] = row
-            for child in row.children:
-                walk(child, here)
-
-        for root in view.roots:
-            walk(root, ())
-        return keys
-
-    left, right = keyed(a), keyed(b)
-    order = list(left) + [key for key in right if key not in left]
-    rows = []
-    for key in order:
-        row = left.get(key) or right[key]
-        rows.append(CompareRow(row.operation, row.depth, row.service, left.get(key), right.get(key)))
-    return rows
+def _compare_row(a: SpanRow | None, b: SpanRow | None) -> CompareRow:
+    shown = a if a is not None else b
+    label = shown.operation if not (a and b) or a.operation == b.operation else f"{a.operation} / {b.operation}"
+    return CompareRow(label, shown.depth, shown.service, a, b)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from workshop.tracestore.api import stats_of, store_of
 from workshop.tracestore.model import normalize_trace_id
 from workshop.tracestore.query import BadQuery, v1_trace_query
 from workshop.tracestore.web.model import (
+    HOW_COMPARE_MATCHES,
     colours,
     compare,
     dependency_graph,
@@ -128,7 +129,7 @@ def _compare(first: str, second: str):
         views.append(trace_view(found))
     a, b = views
     both = colours(sorted(set(a.services) | set(b.services)))
-    return render_template("compare.html", a=a, b=b, rows=compare(a, b), colours=both)
+    return render_template("compare.html", a=a, b=b, rows=compare(a, b), colours=both, how=HOW_COMPARE_MATCHES)
 
 
 def _find(trace_id: str):
