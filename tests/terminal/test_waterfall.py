@@ -102,3 +102,11 @@ def test_the_trace_list_never_cuts_an_id_at_80_columns():
     lines = "\n".join(draw(render_trace_list(traces), 80))
     assert "1234567890abcdef1234567890abcdef" in lines and "fedcba0987654321" in lines
     assert max(len(line) for line in lines.splitlines()) <= 80
+
+
+def test_the_trace_list_says_what_its_error_mark_means():
+    clean, failed = lesson_trace(), lesson_trace("fedcba0987654321")
+    failed["spans"][0]["tags"].append({"key": "error", "type": "bool", "value": True})
+    assert "marked as errors" not in "\n".join(draw(render_trace_list([clean]), 80))
+    lines = "\n".join(draw(render_trace_list([clean, failed]), 80))
+    assert " 1✗" in lines and "3✗: 10 spans, 3 of them marked as errors" in lines

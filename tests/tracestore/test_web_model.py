@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workshop.tracestore import model
-from workshop.tracestore.web.model import compare, trace_view
+from workshop.tracestore.web.model import compare, duration_bars, summary, trace_view
 
 
 def trace(trace_id: str, spans: list[tuple[str, str, str, str | None]]) -> model.Json:
@@ -59,3 +59,36 @@ def test_roots_of_different_services_do_not_pair():
     edge = [("e1", "traefik", "entrypoint", None), ("e2", "gateway", "contributors", "e1")]
     rows = compare(trace_view(trace("a", LESSON_6[:1])), trace_view(trace("e", edge)))
     assert [(row.a and row.a.id, row.b and row.b.id) for row in rows] == [("a1", "e2"), (None, "e1")]
+
+
+def test_a_bar_s_duration_is_written_where_it_does_not_cover_a_name():
+    view = trace_view(
+        model.assemble_trace(
+            "t",
+            [
+                (model.span("t", "root", "r", [], 0, 1000, [], []), model.process("s", [])),
+                (model.span("t", "late", "l", [], 500, 480, [], []), model.process("s", [])),
+                (model.span("t", "early", "e", [], 0, 100, [], []), model.process("s", [])),
+            ],
+        )
+    )
+    places = {row.id: (row.duration_place, round(row.duration_at)) for row in view.rows}
+    assert places == {"root": ("inside", 100), "late": ("before", 50), "early": ("after", 10)}
+
+
+def test_the_axis_has_round_steps():
+    view = trace_view(trace("t", [("a", "s", "op", None)]))
+    view.duration_us = 2_050_000
+    assert [label for _, label in view.ticks()] == ["0µs", "1s", "2s"]
+    view.duration_us = 730
+    assert [label for _, label in view.ticks()] == ["0µs", "200µs", "400µs", "600µs"]
+
+
+def test_a_search_result_says_what_was_asked_and_a_few_traces_are_thin_bars():
+    repo = [model.tag("github.repo", "string", "pallets/flask")]
+    url = [model.tag("http.url", "string", "http://127.0.0.1:8480/contributors/psf/requests?top=3")]
+    asked_repo = model.assemble_trace("a", [(model.span("a", "1", "op", [], 0, 5, repo, []), model.process("s", []))])
+    asked_url = model.assemble_trace("b", [(model.span("b", "1", "op", [], 9, 5, url, []), model.process("s", []))])
+    found = [summary(asked_repo), summary(asked_url)]
+    assert [s.request for s in found] == ["pallets/flask", "/contributors/psf/requests"]
+    assert all(bar.width <= 2.5 for bar in duration_bars(found))

@@ -139,6 +139,8 @@ def render_trace_list(traces: list[Json], limit: int | None = None, width: int |
     if wide:
         table.add_column("started", no_wrap=True, width=8)
     trees = sorted((TraceTree(trace) for trace in traces), key=lambda tree: tree.duration, reverse=True)
+    if any(tree.errors for tree in trees[:limit]):  # say what the ✗ in the spans column means
+        table.caption, table.caption_justify = "10 3✗: 10 spans, 3 of them marked as errors", "left"
     for tree in trees[:limit]:
         root = tree.root
         errors = len(tree.errors)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from workshop.tracestore.durations import format_duration_us
 from workshop.tracestore.model import Json, SpanNode, TraceTree, tag_text
@@ -16,6 +17,16 @@ SERVICE_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#8A6D00", "#56B4
 
 def colours(services: list[str]) -> dict[str, str]:
     return {name: SERVICE_COLOURS[i % len(SERVICE_COLOURS)] for i, name in enumerate(sorted(services))}
+
+
+def round_step(at_least_us: float) -> int:
+    """The smallest 1, 2 or 5 times a power of ten (in µs) that is at least `at_least_us`: an axis's step."""
+    power = 1
+    while True:
+        for factor in (1, 2, 5):
+            if factor * power >= at_least_us:
+                return factor * power
+        power *= 10
 
 
 def when(us: int) -> str:
@@ -45,6 +56,18 @@ class SpanRow:
     @property
     def offset(self) -> str:
         return format_duration_us(self.offset_us)
+
+    @property
+    def duration_place(self) -> str:
+        """Where the bar's duration is written: after the bar, before it, or inside a bar that fills the row."""
+        if self.left + self.width < 80:
+            return "after"
+        return "before" if self.left >= 20 else "inside"
+
+    @property
+    def duration_at(self) -> float:
+        """The % of the timeline the duration's text is anchored at."""
+        return self.left if self.duration_place == "before" else self.left + self.width
 
     @property
     def tags(self) -> list[tuple[str, str]]:
@@ -112,9 +135,10 @@ class TraceView:
     def root(self) -> SpanRow | None:
         return self.roots[0] if self.roots else None
 
-    def ticks(self, count: int = 5) -> list[tuple[float, str]]:
-        """(position %, label) for the time axis."""
-        return [(100 * i / (count - 1), format_duration_us(self.duration_us * i / (count - 1))) for i in range(count)]
+    def ticks(self, most: int = 5) -> list[tuple[float, str]]:
+        """(position %, label) for the time axis: round steps (1, 2 or 5 of a unit), at most `most` of them."""
+        step = round_step(self.duration_us / max(most - 1, 1))
+        return [(100 * at / self.duration_us, format_duration_us(at)) for at in range(0, self.duration_us + 1, step)]
 
 
 def trace_view(trace: Json) -> TraceView:
@@ -172,6 +196,7 @@ class TraceSummary:
     services: list[str]
     errors: int
     start_us: int
+    request: str = ""  # what it was asked: the repository, or the path
 
     @property
     def duration(self) -> str:
@@ -180,6 +205,11 @@ class TraceSummary:
     @property
     def started(self) -> str:
         return when(self.start_us)
+
+    @property
+    def started_time(self) -> str:
+        """The time of day alone (the date is in `started`)."""
+        return self.started.split(" ")[1]
 
 
 def summary(trace: Json) -> TraceSummary:
@@ -194,7 +224,22 @@ def summary(trace: Json) -> TraceSummary:
         services=tree.services,
         errors=len(tree.errors),
         start_us=tree.start,
+        request=asked(tree),
     )
+
+
+URL_TAGS = ("http.target", "url.path", "http.url", "url.full")  # OpenTracing's and OpenTelemetry's names
+
+
+def asked(tree: TraceTree) -> str:
+    """What a trace's request asked for, to tell search results apart: the `github.repo` a span recorded,
+    else the root's path (from its URL tag); "" when no span says."""
+    for node in tree.walk():
+        if "github.repo" in node.tags:
+            return tag_text(node.tags["github.repo"])
+    root = tree.root.tags if tree.root else {}
+    url = next((tag_text(root[key]) for key in URL_TAGS if key in root), "")
+    return urlsplit(url).path if "://" in url else url
 
 
 @dataclass
@@ -204,6 +249,10 @@ class Bar:
     summary: TraceSummary
     x: float
     height: float
+    width: float
+
+
+MAX_BAR_WIDTH = 2.5  # % of the chart
 
 
 def duration_bars(summaries: list[TraceSummary]) -> list[Bar]:
@@ -214,8 +263,10 @@ def duration_bars(summaries: list[TraceSummary]) -> list[Bar]:
     longest = max(s.duration_us for s in summaries) or 1
     ordered = sorted(summaries, key=lambda s: s.start_us)
     step = 100 / len(ordered)
+    width = min(0.7 * step, MAX_BAR_WIDTH)  # a few traces are a few thin bars, not blocks
     return [
-        Bar(s, i * step + step / 2, max(2.0, 100 * math.sqrt(s.duration_us / longest))) for i, s in enumerate(ordered)
+        Bar(s, i * step + step / 2, max(2.0, 100 * math.sqrt(s.duration_us / longest)), width)
+        for i, s in enumerate(ordered)
     ]
 
 

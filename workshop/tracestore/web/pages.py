@@ -14,6 +14,7 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, reque
 from werkzeug.datastructures import MultiDict
 
 from workshop.tracestore.api import stats_of, store_of
+from workshop.tracestore.durations import format_duration_us
 from workshop.tracestore.model import normalize_trace_id
 from workshop.tracestore.query import BadQuery, v1_trace_query
 from workshop.tracestore.web.model import (
@@ -38,6 +39,7 @@ LIVE_SECONDS = 2
 FORM_FIELDS = ("operation", "tags", "minDuration", "maxDuration", "limit")
 
 pages = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
+pages.add_app_template_filter(format_duration_us, "duration")
 
 
 def search_context() -> dict:
