@@ -13,12 +13,15 @@ import pytest
 import yaml
 
 from tests.stage_loader import ROOT
-from workshop.lessons.stages import all_stages
-from workshop.runner.run import STAGE_ENVIRONMENT
+from workshop.lessons.environment import lesson_environment
+from workshop.lessons.stages import OPENTELEMETRY, all_stages
 
 INFRA = {"fake-github", "jaeger", "redis"}
 STORAGE = {"jaeger-badger": "badger", "jaeger-cassandra": "cassandra"}  # profile -> Jaeger's storage backend
 ONE_SHOT = {"jaeger-badger-data-owner"}  # runs once and exits: no health check, others wait for its success
+# what the runner, the bench and the tests give every lesson process (the runner's own: PATH, Python's)
+STAGE_ENVIRONMENT = set(lesson_environment({}, "http://github", redis_url="redis://redis")) - {
+    "PATH", "PYTHONUNBUFFERED", "PYTHONWARNINGS"}  # fmt: skip
 PORT = re.compile(r"^\$\{(?P<variable>[A-Z_]+):-(?P<default>\d+)\}:(?P<container>\d+)(/udp)?$")
 
 
@@ -70,7 +73,7 @@ def test_each_stage_profile_runs_exactly_its_procfile(compose, stage):
         assert service["working_dir"] == f"/app/{stage.folder.name}"
         environment = service["environment"]
         assert set(environment) <= set(STAGE_ENVIRONMENT) | {"APP_HOST", "GITHUB_TOKEN"}
-        if stage.opentelemetry:
+        if stage.tracer == OPENTELEMETRY:
             assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
         elif stage.traced:
             assert environment["JAEGER_AGENT_HOST"] == "jaeger"
