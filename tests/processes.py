@@ -14,9 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from tests.stage_loader import ROOT
-from workshop.endpoints import ENDPOINTS
 from workshop.lessons.environment import lesson_environment
-from workshop.ports import tcp_port_free, udp_port_free, wait_for_http
+from workshop.ports import ENDPOINTS, tcp_port_free, udp_port_free, wait_for_http
 
 
 def wait_http(url: str, timeout: float = 15) -> None:

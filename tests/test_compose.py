@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from tests.stage_loader import ROOT
-from workshop.endpoints import ENDPOINT, TRACE_STORE
 from workshop.lessons.environment import lesson_environment
 from workshop.lessons.stages import OPENTELEMETRY, all_stages
+from workshop.ports import ENDPOINT, TRACE_STORE
 
 INFRA = {"fake-github", "jaeger", "redis"}
 STORAGE = {"jaeger-badger": "badger", "jaeger-cassandra": "cassandra"}  # profile -> Jaeger's storage backend

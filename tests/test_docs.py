@@ -10,8 +10,8 @@ import yaml
 
 from tests.stage_loader import ROOT
 from workshop.cli import build_parser
-from workshop.endpoints import ENDPOINT
 from workshop.lessons.stages import all_stages
+from workshop.ports import ENDPOINT
 
 READMES = [ROOT / "README.md", ROOT / "HOSTS.md", *(stage.folder / "README.md" for stage in all_stages())]
 # the ports a README's curl may ask (the README's table of ports says each)

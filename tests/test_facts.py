@@ -1,4 +1,4 @@
-"""Each fact written once: every port's default in workshop/endpoints.py, every lesson's facts in LESSONS
+"""Each fact written once: every port's default in workshop/ports.py, every lesson's facts in LESSONS
 (workshop/lessons/stages.py); what else says them (the lessons' own code, docker-compose.yml, the README)
 agrees with the tables, and nothing decides by a lesson's number."""
 
@@ -17,16 +17,16 @@ import pytest
 
 from tests.stage_loader import ROOT
 from workshop.cli import build_parser
-from workshop.endpoints import ENDPOINT, ENDPOINTS, TRACE_STORE
 from workshop.lessons.environment import QUIET_WARNINGS, lesson_environment
 from workshop.lessons.stages import JAEGER_CLIENT, LESSONS, NO_TRACER, OPENTELEMETRY, all_stages
+from workshop.ports import ENDPOINT, ENDPOINTS, TRACE_STORE
 from workshop.runner.run import Settings
 from workshop.tracestore.collector import CollectorConfig, running_collector
 from workshop.tracestore.web.receivers import RECEIVERS
 
 DEFAULTS = {str(endpoint.default) for endpoint in ENDPOINTS}
 # Defaults still written outside the table, in files this change did not touch (the trace store's read side,
-# the terminal client): each is to read workshop.endpoints instead. Remove an entry once it does.
+# the terminal client): each is to read workshop.ports instead. Remove an entry once it does.
 NOT_YET = {
     ("workshop/tracestore/receivers/udp.py", "6831"),  # UdpReceiver(port=6831): the collector passes every port
     ("workshop/terminal/query_client.py", "16686"),  # DEFAULT_QUERY_URL
@@ -53,10 +53,10 @@ def test_each_port_default_is_written_once_in_the_toolkit():
     written = {
         (str(path.relative_to(ROOT)), port)
         for path in sorted((ROOT / "workshop").rglob("*.py"))
-        if path.name != "endpoints.py"
+        if path.name != "ports.py"  # the table
         for port in written_ports(path)
     }
-    assert written - NOT_YET == set(), "read these from workshop.endpoints"
+    assert written - NOT_YET == set(), "read these from workshop.ports"
 
 
 def test_the_scan_would_catch_a_default_written_again(tmp_path):

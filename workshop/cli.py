@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from workshop.endpoints import ENDPOINT, TRACE_STORE, Endpoint
 from workshop.errors import WorkshopError
+from workshop.ports import ENDPOINT, TRACE_STORE, Endpoint
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def _env_option(parser: argparse.ArgumentParser, flag: str, variable: str, defau
 
 
 def _port_option(parser: argparse.ArgumentParser, endpoint: Endpoint, flag: str | None = None) -> None:
-    """The option for one port of workshop.endpoints: its flag, its variable, its default."""
+    """The option for one port of workshop.ports: its flag, its variable, its default."""
     value = FromEnvironment(endpoint.variable, endpoint.default, lambda raw: endpoint.port({endpoint.variable: raw}))
     parser.add_argument(
         flag or endpoint.flag, dest=endpoint.field, type=int, default=value,

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import requests
 
-from workshop.endpoints import TRACE_STORE
 from workshop.lessons.stages import ROOT
-from workshop.ports import free_port, wait_for_http, wait_for_tcp
+from workshop.ports import TRACE_STORE, free_port, wait_for_http, wait_for_tcp
 
 PYTHON = sys.executable
 
@@ -23,7 +22,7 @@ PYTHON = sys.executable
 @dataclass
 class StoreProcess:
     child: subprocess.Popen
-    ports: dict[str, int]  # endpoint name (workshop.endpoints) -> port
+    ports: dict[str, int]  # endpoint name (workshop.ports) -> port
     url: str
 
     @property

@@ -18,9 +18,8 @@ from workshop.bench.latency import latency
 from workshop.bench.processes import PYTHON
 from workshop.bench.sdk import per_span_cost
 from workshop.bench.store import ingest_rate, memory, otlp_ingest_rate, steady_rate
-from workshop.endpoints import ENDPOINTS
 from workshop.lessons.stages import ROOT
-from workshop.ports import free_port
+from workshop.ports import ENDPOINTS, free_port
 
 
 @dataclass

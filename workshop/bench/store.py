@@ -20,7 +20,7 @@ from thrift.Thrift import TMessageType
 from thrift.transport.TTransport import TMemoryBuffer
 
 from workshop.bench.processes import collector, stats
-from workshop.endpoints import ENDPOINT
+from workshop.ports import ENDPOINT
 
 SPANS_PER_BATCH = 10  # jaeger-client's default batch size
 STATS_URL = f"http://127.0.0.1:{ENDPOINT['fake_github'].default}/repos/pallets/flask/stats"  # the spans' http.url

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workshop.endpoints import ENDPOINTS, Endpoint
 from workshop.errors import WorkshopError
 from workshop.lessons.stages import ROOT, Stage, all_stages
-from workshop.ports import holders, run_of, tcp_port_free, udp_port_free
+from workshop.ports import ENDPOINTS, Endpoint, holders, run_of, tcp_port_free, udp_port_free
 from workshop.toolchain import (
     NODE_FLOOR,
     TRAEFIK_PLATFORMS,
@@ -59,7 +58,7 @@ class Check:
 
 @dataclass
 class Ports:
-    """Every port the lessons use (workshop.endpoints), where its variable moves it, and the lessons using it."""
+    """Every port the lessons use (workshop.ports), where its variable moves it, and the lessons using it."""
 
     tcp: list[tuple[Endpoint, int, tuple[int, ...]]] = field(default_factory=list)
     udp: list[tuple[Endpoint, int, tuple[int, ...]]] = field(default_factory=list)

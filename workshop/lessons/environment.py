@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from workshop.endpoints import ENDPOINT
+from workshop.ports import ENDPOINT
 
 # flask-opentracing warns at import that OpenTracing is retired (the ideas live on in OpenTelemetry)
 QUIET_WARNINGS = "ignore:This package is no longer supported:DeprecationWarning"
@@ -24,7 +24,7 @@ def lesson_environment(
 ) -> dict[str, str]:
     """The variables every process of a lesson gets (on top of the caller's own environment).
 
-    `ports`: endpoint name (workshop.endpoints) -> port, for app, github_proxy, edge, jaeger_compact and
+    `ports`: endpoint name (workshop.ports) -> port, for app, github_proxy, edge, jaeger_compact and
     otlp_http; one not given is its default. `otlp_endpoint`: where OpenTelemetry sends OTLP/HTTP, when not
     to the otlp_http port on `host`. `redis_url`: for the lessons with a queue (lesson 5 on)."""
 

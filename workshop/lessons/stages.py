@@ -8,15 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workshop.endpoints import TRACE_STORE
 from workshop.errors import WorkshopError
+from workshop.ports import TRACE_STORE
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
 
 
 NO_TRACER, JAEGER_CLIENT, OPENTELEMETRY = "none", "jaeger-client", "opentelemetry"
-# Procfile process -> the endpoint (workshop.endpoints) it serves HTTP on
+# Procfile process -> the endpoint (workshop.ports) it serves HTTP on
 MONOLITH = {"contributors": "app"}
 GATEWAY_AND_PROXY = {"gateway": "app", "github-proxy": "github_proxy"}
 BEHIND_TRAEFIK = {"traefik": "edge", **GATEWAY_AND_PROXY}
@@ -105,7 +105,7 @@ class Stage:
 
     @property
     def endpoints(self) -> set[str]:
-        """The endpoints (workshop.endpoints) a run of this lesson serves on."""
+        """The endpoints (workshop.ports) a run of this lesson serves on."""
         store = {endpoint.name for endpoint in TRACE_STORE} if self.traced else set()
         return {"fake_github", *self.http_ports.values(), *store, *(["redis"] if self.needs_redis else [])}
 

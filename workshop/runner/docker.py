@@ -7,8 +7,8 @@ import subprocess
 
 from rich.console import Console
 
-from workshop.endpoints import ENDPOINT
 from workshop.lessons.stages import ROOT, Stage
+from workshop.ports import ENDPOINT
 from workshop.runner.demo import DEMO_REPO, Demo
 
 COMPOSE_TIMEOUT = 600  # seconds for `up --build --wait`: the first build downloads images

@@ -8,9 +8,8 @@ import shutil
 import time
 from dataclasses import dataclass
 
-from workshop.endpoints import ENDPOINT
 from workshop.errors import WorkshopError
-from workshop.ports import PortCheck
+from workshop.ports import ENDPOINT, PortCheck
 
 
 @dataclass

@@ -26,11 +26,10 @@ from pathlib import Path
 import requests
 from rich.console import Console
 
-from workshop.endpoints import ENDPOINT, ENDPOINTS, TRACE_STORE
 from workshop.errors import WorkshopError
 from workshop.lessons.environment import lesson_environment
 from workshop.lessons.stages import ROOT, Stage
-from workshop.ports import PortCheck, wait_for_http, wait_for_tcp
+from workshop.ports import ENDPOINT, ENDPOINTS, TRACE_STORE, PortCheck, wait_for_http, wait_for_tcp
 from workshop.runner.demo import DEMO_REPO, Demo
 from workshop.runner.redis_server import RedisPlan, plan_redis
 from workshop.toolchain import ensure_node_packages, ensure_traefik
@@ -40,13 +39,13 @@ TRACE_TIMEOUT = 10.0  # seconds for the demo's trace to arrive in the store
 
 
 def _port(name: str):
-    """A setting for one endpoint of workshop.endpoints: its port, from its variable or its default."""
+    """A setting for one endpoint of workshop.ports: its port, from its variable or its default."""
     return field(default_factory=lambda: ENDPOINT[name].port())
 
 
 @dataclass
 class Settings:
-    """Every address the runner uses; each port moves with its variable (workshop.endpoints)."""
+    """Every address the runner uses; each port moves with its variable (workshop.ports)."""
 
     host: str = "127.0.0.1"
     app_port: int = _port("app")
@@ -77,7 +76,7 @@ class Settings:
         return f"http://{self.host}:{self.query_port}"
 
     def port(self, name: str) -> int:
-        """The port of endpoint `name` (workshop.endpoints)."""
+        """The port of endpoint `name` (workshop.ports)."""
         return getattr(self, ENDPOINT[name].field)
 
     @property

@@ -1,5 +1,5 @@
 """`python -m workshop collector`: the local Jaeger stand-in, started for you by `make stepN`. It listens
-where Jaeger v2 does (workshop.endpoints.TRACE_STORE says each port, its variable and its default):
+where Jaeger v2 does (workshop.ports.TRACE_STORE says each port, its variable and its default):
 spans in as jaeger-client sends them (compact Thrift over UDP; binary Thrift, from Node.js), as
 OpenTelemetry does (OTLP/HTTP) and as Zipkin clients do (v2 JSON); remote sampling for jaeger-client;
 the query API and the trace pages."""
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from workshop.endpoints import ENDPOINT, TRACE_STORE
+from workshop.ports import ENDPOINT, TRACE_STORE
 from workshop.serving import create_server, serve_forever
 from workshop.tracestore import query_api, sampling
 from workshop.tracestore.receivers import otlp, zipkin
@@ -33,7 +33,7 @@ def _default(name: str):
 @dataclass
 class CollectorConfig:
     host: str = "127.0.0.1"
-    # the ports, one field per endpoint of workshop.endpoints.TRACE_STORE (`<name>_port`)
+    # the ports, one field per endpoint of workshop.ports.TRACE_STORE (`<name>_port`)
     query_port: int = _default("query")
     jaeger_compact_port: int = _default("jaeger_compact")
     jaeger_binary_port: int = _default("jaeger_binary")  # jaeger-client's binary Thrift (Node.js)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workshop.endpoints import ENDPOINT
+from workshop.ports import ENDPOINT
 
 Json = dict
 
 
 @dataclass(frozen=True)
 class Receiver:
-    endpoint: str  # its name in workshop.endpoints: its port, its variable, and its key in /api/stats
+    endpoint: str  # its name in workshop.ports: its port, its variable, and its key in /api/stats
     wire: str  # what it receives, and who sends it
 
 
