@@ -25,6 +25,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from tests.service_router import ClearableReporter, ServiceRouter, as_service
 from tests.stage_loader import ROOT, load_stage_module
 from workshop.fake_github import FakeGitHubConfig, create_app
+from workshop.lessons.stages import OPENTELEMETRY, find_stage
 from workshop.ports import free_port
 from workshop.runner.redis_server import redis_server_binary, server_command
 from workshop.serving import serve_in_thread
@@ -94,8 +95,9 @@ def github_module(folder: str):
 def serve_stage_app(folder: str, monkeypatch: pytest.MonkeyPatch, github_url: str, token: str = "") -> Iterator[str]:
     """Serve a stage's services from threads on free ports, pointed at `github_url`, with short waits.
     Yields the URL of the app (the gateway, from lesson 4)."""
+    stage = find_stage(folder)
     # lessons 7 on trace with OpenTelemetry (lesson 7 through the OpenTracing shim)
-    monkeypatch.setattr(ROUTER, "opentelemetry", int(folder[4:].split("_")[0]) >= 7)
+    monkeypatch.setattr(ROUTER, "opentelemetry", stage.tracer == OPENTELEMETRY)
     github = github_module(folder)
     monkeypatch.setattr(github, "GITHUB_API_URL", github_url)
     monkeypatch.setattr(github, "GITHUB_TOKEN", token)
@@ -117,7 +119,7 @@ def serve_stage_app(folder: str, monkeypatch: pytest.MonkeyPatch, github_url: st
         monkeypatch.setattr(app, "PROXY_URL", proxy_url)
         monkeypatch.setattr(app, "PROXY_TIMEOUT", 5.0)
         url = stack.enter_context(serve_in_thread(as_service(app.app, "gateway", ROUTER)))
-        if int(folder[4:].split("_")[0]) >= 8:  # the requests and Redis instrumentations, as its __main__ does
+        if stage.facts.instrumented_libraries:  # the requests and Redis instrumentations, as its __main__ does
             stack.enter_context(instrumented_libraries(folder))
         yield url
 

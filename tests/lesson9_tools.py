@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.ci import require
 from tests.stage_loader import ROOT
-from workshop.runner.toolchain import NODE_FLOOR, STAMP, node_version, traefik_binary
+from workshop.toolchain import NODE_FLOOR, STAMP, node_version, traefik_binary
 
 STAGE = "step9_edge_polyglot"
 NODE_PROXY = ROOT / STAGE / "github-proxy"

@@ -10,13 +10,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from tests.stage_loader import ROOT
-from workshop.ports import tcp_port_free, udp_port_free, wait_for_http
-
-QUIET = "ignore:This package is no longer supported:DeprecationWarning"
+from workshop.lessons.environment import lesson_environment
+from workshop.ports import ENDPOINTS, tcp_port_free, udp_port_free, wait_for_http
 
 
 def wait_http(url: str, timeout: float = 15) -> None:
@@ -43,21 +42,22 @@ class StageProcesses:
 
 
 @contextlib.contextmanager
-def stage_processes(folder: str, env: dict[str, str], only: set[str] | None = None) -> Iterator[StageProcesses]:
-    """Every process of a stage's Procfile (each `python <script>`; `only` these, if given), on free ports;
-    yields the app's URL."""
+def stage_processes(
+    folder: str,
+    github: str,
+    store_ports: Mapping[str, int],
+    redis_url: str | None = None,
+    only: set[str] | None = None,
+    **extra: str,
+) -> Iterator[StageProcesses]:
+    """Every process of a stage's Procfile (each `python <script>`; `only` these, if given), on free ports,
+    with the environment the runner gives them (sending spans to the store's ports: endpoint name -> port),
+    and `extra` on top; yields the app's URL."""
     from workshop.lessons.stages import read_procfile
 
     app_port, proxy_port = distinct_free_ports(2)  # not from the ephemeral range: nothing takes them meanwhile
-    full_env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONWARNINGS": QUIET,
-        "APP_PORT": str(app_port),
-        "PROXY_PORT": str(proxy_port),
-        "PROXY_URL": f"http://127.0.0.1:{proxy_port}",
-        **env,
-    }
+    ports = {**store_ports, "app": app_port, "github_proxy": proxy_port}
+    full_env = {**os.environ, **lesson_environment(ports, github, redis_url=redis_url), **extra}
     processes = {}
     try:
         for name, command in read_procfile(ROOT / folder / "Procfile").items():
@@ -96,11 +96,6 @@ def wait_for_worker(redis_url: str, timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
-TCP_PORTS = ("APP_PORT", "PROXY_PORT", "EDGE_PORT", "FAKE_GITHUB_PORT", "JAEGER_QUERY_PORT", "OTLP_HTTP_PORT",
-             "ZIPKIN_PORT", "JAEGER_SAMPLING_PORT", "REDIS_PORT")  # fmt: skip
-UDP_PORTS = ("JAEGER_AGENT_PORT", "JAEGER_BINARY_PORT")
-
-
 _picked = itertools.count()
 
 
@@ -127,8 +122,9 @@ def runner_env(**extra: str) -> dict[str, str]:
     """Environment for `python -m workshop run` with every port free, so tests never collide."""
     ignored = ("GITHUB_API_URL", "REDIS_URL", "GITHUB_TOKEN", "OTEL_EXPORTER_OTLP_ENDPOINT")
     env = {k: v for k, v in os.environ.items() if k not in ignored}
-    env.update(zip(TCP_PORTS, map(str, distinct_free_ports(len(TCP_PORTS))), strict=True))
-    env.update(zip(UDP_PORTS, map(str, distinct_free_ports(len(UDP_PORTS), socket.SOCK_DGRAM)), strict=True))
+    for protocol, kind in (("tcp", socket.SOCK_STREAM), ("udp", socket.SOCK_DGRAM)):
+        variables = [endpoint.variable for endpoint in ENDPOINTS if endpoint.protocol == protocol]
+        env.update(zip(variables, map(str, distinct_free_ports(len(variables), kind)), strict=True))
     env.update(PYTHONUNBUFFERED="1", COLUMNS="120")
     env.update(extra)
     return env

@@ -13,12 +13,16 @@ import pytest
 import yaml
 
 from tests.stage_loader import ROOT
-from workshop.lessons.stages import all_stages
-from workshop.runner.run import STAGE_ENVIRONMENT
+from workshop.lessons.environment import lesson_environment
+from workshop.lessons.stages import OPENTELEMETRY, all_stages
+from workshop.ports import ENDPOINT, TRACE_STORE
 
 INFRA = {"fake-github", "jaeger", "redis"}
 STORAGE = {"jaeger-badger": "badger", "jaeger-cassandra": "cassandra"}  # profile -> Jaeger's storage backend
 ONE_SHOT = {"jaeger-badger-data-owner"}  # runs once and exits: no health check, others wait for its success
+# what the runner, the bench and the tests give every lesson process (the runner's own: PATH, Python's)
+STAGE_ENVIRONMENT = set(lesson_environment({}, "http://github", redis_url="redis://redis")) - {
+    "PATH", "PYTHONUNBUFFERED", "PYTHONWARNINGS"}  # fmt: skip
 PORT = re.compile(r"^\$\{(?P<variable>[A-Z_]+):-(?P<default>\d+)\}:(?P<container>\d+)(/udp)?$")
 
 
@@ -70,7 +74,7 @@ def test_each_stage_profile_runs_exactly_its_procfile(compose, stage):
         assert service["working_dir"] == f"/app/{stage.folder.name}"
         environment = service["environment"]
         assert set(environment) <= set(STAGE_ENVIRONMENT) | {"APP_HOST", "GITHUB_TOKEN"}
-        if stage.opentelemetry:
+        if stage.tracer == OPENTELEMETRY:
             assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
         elif stage.traced:
             assert environment["JAEGER_AGENT_HOST"] == "jaeger"
@@ -120,9 +124,8 @@ def test_published_ports_are_configurable_and_avoid_airplay(compose):
     jaeger = compose["services"]["jaeger"]["ports"]
     # every port of the local store, on Jaeger's own ports, moved by the same variables as `make stepN`
     assert set(jaeger) == {
-        "${JAEGER_AGENT_PORT:-6831}:6831/udp", "${JAEGER_BINARY_PORT:-6832}:6832/udp", "${OTLP_HTTP_PORT:-4318}:4318",
-        "${ZIPKIN_PORT:-9411}:9411", "${JAEGER_SAMPLING_PORT:-5778}:5778", "${JAEGER_QUERY_PORT:-16686}:16686",
-    }  # fmt: skip
+        f"${{{e.variable}:-{e.default}}}:{e.default}" + ("/udp" if e.protocol == "udp" else "") for e in TRACE_STORE
+    }
     for profile_name in STORAGE:  # a Jaeger that keeps its traces answers where the in-memory one does
         assert compose["services"][profile_name]["ports"] == jaeger
 
@@ -151,14 +154,15 @@ def test_each_storage_receives_what_the_in_memory_jaeger_receives(compose, profi
     traces = config["service"]["pipelines"]["traces"]
     assert traces["receivers"] == ["otlp", "jaeger", "zipkin"]
     receivers = config["receivers"]
-    assert receivers["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
-    assert receivers["jaeger"]["protocols"]["thrift_compact"]["endpoint"] == "0.0.0.0:6831"
-    assert receivers["jaeger"]["protocols"]["thrift_binary"]["endpoint"] == "0.0.0.0:6832"
-    assert receivers["zipkin"]["endpoint"] == "0.0.0.0:9411"
+    listens = {name: f"0.0.0.0:{endpoint.default}" for name, endpoint in ENDPOINT.items()}  # where the store does
+    assert receivers["otlp"]["protocols"]["http"]["endpoint"] == listens["otlp_http"]
+    assert receivers["jaeger"]["protocols"]["thrift_compact"]["endpoint"] == listens["jaeger_compact"]
+    assert receivers["jaeger"]["protocols"]["thrift_binary"]["endpoint"] == listens["jaeger_binary"]
+    assert receivers["zipkin"]["endpoint"] == listens["zipkin"]
     extensions = config["extensions"]
     assert set(config["service"]["extensions"]) == set(extensions)
-    assert extensions["jaeger_query"]["http"]["endpoint"] == "0.0.0.0:16686"
-    assert extensions["remote_sampling"]["http"]["endpoint"] == "0.0.0.0:5778"
+    assert extensions["jaeger_query"]["http"]["endpoint"] == listens["query"]
+    assert extensions["remote_sampling"]["http"]["endpoint"] == listens["sampling"]
     sampling = extensions["remote_sampling"]["file"]["path"]
     assert json.loads((ROOT / "jaeger" / Path(sampling).name).read_text())["default_strategy"]["param"] == 1.0
     store = extensions["jaeger_query"]["storage"]["traces"]

@@ -11,9 +11,13 @@ import yaml
 from tests.stage_loader import ROOT
 from workshop.cli import build_parser
 from workshop.lessons.stages import all_stages
+from workshop.ports import ENDPOINT
 
 READMES = [ROOT / "README.md", ROOT / "HOSTS.md", *(stage.folder / "README.md" for stage in all_stages())]
-DOCUMENTED_PORTS = {"8480", "8481", "8482", "8483", "16686", "6380"}
+# the ports a README's curl may ask (the README's table of ports says each)
+DOCUMENTED_PORTS = {
+    str(ENDPOINT[name].default) for name in ("app", "github_proxy", "fake_github", "edge", "query", "redis")
+}
 ROUTES = ("/contributors/", "/stats/", "/api/services", "/api/traces", "/api/dependencies", "/api/operations")
 
 

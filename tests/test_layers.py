@@ -23,7 +23,7 @@ LAYERS = [  # lowest first: a module may import its own layer's modules and lowe
     [f"{STORE}.app"],
     [f"{STORE}.collector"],
 ]
-TERMINAL_MAY_IMPORT = ("workshop.terminal", f"{STORE}.model", f"{STORE}.durations", "workshop.errors")
+TERMINAL_MAY_IMPORT = ("workshop.terminal", f"{STORE}.model", f"{STORE}.durations", "workshop.errors", "workshop.ports")
 
 
 def module_name(path: Path) -> str:

@@ -25,12 +25,14 @@ from tests.spans import build_tree, find, settled
 from tests.stage_loader import ROOT, load_stage_module
 from tests.wire_capture import headers_to_the_proxy
 from workshop.fake_github import FakeGitHubConfig, create_app
+from workshop.lessons.stages import JAEGER_CLIENT, all_stages, find_stage
 from workshop.serving import serve_in_thread
 from workshop.terminal.query_client import QueryClient
 from workshop.tracestore.collector import CollectorConfig, running_collector
 
-TRACED = ["step2_spans", "step3_tags_logs", "step4_distributed", "step5_queue", "step6_baggage"]
-WITH_WORKER = ["step5_queue", "step6_baggage", "step7_opentelemetry_shim"]
+TRACED = [stage.folder.name for stage in all_stages() if stage.tracer == JAEGER_CLIENT]  # lessons 2-6
+WITH_WORKER = [stage.folder.name for stage in all_stages() if stage.needs_redis and stage.opentracing]  # 5-7
+PROXIED = [name for name in TRACED if "github_proxy" in find_stage(name).http_ports.values()]  # 4-6
 # jaeger-client accepts these, then cannot serialise the batch they end up in
 UNSENDABLE = [f"{1:x}:{2**64 + 5:x}:0:1", f"{1:x}:{2:x}:0:{2**31 + 1:x}", f"{1:x}:{2:x}:{2**70:x}:1"]
 
@@ -210,10 +212,11 @@ def world():
         yield github, store
 
 
-def stage_env(github: str, store) -> dict[str, str]:
+def stage_env(github: str, store) -> dict:
+    """stage_processes' arguments: this fake GitHub, this store, and the session's Redis (emptied)."""
     redis_url = session_redis_url()
     redis.Redis.from_url(redis_url).flushdb()
-    return {"GITHUB_API_URL": github, "JAEGER_AGENT_PORT": str(store.udp_port), "REDIS_URL": redis_url}
+    return {"github": github, "store_ports": store.ports, "redis_url": redis_url}
 
 
 def wait_for_spans(query: QueryClient, trace_id: str, count: int, timeout: float = 10) -> dict | None:
@@ -230,7 +233,7 @@ def test_one_bad_trace_header_loses_no_other_request_s_trace(world):
     """Before: the unsendable span id broke jaeger-client's buffer, and the next batches went out malformed."""
     github, store = world
     stage = "step6_baggage"
-    with stage_processes(stage, stage_env(github, store)) as app:
+    with stage_processes(stage, **stage_env(github, store)) as app:
         ids = []
         for bad in UNSENDABLE:
             assert get(app.url, "/contributors/pallets/flask", **{"uber-trace-id": bad}).status_code == 200
@@ -249,7 +252,7 @@ def test_sigterm_mid_request_finishes_it_and_its_trace_arrives_whole(target):
     with (
         serve_in_thread(create_app(FakeGitHubConfig(computing_calls=0, latency=1.0))) as github,
         running_collector(CollectorConfig.on_free_ports()) as store,
-        stage_processes("step6_baggage", stage_env(github, store)) as app,
+        stage_processes("step6_baggage", **stage_env(github, store)) as app,
     ):
         with ThreadPoolExecutor(max_workers=1) as pool:
             answer = pool.submit(get, app.url, "/contributors/pallets/flask")
@@ -292,7 +295,7 @@ def test_dropped_spans_are_logged_at_most_once_a_minute(stage, caplog):
     assert factory.dropped == 49
 
 
-@pytest.mark.parametrize("stage", ["step4_distributed", "step5_queue", "step6_baggage"])
+@pytest.mark.parametrize("stage", PROXIED)
 def test_the_gateway_waits_for_the_proxy_less_than_the_proxy_s_worst_case(stage):
     gateway, proxy = load_stage_module(stage), load_stage_module(stage, "github_proxy")
     usual = (proxy.MAX_ATTEMPTS - 1) * proxy.RETRY_DELAY + proxy.GITHUB_TIMEOUT  # 202s, then one timeout

@@ -15,13 +15,14 @@ from tests.conftest import TOKEN, redis_server, session_redis_url
 from tests.expected_trees import EXPECTED_TREES, SERVICES, canonical, json_tags, json_tree
 from tests.processes import stage_processes
 from workshop.fake_github import FakeGitHubConfig, create_app
+from workshop.lessons.stages import all_stages
 from workshop.ports import free_port
 from workshop.serving import serve_in_thread
 from workshop.terminal.query_client import QueryClient, trace_services
 from workshop.tracestore.collector import CollectorConfig, running_collector
 
-TRACED = ["step2_spans", "step3_tags_logs", "step4_distributed", "step5_queue", "step6_baggage",
-          "step7_opentelemetry_shim", "step8_opentelemetry"]  # fmt: skip
+# every traced lesson whose processes are all Python (lesson 9's Traefik and Node.js: tests/test_step9_*)
+TRACED = [s.folder.name for s in all_stages() if s.traced and not s.edge_process and s.node_project is None]
 
 
 @pytest.fixture
@@ -34,23 +35,17 @@ def world():
         yield github, store
 
 
-def stage_env(github: str, store, **extra: str) -> dict[str, str]:
+def stage_env(github: str, store, **extra: str) -> dict:
+    """stage_processes' arguments: this fake GitHub, this store, and the session's Redis (emptied)."""
     redis_url = session_redis_url()
     redis.Redis.from_url(redis_url).flushdb()
-    return {
-        "GITHUB_API_URL": github,
-        "JAEGER_AGENT_HOST": "127.0.0.1",
-        "JAEGER_AGENT_PORT": str(store.udp_port),
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{store.otlp_port}",
-        "REDIS_URL": redis_url,
-        **extra,
-    }
+    return {"github": github, "store_ports": store.ports, "redis_url": redis_url, **extra}
 
 
 @pytest.mark.parametrize("stage", TRACED)
 def test_trace_arrives_over_the_wire_with_the_same_tree(world, stage):
     github, store = world
-    with stage_processes(stage, stage_env(github, store)) as app:
+    with stage_processes(stage, **stage_env(github, store)) as app:
         response = requests.get(app.url + "/contributors/pallets/flask", timeout=15)
         assert response.status_code == 200
         trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES[stage], timeout=10)
@@ -63,7 +58,7 @@ def test_trace_arrives_over_the_wire_with_the_same_tree(world, stage):
 
 def test_step3_tags_and_logs_survive_the_wire(world):
     github, store = world
-    with stage_processes("step3_tags_logs", stage_env(github, store)) as app:
+    with stage_processes("step3_tags_logs", **stage_env(github, store)) as app:
         response = requests.get(app.url + "/contributors/pallets/flask", timeout=15)
         trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], {"contributors"}, timeout=10)
         app.stop()
@@ -82,7 +77,7 @@ def test_step3_tags_and_logs_survive_the_wire(world):
 def test_last_trace_is_flushed_when_the_process_is_stopped(world, stage):
     """SIGTERM right after the answer: the spans still queued in the tracer are sent before exit."""
     github, store = world
-    with stage_processes(stage, stage_env(github, store)) as app:
+    with stage_processes(stage, **stage_env(github, store)) as app:
         response = requests.get(app.url + "/contributors/octocat/does-not-exist", timeout=15)
         codes, output = app.stop(signal.SIGTERM)
     assert set(codes.values()) == {0}, output
@@ -93,7 +88,7 @@ def test_last_trace_is_flushed_when_the_process_is_stopped(world, stage):
 
 def test_ctrl_c_flushes_too(world):
     github, store = world
-    with stage_processes("step2_spans", stage_env(github, store)) as app:
+    with stage_processes("step2_spans", **stage_env(github, store)) as app:
         response = requests.get(app.url + "/contributors/octocat/empty", timeout=15)
         codes, output = app.stop(signal.SIGINT, timeout=30)  # (twice, under a loaded 2-core machine, >10 s)
     assert set(codes.values()) == {0}, output
@@ -103,13 +98,8 @@ def test_ctrl_c_flushes_too(world):
 @pytest.mark.parametrize("stage", TRACED)
 def test_app_serves_with_no_trace_store(stage):
     with serve_in_thread(create_app(FakeGitHubConfig(computing_calls=0))) as github:
-        nobody = {
-            "GITHUB_API_URL": github,
-            "JAEGER_AGENT_PORT": str(free_port(kind=2)),
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
-            "REDIS_URL": session_redis_url(),
-        }
-        with stage_processes(stage, nobody) as app:
+        nobody = {"jaeger_compact": free_port(kind=2), "otlp_http": free_port()}
+        with stage_processes(stage, github, nobody, session_redis_url()) as app:
             for _ in range(3):
                 assert requests.get(app.url + "/contributors/pallets/flask", timeout=15).status_code == 200
             codes, output = app.stop()
@@ -118,7 +108,7 @@ def test_app_serves_with_no_trace_store(stage):
 
 def test_step3_log_lines_name_trace_and_span_and_never_the_token(world):
     github, store = world
-    with stage_processes("step3_tags_logs", stage_env(github, store, GITHUB_TOKEN=TOKEN)) as app:
+    with stage_processes("step3_tags_logs", **stage_env(github, store, GITHUB_TOKEN=TOKEN)) as app:
         response = requests.get(app.url + "/contributors/pallets/flask", timeout=15)
         trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], {"contributors"}, timeout=10)
         _, output = app.stop()
@@ -137,7 +127,7 @@ def test_step3_log_lines_name_trace_and_span_and_never_the_token(world):
 def test_worker_finishes_its_job_and_flushes_on_sigterm(world):
     """SIGTERM while a job is on its way: the worker answers it, sends its spans, and exits 0."""
     github, store = world
-    with stage_processes("step5_queue", stage_env(github, store)) as app:
+    with stage_processes("step5_queue", **stage_env(github, store)) as app:
         response = requests.get(app.url + "/contributors/pallets/click", timeout=20)
         assert response.status_code == 200
         worker = app.processes["worker"]
@@ -160,7 +150,7 @@ def test_redis_down_is_503_and_everything_recovers_when_it_is_back(world):
     first = redis_server(port)
     redis_url = first.__enter__()
     try:
-        with stage_processes("step5_queue", stage_env(github, store, REDIS_URL=redis_url)) as app:
+        with stage_processes("step5_queue", **stage_env(github, store, redis_url=redis_url)) as app:
             assert requests.get(app.url + "/contributors/a/b", timeout=20).status_code == 200
             first.__exit__(None, None, None)  # Redis stops
             started = time.monotonic()
@@ -181,7 +171,7 @@ def test_redis_down_is_503_and_everything_recovers_when_it_is_back(world):
 
 def test_baggage_reaches_every_service_over_the_wire(world):
     github, store = world
-    with stage_processes("step6_baggage", stage_env(github, store)) as app:
+    with stage_processes("step6_baggage", **stage_env(github, store)) as app:
         response = requests.get(app.url + "/contributors/pallets/flask?top=2", headers={"X-Client": "e2e"}, timeout=20)
         trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES["step6_baggage"], 10)
         app.stop()
@@ -199,8 +189,8 @@ def test_lesson_6_s_worker_joins_lesson_8_s_trace(world):
     lesson 6's worker (jaeger-client, UDP) still in place. Jaeger's headers in the job join them."""
     github, store = world
     env = stage_env(github, store)
-    with stage_processes("step8_opentelemetry", env, only={"gateway", "github-proxy"}) as app, \
-            stage_processes("step6_baggage", env, only={"worker"}):  # fmt: skip
+    with stage_processes("step8_opentelemetry", **env, only={"gateway", "github-proxy"}) as app, \
+            stage_processes("step6_baggage", **env, only={"worker"}):  # fmt: skip
         response = requests.get(app.url + "/contributors/pallets/flask?top=2", headers={"X-Client": "ci"}, timeout=15)
         assert response.status_code == 200 and len(response.json()["contributors"]) == 2  # baggage read in the job
         trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES["step8_opentelemetry"],

@@ -33,7 +33,7 @@ def store():
 
 def store_env(collector) -> dict[str, str]:
     """The runner on free ports, using the test's store (it answers on the query port, so none is started)."""
-    return runner_env(JAEGER_QUERY_PORT=str(collector.http_port), OTLP_HTTP_PORT=str(collector.otlp_port))
+    return runner_env(JAEGER_QUERY_PORT=str(collector.query_port), OTLP_HTTP_PORT=str(collector.otlp_http_port))
 
 
 def tags(span: dict) -> dict:

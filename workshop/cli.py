@@ -8,21 +8,62 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from workshop.errors import WorkshopError
+from workshop.ports import ENDPOINT, TRACE_STORE, Endpoint
+
+
+@dataclass(frozen=True)
+class FromEnvironment:
+    """An option's default, read from the environment when a command runs, not when the parser is made:
+    `--help` works whatever the environment holds, and a bad value is said when it matters."""
+
+    variable: str
+    default: object
+    read: Callable[[str], object]
+
+    def value(self) -> object:
+        raw = os.environ.get(self.variable)
+        return self.read(raw) if raw else self.default
+
+
+class Parser(argparse.ArgumentParser):
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, rest = super().parse_known_args(args, namespace)
+        for name, value in vars(namespace).items():
+            if isinstance(value, FromEnvironment):
+                setattr(namespace, name, value.value())
+        return namespace, rest
+
+
+def _number(variable: str, kind: type, digits_only: bool = False) -> Callable[[str], object]:
+    def read(raw: str) -> object:
+        try:
+            if digits_only and not raw.isdigit():
+                raise ValueError(raw)
+            return kind(raw)
+        except ValueError:
+            noun = "whole number" if kind is int else "number"
+            raise WorkshopError(f"{variable} must be a {noun}, not {raw!r}") from None
+
+    return read
 
 
 def _env_option(parser: argparse.ArgumentParser, flag: str, variable: str, default, kind, help: str) -> None:
     """An option whose default comes from an environment variable, else from `default`."""
-    value = default
-    if os.environ.get(variable):
-        try:
-            value = kind(os.environ[variable])
-        except ValueError:
-            noun = "whole number" if kind is int else "number"
-            raise WorkshopError(f"{variable} must be a {noun}, not {os.environ[variable]!r}") from None
+    value = FromEnvironment(variable, default, _number(variable, kind))
     parser.add_argument(flag, type=kind, default=value, help=f"{help} (default {default}, or {variable})")
+
+
+def _port_option(parser: argparse.ArgumentParser, endpoint: Endpoint, flag: str | None = None) -> None:
+    """The option for one port of workshop.ports: its flag, its variable, its default."""
+    value = FromEnvironment(endpoint.variable, endpoint.default, lambda raw: endpoint.port({endpoint.variable: raw}))
+    parser.add_argument(
+        flag or endpoint.flag, dest=endpoint.field, type=int, default=value,
+        help=f"{endpoint.label}, {endpoint.protocol.upper()} (default {endpoint.default}, or {endpoint.variable})",
+    )  # fmt: skip
 
 
 def cmd_fake_github(args: argparse.Namespace) -> int:
@@ -37,8 +78,9 @@ def cmd_fake_github(args: argparse.Namespace) -> int:
     )
     if not args.access_log:  # like the real GitHub, whose logs nobody can read
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = create_server(create_app(config), args.host, args.port, "FAKE_GITHUB_PORT")
-    print(f"fake GitHub on http://{args.host}:{args.port} (first {config.computing_calls} calls per repo: 202)")
+    port = args.fake_github_port
+    server = create_server(create_app(config), args.host, port, ENDPOINT["fake_github"].variable)
+    print(f"fake GitHub on http://{args.host}:{port} (first {config.computing_calls} calls per repo: 202)")
     sys.stdout.flush()
     serve_forever(server)
     return 0
@@ -46,26 +88,24 @@ def cmd_fake_github(args: argparse.Namespace) -> int:
 
 def cmd_collector(args: argparse.Namespace) -> int:
     from workshop.tracestore.collector import CollectorConfig, main
+    from workshop.tracestore.sampling import StrategiesError
 
     if args.max_traces < 1:
         raise WorkshopError("--max-traces must be at least 1")
     if args.max_spans < 1:
         raise WorkshopError("--max-spans must be at least 1")
-    return main(
-        CollectorConfig(
-            host=args.host,
-            udp_port=args.udp_port,
-            http_port=args.http_port,
-            otlp_port=args.otlp_http_port,
-            binary_udp_port=args.binary_udp_port,
-            zipkin_port=args.zipkin_port,
-            sampling_port=args.sampling_port,
-            sampling_strategies=Path(args.sampling_strategies) if args.sampling_strategies else None,
-            max_traces=args.max_traces,
-            max_spans=args.max_spans,
-            journal=Path(args.journal) if args.journal else None,
-        )
+    config = CollectorConfig(
+        host=args.host,
+        **{endpoint.field: getattr(args, endpoint.field) for endpoint in TRACE_STORE},
+        sampling_strategies=Path(args.sampling_strategies) if args.sampling_strategies else None,
+        max_traces=args.max_traces,
+        max_spans=args.max_spans,
+        journal=Path(args.journal) if args.journal else None,
     )
+    try:
+        return main(config)
+    except StrategiesError as error:  # the store says what is wrong; here, which option gave it
+        raise WorkshopError(f"--sampling-strategies {error.path}: {error.problem}") from None
 
 
 COUNT_LIMIT = 1000  # `traces --count` counts this many at most
@@ -196,11 +236,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m workshop", description=__doc__)
+    parser = Parser(prog="python -m workshop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
     run = commands.add_parser("run", help="run a stage: its processes, a demo request, its trace")
-    run.add_argument("stage", help="step1 .. step6")
+    run.add_argument("stage", help="step1 .. step9")
     run.add_argument("--once", action="store_true", help="print the demo and its trace, then stop")
     run.add_argument("--docker", action="store_true", help="with docker compose and real Jaeger")
     run.add_argument("--screenshot", metavar="PNG", help="save the demo trace's page (a real Chromium), then stop")
@@ -208,17 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     fake = commands.add_parser("fake-github", help="serve the offline GitHub")
     fake.add_argument("--host", default=os.environ.get("FAKE_GITHUB_HOST", "127.0.0.1"))
-    _env_option(fake, "--port", "FAKE_GITHUB_PORT", 8482, int, "the port")
+    _port_option(fake, ENDPOINT["fake_github"], "--port")  # its only port
     _env_option(fake, "--computing-calls", "FAKE_GITHUB_COMPUTING_CALLS", 2, int, "calls per repo that answer 202")
     _env_option(fake, "--latency", "FAKE_GITHUB_LATENCY", 0.0, float, "seconds added to every answer")
     _env_option(fake, "--slow-seconds", "FAKE_GITHUB_SLOW_SECONDS", 10.0, float, "how long repo 'slow' takes")
-    limit = os.environ.get("FAKE_GITHUB_RATE_LIMIT") or None
-    if limit is not None and not limit.isdigit():
-        raise WorkshopError(f"FAKE_GITHUB_RATE_LIMIT must be a whole number, not {limit!r}")
     fake.add_argument(
         "--rate-limit",
         type=int,
-        default=int(limit) if limit else None,
+        default=FromEnvironment("FAKE_GITHUB_RATE_LIMIT", None, _number("FAKE_GITHUB_RATE_LIMIT", int, True)),
         help="calls an hour before 403 (default: GitHub's 60, or 5000 with a token; or FAKE_GITHUB_RATE_LIMIT)",
     )
     fake.add_argument("--access-log", action="store_true", help="log every request it answers")
@@ -226,12 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     store = commands.add_parser("collector", help="the local Jaeger-compatible trace store")
     store.add_argument("--host", default=os.environ.get("TRACE_STORE_HOST", "127.0.0.1"))
-    _env_option(store, "--udp-port", "JAEGER_AGENT_PORT", 6831, int, "where jaeger-client sends spans")
-    _env_option(store, "--http-port", "JAEGER_QUERY_PORT", 16686, int, "Jaeger's query API")
-    _env_option(store, "--otlp-http-port", "OTLP_HTTP_PORT", 4318, int, "where OpenTelemetry sends OTLP/HTTP")
-    _env_option(store, "--binary-udp-port", "JAEGER_BINARY_PORT", 6832, int, "jaeger-client's binary Thrift")
-    _env_option(store, "--zipkin-port", "ZIPKIN_PORT", 9411, int, "where Zipkin clients post v2 JSON")
-    _env_option(store, "--sampling-port", "JAEGER_SAMPLING_PORT", 5778, int, "remote sampling for jaeger-client")
+    for endpoint in TRACE_STORE:
+        _port_option(store, endpoint)
     store.add_argument(
         "--sampling-strategies",
         default=os.environ.get("SAMPLING_STRATEGIES_FILE") or None,
@@ -248,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     store.set_defaults(func=cmd_collector)
 
-    query_url = os.environ.get("JAEGER_QUERY_URL", "http://127.0.0.1:" + os.environ.get("JAEGER_QUERY_PORT", "16686"))
+    query = ENDPOINT["query"]
+    query_port = os.environ.get(query.variable) or query.default
+    query_url = os.environ.get("JAEGER_QUERY_URL") or f"http://127.0.0.1:{query_port}"
     traces = commands.add_parser("traces", help="list recent traces, slowest first")
     traces.add_argument("--service", help="only this service's traces (default: every service)")
     traces.add_argument("--min-duration", help="only traces with a span at least this long: 500ms, 1.5s")

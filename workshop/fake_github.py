@@ -33,7 +33,6 @@ log = logging.getLogger("fake-github")
 
 DOCS_URL = "https://docs.github.com/rest/metrics/statistics#get-all-contributor-commit-activity"
 RATE_LIMIT_DOCS_URL = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"
-DEFAULT_PORT = 8482
 WEEK = 7 * 24 * 3600
 FIRST_WEEK = 1704585600  # Sunday 2024-01-07 00:00 UTC: weeks start on Sundays, as on GitHub
 WEEKS = 12

@@ -154,7 +154,7 @@ def test_udp_port_in_use_without_a_store_is_named():
 
 def test_a_store_already_running_is_used():
     with running_collector(CollectorConfig.on_free_ports()) as store:
-        env = runner_env(JAEGER_AGENT_PORT=str(store.udp_port), JAEGER_QUERY_PORT=str(store.http_port))
+        env = runner_env(JAEGER_AGENT_PORT=str(store.jaeger_compact_port), JAEGER_QUERY_PORT=str(store.query_port))
         result = run_workshop("run", "step2", "--once", env=env)
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"using the Jaeger API already answering at {store.url}" in result.stdout

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from workshop import toolchain
 from workshop.errors import WorkshopError
-from workshop.runner import toolchain
 
 
 def fake_tool(folder: Path, name: str, script: str) -> None:

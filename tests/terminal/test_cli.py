@@ -25,9 +25,8 @@ def traces():
         serve_in_thread(create_app(FakeGitHubConfig(computing_calls=2))) as github,
         running_collector(CollectorConfig.on_free_ports()) as store,
     ):
-        env = {"GITHUB_API_URL": github, "JAEGER_AGENT_PORT": str(store.udp_port)}
         ids = {}
-        with stage_processes("step3_tags_logs", env) as app:
+        with stage_processes("step3_tags_logs", github, store.ports) as app:
             for name, path in [("slow", "pallets/flask"), ("fast", "pallets/flask"), ("error", "a/server-error")]:
                 ids[name] = requests.get(f"{app.url}/contributors/{path}", timeout=15).headers["X-Trace-Id"]
             app.stop()
@@ -98,11 +97,15 @@ def test_clear_errors_without_a_traceback(traces):
 
 def test_collector_port_in_use_is_clear():
     with running_collector(CollectorConfig.on_free_ports()) as store:
-        result = workshop("collector", "--udp-port", str(store.udp_port), "--http-port", str(free_port()))
-        assert result.returncode == 2 and f"port {store.udp_port} is already in use" in result.stderr
+        result = workshop(
+            "collector", "--jaeger-compact-port", str(store.jaeger_compact_port), "--query-port", str(free_port())
+        )
+        assert result.returncode == 2 and f"port {store.jaeger_compact_port} is already in use" in result.stderr
         assert "move this one with JAEGER_AGENT_PORT=" in result.stderr  # the sentence every port's clash gets
-        result = workshop("collector", "--udp-port", str(free_port(kind=2)), "--http-port", str(store.http_port))
-        assert result.returncode == 2 and f"port {store.http_port} is already in use" in result.stderr
+        result = workshop(
+            "collector", "--jaeger-compact-port", str(free_port(kind=2)), "--query-port", str(store.query_port)
+        )
+        assert result.returncode == 2 and f"port {store.query_port} is already in use" in result.stderr
 
 
 def test_diff_shows_one_lesson_code_first_readme_last():
@@ -193,7 +196,10 @@ def test_traces_without_a_service_lists_the_slowest_of_every_service_and_never_c
     from tests.udp_capture import close, jaeger_tracer
 
     with running_collector(CollectorConfig.on_free_ports()) as store:
-        alpha, zulu = jaeger_tracer("alpha", store.udp_port), jaeger_tracer("zulu", store.udp_port)
+        alpha, zulu = (
+            jaeger_tracer("alpha", store.jaeger_compact_port),
+            jaeger_tracer("zulu", store.jaeger_compact_port),
+        )
         for _ in range(20):
             alpha.start_span("quick").finish()
         slow = zulu.start_span("slow")

@@ -24,7 +24,7 @@ def held():
     """One trace sent by the OpenTelemetry SDK: a server span with an error, an event and a linked client."""
     with running_collector(CollectorConfig.on_free_ports()) as collector:
         provider = TracerProvider(resource=Resource.create({"service.name": "gateway"}))
-        url = f"http://127.0.0.1:{collector.otlp_port}/v1/traces"
+        url = f"http://127.0.0.1:{collector.otlp_http_port}/v1/traces"
         provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=url, timeout=5)))
         tracer = provider.get_tracer("workshop.tests", "1.0")
         with tracer.start_as_current_span("contributors", kind=SpanKind.SERVER) as root:

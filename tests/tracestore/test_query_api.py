@@ -27,8 +27,8 @@ TAG_TYPES = {"string", "bool", "int64", "float64", "binary"}
 def store():
     """A running store holding three traces from two services, sent over UDP by real tracers."""
     with running_collector(CollectorConfig.on_free_ports(max_traces=100)) as collector:
-        gateway = jaeger_tracer("gateway", collector.udp_port)
-        proxy = jaeger_tracer("github-proxy", collector.udp_port)
+        gateway = jaeger_tracer("gateway", collector.jaeger_compact_port)
+        proxy = jaeger_tracer("github-proxy", collector.jaeger_compact_port)
         with gateway.start_active_span("contributors") as root:
             root.span.set_tag("span.kind", "server")
             root.span.set_tag("github.repo", "pallets/flask")
@@ -238,8 +238,10 @@ def test_malformed_datagrams_are_counted_not_fatal(store):
     before = api_stats(store)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for junk in [b"", b"junk", b"\x82\x21\x01\x09emitBatch\x1c\x1c", bytes(range(256)) * 10]:
-            sock.sendto(junk, ("127.0.0.1", store.udp_port))
-    wait_for(store.url, lambda: api_stats(store)["receiver"]["malformed"] >= before["receiver"]["malformed"] + 4)
+            sock.sendto(junk, ("127.0.0.1", store.jaeger_compact_port))
+    wait_for(
+        store.url, lambda: api_stats(store)["jaeger_compact"]["malformed"] >= before["jaeger_compact"]["malformed"] + 4
+    )
     assert api(store, "/api/services")["data"] == ["gateway", "github-proxy"]  # still serving
 
 
@@ -249,14 +251,14 @@ def api_stats(store) -> dict:
 
 def test_a_burst_is_not_dropped():
     with running_collector(CollectorConfig.on_free_ports()) as collector:
-        tracer = jaeger_tracer("burst", collector.udp_port, queue_size=5000)
+        tracer = jaeger_tracer("burst", collector.jaeger_compact_port, queue_size=5000)
         for n in range(2000):
             with tracer.start_active_span(f"span-{n % 7}"):
                 pass
         close(tracer)
         wait_for(collector.url, lambda: collector.store.stats.spans_stored >= 2000, timeout=15)
-        assert collector.receiver.stats.malformed == 0
-        assert collector.receiver.stats.dropped_datagrams == 0
+        assert collector.jaeger_compact_receiver.stats.malformed == 0
+        assert collector.jaeger_compact_receiver.stats.dropped_datagrams == 0
 
 
 HOSTILE = [
@@ -329,7 +331,7 @@ def test_float_tags_of_infinity_and_nan_are_valid_json(tmp_path):
         running_collector(CollectorConfig.on_free_ports(journal=journal)) as collector,
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
     ):
-        sock.sendto(datagram(batch), ("127.0.0.1", collector.udp_port))
+        sock.sendto(datagram(batch), ("127.0.0.1", collector.jaeger_compact_port))
         wait_for(collector.url, lambda: collector.store.trace_count() == 1)
         (trace,) = api(collector, "/api/traces", service="floats")["data"]
         assert api(collector, "/api/traces/7")["data"] == [trace]
@@ -381,7 +383,7 @@ def test_a_service_name_with_a_slash_finds_its_operations():
     from tests.udp_capture import close, jaeger_tracer
 
     with running_collector(CollectorConfig.on_free_ports()) as collector:
-        tracer = jaeger_tracer("team/api", collector.udp_port)
+        tracer = jaeger_tracer("team/api", collector.jaeger_compact_port)
         tracer.start_span("list").finish()
         close(tracer)
         wait_for(collector.url, lambda: collector.store.trace_count() == 1)

@@ -32,7 +32,7 @@ ROOT, CHILD = "051581bf3cb55c13", "1234567890abcdef"
 @pytest.fixture
 def collector():
     with running_collector(CollectorConfig.on_free_ports()) as running:
-        running.otlp_url = f"http://127.0.0.1:{running.otlp_port}/v1/traces"
+        running.otlp_url = f"http://127.0.0.1:{running.otlp_http_port}/v1/traces"
         yield running
 
 
@@ -202,7 +202,7 @@ def test_base64_ids_are_read_too_and_other_routes_say_what_the_receiver_takes(co
 
 
 def test_a_raw_socket_that_sends_half_a_request_does_not_hang_the_receiver(collector):
-    with socket.create_connection(("127.0.0.1", collector.otlp_port), timeout=5) as half:
+    with socket.create_connection(("127.0.0.1", collector.otlp_http_port), timeout=5) as half:
         half.sendall(b"POST /v1/traces HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 99\r\n\r\n{")
         answer = requests.post(collector.otlp_url, json=otlp_json(), timeout=5)  # another client, meanwhile
     assert answer.status_code == 200

@@ -183,7 +183,7 @@ def test_jaeger_client_binary_thrift_on_the_binary_port():
             return TBinaryProtocol(transport)
 
     with running_collector(CollectorConfig.on_free_ports()) as collector:
-        sender = LocalAgentSender("127.0.0.1", sampling_port=0, reporting_port=collector.binary_udp_port)
+        sender = LocalAgentSender("127.0.0.1", sampling_port=0, reporting_port=collector.jaeger_binary_port)
         tracer = Tracer("node-proxy", BinaryReporter(channel=sender, flush_interval=0.05), ConstSampler(True))
         with tracer.start_active_span("stats") as scope:
             scope.span.set_tag("component", "express")
@@ -195,10 +195,10 @@ def test_jaeger_client_binary_thrift_on_the_binary_port():
             time.sleep(0.05)
         trace = collector.store.get(f"{scope.span.trace_id:016x}")
         garbage = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        garbage.sendto(b"\x80\x01\x00\x04garbage", ("127.0.0.1", collector.binary_udp_port))
+        garbage.sendto(b"\x80\x01\x00\x04garbage", ("127.0.0.1", collector.jaeger_binary_port))
         garbage.close()
-        collector.binary_receiver.drain()
-        stats = collector.statistics()["binary_receiver"]
+        collector.jaeger_binary_receiver.drain()
+        stats = collector.statistics()["jaeger_binary"]
     assert trace is not None and sorted(s["operationName"] for s in trace["spans"]) == ["github_request", "stats"]
     assert trace["processes"]["p1"]["serviceName"] == "node-proxy"
     assert stats["spans"] == 2 and stats["malformed"] == 1

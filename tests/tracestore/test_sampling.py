@@ -92,7 +92,7 @@ def remote_tracer(service: str, collector):
     """A jaeger-client tracer as the seeds configure one: no `sampler`, so it asks the agent's port 5778."""
     config = Config(
         config={
-            "local_agent": {"reporting_host": "127.0.0.1", "reporting_port": collector.udp_port,
+            "local_agent": {"reporting_host": "127.0.0.1", "reporting_port": collector.jaeger_compact_port,
                             "sampling_port": collector.sampling_port},
             "sampling_refresh_interval": 0.2,
             "logging": False,

@@ -21,7 +21,10 @@ HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 def held():
     """A store with three traces: gateway -> github-proxy (slow, with a log), an error, a FOLLOWS_FROM."""
     with running_collector(CollectorConfig.on_free_ports()) as collector:
-        gateway, proxy = jaeger_tracer("gateway", collector.udp_port), jaeger_tracer("github-proxy", collector.udp_port)
+        gateway, proxy = (
+            jaeger_tracer("gateway", collector.jaeger_compact_port),
+            jaeger_tracer("github-proxy", collector.jaeger_compact_port),
+        )
         ids = {}
         with gateway.start_active_span("contributors") as root:
             root.span.set_tag("github.repo", "pallets/flask")
@@ -155,9 +158,9 @@ def test_no_page_is_a_500_for_odd_input(held):
 def test_the_receivers_page_says_what_each_receiver_took_and_turned_away(held):
     client, _, collector = held
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as garbage:
-        garbage.sendto(b"not thrift", ("127.0.0.1", collector.binary_udp_port))
+        garbage.sendto(b"not thrift", ("127.0.0.1", collector.jaeger_binary_port))
     deadline = time.monotonic() + 5
-    while collector.binary_receiver.stats.malformed < 1 and time.monotonic() < deadline:
+    while collector.jaeger_binary_receiver.stats.malformed < 1 and time.monotonic() < deadline:
         time.sleep(0.02)
     html = page(client, "/receivers")
     rows = {
@@ -167,14 +170,18 @@ def test_the_receivers_page_says_what_each_receiver_took_and_turned_away(held):
             for row in re.findall(r"<tr><td>.*?</tr>", html)
         )
     }
-    spans = collector.receiver.stats.spans
+    spans = collector.jaeger_compact_receiver.stats.spans
     assert spans >= 4
-    assert rows["Jaeger compact Thrift"][1:] == [f"{collector.udp_port}/udp JAEGER_AGENT_PORT", str(spans), "nothing"]
+    assert rows["Jaeger compact Thrift"][1:] == [
+        f"{collector.jaeger_compact_port}/udp JAEGER_AGENT_PORT",
+        str(spans),
+        "nothing",
+    ]
     assert rows["Jaeger binary Thrift"][1:] == [
-        f"{collector.binary_udp_port}/udp JAEGER_BINARY_PORT",
+        f"{collector.jaeger_binary_port}/udp JAEGER_BINARY_PORT",
         "0",
         "1 malformed datagrams",
     ]
-    assert rows["OTLP/HTTP"][1:3] == [f"{collector.otlp_port}/tcp OTLP_HTTP_PORT", "0"]
+    assert rows["OTLP/HTTP"][1:3] == [f"{collector.otlp_http_port}/tcp OTLP_HTTP_PORT", "0"]
     assert rows["Zipkin v2 JSON"][1:3] == [f"{collector.zipkin_port}/tcp ZIPKIN_PORT", "0"]
     assert 'href="/api/stats"' in html and 'aria-current="page">Receivers' in html

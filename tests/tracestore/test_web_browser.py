@@ -41,17 +41,17 @@ def lesson6() -> Iterator[dict]:
     with (
         serve_in_thread(create_app(FakeGitHubConfig(computing_calls=0, rate_limit=10_000))) as github,
         running_collector(CollectorConfig.on_free_ports()) as store,
+        stage_processes("step6_baggage", github, store.ports, session_redis_url()) as app,
+        sync_api.sync_playwright() as playwright,
     ):
-        env = {"GITHUB_API_URL": github, "JAEGER_AGENT_PORT": str(store.udp_port), "REDIS_URL": session_redis_url()}
-        with stage_processes("step6_baggage", env) as app, sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable)
-            world = {"store": store, "app": app, "browser": browser, "query": QueryClient(store.url)}
-            world["first"] = ask(world, "my laptop")
-            try:
-                yield world
-            finally:
-                browser.close()
-                app.stop()
+        browser = playwright.chromium.launch(executable_path=executable)
+        world = {"store": store, "app": app, "browser": browser, "query": QueryClient(store.url)}
+        world["first"] = ask(world, "my laptop")
+        try:
+            yield world
+        finally:
+            browser.close()
+            app.stop()
 
 
 def ask(world: dict, client: str) -> str:

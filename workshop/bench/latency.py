@@ -12,6 +12,7 @@ import requests
 
 from workshop.bench.processes import PYTHON, collector, process, wait_http, wait_tcp
 from workshop.errors import WorkshopError
+from workshop.lessons.environment import lesson_environment
 from workshop.lessons.stages import ROOT, find_stage
 from workshop.ports import free_port
 from workshop.runner.redis_server import redis_server_binary, server_command
@@ -52,14 +53,10 @@ def _stage(name: str, github: str, store):
     folder, _, variant = name.partition(":")
     stage = find_stage(folder)
     app_port, proxy_port = free_port(), free_port()
-    env = {
-        "APP_PORT": str(app_port), "PROXY_PORT": str(proxy_port), "PROXY_URL": f"http://127.0.0.1:{proxy_port}",
-        "GITHUB_API_URL": github, "JAEGER_AGENT_PORT": str(store.udp_port),
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{store.otlp_port}",
-    }  # fmt: skip
-    if variant == "untraced":
-        env["OTEL_SDK_DISABLED"] = "true"
+    ports = {"app": app_port, "github_proxy": proxy_port, **store.ports}
+    extra = {"OTEL_SDK_DISABLED": "true"} if variant == "untraced" else {}
     with contextlib.ExitStack() as stack:
+        redis_url = None
         if stage.needs_redis:
             binary = redis_server_binary()
             if binary is None:
@@ -67,10 +64,11 @@ def _stage(name: str, github: str, store):
             redis_port = free_port()
             stack.enter_context(process(shlex.split(server_command(binary, "127.0.0.1", redis_port)), {}))
             wait_tcp(redis_port)
-            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+            redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        env = {**lesson_environment(ports, github, redis_url=redis_url), **extra}
         for command in stage.processes().values():
             stack.enter_context(process([PYTHON, *shlex.split(command)[1:]], env, cwd=ROOT / stage.folder.name))
         wait_tcp(app_port)
-        if "github-proxy" in stage.processes():
+        if "github_proxy" in stage.http_ports.values():
             wait_tcp(proxy_port)
         yield f"http://127.0.0.1:{app_port}/contributors/pallets/flask"

@@ -14,24 +14,30 @@ from dataclasses import dataclass
 import requests
 
 from workshop.lessons.stages import ROOT
-from workshop.ports import free_port, wait_for_http, wait_for_tcp
+from workshop.ports import TRACE_STORE, free_port, wait_for_http, wait_for_tcp
 
 PYTHON = sys.executable
-QUIET = {"PYTHONWARNINGS": "ignore:This package is no longer supported:DeprecationWarning", "PYTHONUNBUFFERED": "1"}
 
 
 @dataclass
 class StoreProcess:
     child: subprocess.Popen
-    udp_port: int
-    otlp_port: int
+    ports: dict[str, int]  # endpoint name (workshop.ports) -> port
     url: str
+
+    @property
+    def jaeger_compact_port(self) -> int:
+        return self.ports["jaeger_compact"]
+
+    @property
+    def otlp_http_port(self) -> int:
+        return self.ports["otlp_http"]
 
 
 @contextlib.contextmanager
 def process(args: list[str], env: dict[str, str], cwd: str | os.PathLike = ROOT) -> Iterator[subprocess.Popen]:
     child = subprocess.Popen(
-        args, cwd=cwd, env={**os.environ, **QUIET, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        args, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         yield child
@@ -56,14 +62,14 @@ def wait_tcp(port: int, timeout: float = 20) -> None:
 
 @contextlib.contextmanager
 def collector(max_traces: int = 10_000) -> Iterator[StoreProcess]:
-    udp, http, otlp = free_port(socket.SOCK_DGRAM), free_port(), free_port()
-    args = [PYTHON, "-m", "workshop", "collector", "--udp-port", str(udp), "--http-port", str(http)]
-    args += ["--otlp-http-port", str(otlp), "--binary-udp-port", str(free_port(socket.SOCK_DGRAM))]
-    args += ["--zipkin-port", str(free_port()), "--sampling-port", str(free_port())]
-    with process(args + ["--max-traces", str(max_traces)], {}) as child:
-        url = f"http://127.0.0.1:{http}"
+    kinds = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
+    ports = {endpoint.name: free_port(kinds[endpoint.protocol]) for endpoint in TRACE_STORE}
+    args = [PYTHON, "-m", "workshop", "collector", "--max-traces", str(max_traces)]
+    args += [word for endpoint in TRACE_STORE for word in (endpoint.flag, str(ports[endpoint.name]))]
+    with process(args, {}) as child:
+        url = f"http://127.0.0.1:{ports['query']}"
         wait_http(url + "/api/services")
-        yield StoreProcess(child, udp, otlp, url)
+        yield StoreProcess(child, ports, url)
 
 
 def stats(url: str) -> dict:

@@ -19,7 +19,7 @@ from workshop.bench.processes import PYTHON
 from workshop.bench.sdk import per_span_cost
 from workshop.bench.store import ingest_rate, memory, otlp_ingest_rate, steady_rate
 from workshop.lessons.stages import ROOT
-from workshop.ports import free_port
+from workshop.ports import ENDPOINTS, free_port
 
 
 @dataclass
@@ -35,13 +35,9 @@ class Result:
 
 def time_to_trace() -> tuple[float, float, int]:
     """Seconds from starting `run step3 --once` to the printed waterfall, and to its exit; exit code."""
-    env = {
-        "APP_PORT": str(free_port()),
-        "FAKE_GITHUB_PORT": str(free_port()),
-        "JAEGER_QUERY_PORT": str(free_port()),
-        "JAEGER_AGENT_PORT": str(free_port(socket.SOCK_DGRAM)),
-        "COLUMNS": "120",
-    }
+    kinds = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
+    env = {endpoint.variable: str(free_port(kinds[endpoint.protocol])) for endpoint in ENDPOINTS}  # every port
+    env["COLUMNS"] = "120"
     started = time.monotonic()
     child = subprocess.Popen(
         [PYTHON, "-m", "workshop", "run", "step3", "--once"],

@@ -20,8 +20,10 @@ from thrift.Thrift import TMessageType
 from thrift.transport.TTransport import TMemoryBuffer
 
 from workshop.bench.processes import collector, stats
+from workshop.ports import ENDPOINT
 
 SPANS_PER_BATCH = 10  # jaeger-client's default batch size
+STATS_URL = f"http://127.0.0.1:{ENDPOINT['fake_github'].default}/repos/pallets/flask/stats"  # the spans' http.url
 
 
 def encode(batch: Batch) -> bytes:
@@ -46,7 +48,7 @@ def datagrams(count: int, spans_per_trace: int = SPANS_PER_BATCH, seed: int = 1)
         for n in range(spans_per_trace):
             tags = [
                 Tag(key="span.kind", vType=TagType.STRING, vStr="client"),
-                Tag(key="http.url", vType=TagType.STRING, vStr="http://127.0.0.1:8482/repos/pallets/flask/stats"),
+                Tag(key="http.url", vType=TagType.STRING, vStr=STATS_URL),
                 Tag(key="http.status_code", vType=TagType.LONG, vLong=200),
                 Tag(key="github.attempt", vType=TagType.LONG, vLong=n),
             ]
@@ -78,7 +80,7 @@ def ingest_rate(bursts: int, per_burst: int = 1_000) -> tuple[float, int]:
         for burst in range(bursts):
             started = time.monotonic()
             for datagram in payload[burst * per_burst : (burst + 1) * per_burst]:
-                s.sendto(datagram, ("127.0.0.1", store.udp_port))
+                s.sendto(datagram, ("127.0.0.1", store.jaeger_compact_port))
             wait_stored(store.url, (burst + 1) * per_burst * SPANS_PER_BATCH, timeout=30)
             busy += time.monotonic() - started
         stored = stats(store.url)["store"]["spans_stored"]
@@ -101,7 +103,7 @@ def otlp_bodies(count: int, traces_per_body: int = 50, seed: int = 3) -> list[by
                         trace_id=trace_id, span_id=rng.getrandbits(64).to_bytes(8, "big"), name=f"operation-{n}",
                         kind=trace_pb2.Span.SPAN_KIND_CLIENT, start_time_unix_nano=now + n * 1000,
                         end_time_unix_nano=now + n * 1000 + 1_000_000,
-                        attributes=[_attribute("http.url", "http://127.0.0.1:8482/repos/pallets/flask/stats"),
+                        attributes=[_attribute("http.url", STATS_URL),
                                     _attribute("http.status_code", 200), _attribute("github.attempt", n)],
                         events=[trace_pb2.Span.Event(time_unix_nano=now, name="retry")],
                     )
@@ -131,7 +133,7 @@ def otlp_ingest_rate(bodies: int) -> tuple[float, int]:
     payload = otlp_bodies(bodies)
     spans = bodies * 50 * SPANS_PER_BATCH
     with collector(max_traces=bodies * 50) as store, requests.Session() as session:
-        endpoint = f"http://127.0.0.1:{store.otlp_port}/v1/traces"
+        endpoint = f"http://127.0.0.1:{store.otlp_http_port}/v1/traces"
         started = time.monotonic()
         for body in payload:
             session.post(endpoint, data=body, headers={"Content-Type": "application/x-protobuf"}, timeout=30)
@@ -156,7 +158,7 @@ def steady_rate(spans_per_second: int, seconds: float) -> tuple[int, int]:
     count = int(spans_per_second * seconds / SPANS_PER_BATCH)
     payload = datagrams(count, seed=2)
     with collector(max_traces=count) as store, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        send_paced(s, store.udp_port, payload, spans_per_second)
+        send_paced(s, store.jaeger_compact_port, payload, spans_per_second)
         wait_stored(store.url, count * SPANS_PER_BATCH, timeout=30)
         stored = stats(store.url)["store"]["spans_stored"]
     return count * SPANS_PER_BATCH, count * SPANS_PER_BATCH - stored
@@ -171,10 +173,11 @@ def memory(max_traces: int, rounds: int = 6) -> tuple[list[float], float, int]:
         session = requests.Session()
         for round_ in range(1, rounds + 1):
             if round_ % 2:
-                send_paced(s, store.udp_port, datagrams(max_traces, seed=10 + round_), spans_per_second=20_000)
+                payload = datagrams(max_traces, seed=10 + round_)
+                send_paced(s, store.jaeger_compact_port, payload, spans_per_second=20_000)
             else:
                 for body in otlp_bodies(max_traces // 50, seed=10 + round_):
-                    session.post(f"http://127.0.0.1:{store.otlp_port}/v1/traces", data=body, timeout=30,
+                    session.post(f"http://127.0.0.1:{store.otlp_http_port}/v1/traces", data=body, timeout=30,
                                  headers={"Content-Type": "application/x-protobuf"})  # fmt: skip
             wait_stored(store.url, max_traces * SPANS_PER_BATCH * round_, timeout=60)
             after.append(_memory_mib(store.child.pid, "VmRSS"))

@@ -17,7 +17,7 @@ from workshop.lessons.stages import all_stages
 def run_checks(python: str) -> list[c.Check]:
     venv = c.check_venv()
     ports = c.lesson_ports()
-    query_port = next(port for variable, port, _ in ports.tcp if variable == "JAEGER_QUERY_PORT")
+    query_port = next(port for endpoint, port, _ in ports.tcp if endpoint.name == "query")
     jaeger = c.jaeger_answering(query_port)
     node = c.check_node()
     traefik = c.check_traefik()

@@ -8,12 +8,14 @@ import shutil
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workshop.lessons.stages import ROOT
-from workshop.ports import holders, run_of, tcp_port_free, udp_port_free
-from workshop.runner.toolchain import (
+from workshop.errors import WorkshopError
+from workshop.lessons.stages import ROOT, Stage, all_stages
+from workshop.ports import ENDPOINTS, Endpoint, holders, run_of, tcp_port_free, udp_port_free
+from workshop.toolchain import (
     NODE_FLOOR,
     TRAEFIK_PLATFORMS,
     node_packages_installed,
@@ -24,9 +26,17 @@ from workshop.runner.toolchain import (
 SUPPORTED = ((3, 10), (3, 13))  # the Pythons the lessons are tested on
 PROBE_TIMEOUT = 10.0  # seconds for any one command or request a check makes
 VENV = ROOT / ".venv"
-NODE_PROJECT = ROOT / "step9_edge_polyglot" / "github-proxy"
-ALL = tuple(range(1, 10))
-TRACED, REDIS, EDGE, PROXIED = tuple(range(2, 10)), tuple(range(5, 10)), (9,), tuple(range(4, 10))
+STAGES = all_stages()
+ALL = tuple(stage.number for stage in STAGES)
+
+
+def lessons_where(wanted: Callable[[Stage], object]) -> tuple[int, ...]:
+    """The lessons (numbers) with a fact: these are what a failed check blocks."""
+    return tuple(stage.number for stage in STAGES if wanted(stage))
+
+
+REDIS, EDGE = lessons_where(lambda stage: stage.needs_redis), lessons_where(lambda stage: stage.edge_process)
+NODE = lessons_where(lambda stage: stage.node_project)
 INSTALL_MB = {"venv": 550, "traefik": 150, "node": 60}  # measured sizes of what `make setup` and `make prepare` add
 HEADROOM_MB = 200  # logs, the trace journal, pip's temporary files
 OFFLINE = "make setup WHEELHOUSE=<folder> with no network"
@@ -48,38 +58,25 @@ class Check:
 
 @dataclass
 class Ports:
-    """Every port the lessons use, with the variable that moves it (the runner's defaults)."""
+    """Every port the lessons use (workshop.ports), where its variable moves it, and the lessons using it."""
 
-    tcp: list[tuple[str, int, tuple[int, ...]]] = field(default_factory=list)
-    udp: list[tuple[str, int, tuple[int, ...]]] = field(default_factory=list)
+    tcp: list[tuple[Endpoint, int, tuple[int, ...]]] = field(default_factory=list)
+    udp: list[tuple[Endpoint, int, tuple[int, ...]]] = field(default_factory=list)
 
 
 def lesson_ports() -> Ports:
-    def port(variable: str, default: int) -> int:
-        value = os.environ.get(variable, "")
-        return int(value) if value.isdigit() and 0 < int(value) < 65536 else default
+    def port(endpoint: Endpoint) -> int:
+        try:
+            return endpoint.port()
+        except WorkshopError:  # the runner says so when it starts; here, the default is checked
+            return endpoint.default
 
     ports = Ports()
-    ports.tcp = [
-        ("APP_PORT", port("APP_PORT", 8480), ALL),
-        ("PROXY_PORT", port("PROXY_PORT", 8481), PROXIED),
-        ("FAKE_GITHUB_PORT", port("FAKE_GITHUB_PORT", 8482), ALL),
-        ("EDGE_PORT", port("EDGE_PORT", 8483), EDGE),
-        ("REDIS_PORT", port("REDIS_PORT", 6380), REDIS),
-        ("JAEGER_QUERY_PORT", port("JAEGER_QUERY_PORT", 16686), TRACED),
-        ("OTLP_HTTP_PORT", port("OTLP_HTTP_PORT", 4318), TRACED),
-        ("ZIPKIN_PORT", port("ZIPKIN_PORT", 9411), TRACED),
-        ("JAEGER_SAMPLING_PORT", port("JAEGER_SAMPLING_PORT", 5778), TRACED),
-    ]
-    ports.udp = [
-        ("JAEGER_AGENT_PORT", port("JAEGER_AGENT_PORT", 6831), TRACED),
-        ("JAEGER_BINARY_PORT", port("JAEGER_BINARY_PORT", 6832), TRACED),
-    ]
+    for endpoint in ENDPOINTS:
+        listed = ports.udp if endpoint.protocol == "udp" else ports.tcp
+        using = lessons_where(lambda stage, name=endpoint.name: name in stage.endpoints)
+        listed.append((endpoint, port(endpoint), using))
     return ports
-
-
-TRACE_STORE_PORTS = {"JAEGER_QUERY_PORT", "OTLP_HTTP_PORT", "ZIPKIN_PORT", "JAEGER_SAMPLING_PORT",
-                     "JAEGER_AGENT_PORT", "JAEGER_BINARY_PORT"}  # fmt: skip
 
 
 def _run(command: list[str], timeout: float = PROBE_TIMEOUT) -> subprocess.CompletedProcess | None:
@@ -231,15 +228,15 @@ def check_ports(ports: Ports, jaeger_url: str | None) -> list[Check]:
     github = os.environ.get("GITHUB_API_URL")
     redis_url = os.environ.get("REDIS_URL")
     for kind, listed, free in (("tcp", ports.tcp, tcp_port_free), ("udp", ports.udp, udp_port_free)):
-        for variable, port, blocks in listed:
-            item = f"port {port}/{kind}"
-            if variable == "FAKE_GITHUB_PORT" and github:
+        for endpoint, port, blocks in listed:
+            item, variable = f"port {port}/{kind}", endpoint.variable
+            if endpoint.name == "fake_github" and github:
                 checks.append(Check(item, True, f"not needed: GITHUB_API_URL={github}"))
                 continue
-            if variable == "REDIS_PORT" and redis_url:
+            if endpoint.name == "redis" and redis_url:
                 checks.append(Check(item, True, "not needed: REDIS_URL is set"))
                 continue
-            if variable in TRACE_STORE_PORTS and jaeger_url:
+            if endpoint.trace_store and jaeger_url:
                 checks.append(Check(item, True, f"({variable}) the Jaeger at {jaeger_url} is used"))
                 continue
             if free("127.0.0.1", port):
@@ -305,17 +302,20 @@ def check_node() -> list[Check]:
     if version is None or version < NODE_FLOOR:
         found = "no `node` on PATH" if version is None else "Node.js " + ".".join(map(str, version))
         fix = f"install Node.js {floor} or newer, with npm (nodejs.org, or node 20 LTS from your package manager)"
-        return [Check("Node.js", False, f"{found}; lesson 9 needs {floor} or newer", fix, EDGE)]
+        return [Check("Node.js", False, f"{found}; lesson 9 needs {floor} or newer", fix, NODE)]
     if npm is None:
-        return [Check("Node.js", False, "node but no npm on PATH", "install npm (it comes with Node.js)", EDGE)]
+        return [Check("Node.js", False, "node but no npm on PATH", "install npm (it comes with Node.js)", NODE)]
     npm_version = _run([npm, "--version"])
     shown = npm_version.stdout.strip() if npm_version and npm_version.returncode == 0 else "?"
     checks = [Check("Node.js", True, f"Node.js {'.'.join(map(str, version))}, npm {shown}")]
-    if node_packages_installed(NODE_PROJECT):
-        checks.append(Check("npm packages", True, "lesson 9's Node.js packages are installed"))
-    else:
-        checks.append(Check("npm packages", False, "lesson 9's Node.js packages are not installed",
-                            f"make prepare (or {OFFLINE})", EDGE))  # fmt: skip
+    for stage in STAGES:
+        if stage.node_project is None:
+            continue
+        if node_packages_installed(stage.node_project):
+            checks.append(Check("npm packages", True, f"lesson {stage.number}'s Node.js packages are installed"))
+        else:
+            checks.append(Check("npm packages", False, f"lesson {stage.number}'s Node.js packages are not installed",
+                                f"make prepare (or {OFFLINE})", (stage.number,)))  # fmt: skip
     return checks
 
 

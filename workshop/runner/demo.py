@@ -15,6 +15,7 @@ from workshop.terminal.query_client import QueryClient, trace_services
 from workshop.terminal.waterfall import render_trace
 
 DEMO_TIMEOUT = 30.0  # seconds for the demo request
+DEMO_REPO = "pallets/flask"  # the repository it asks about, unless DEMO_REPO names another
 KEEP_THIS_TRACE = "jaeger-debug-id"  # jaeger-client keeps (samples) a new trace that arrives with this header
 
 

@@ -8,7 +8,8 @@ import subprocess
 from rich.console import Console
 
 from workshop.lessons.stages import ROOT, Stage
-from workshop.runner.demo import Demo
+from workshop.ports import ENDPOINT
+from workshop.runner.demo import DEMO_REPO, Demo
 
 COMPOSE_TIMEOUT = 600  # seconds for `up --build --wait`: the first build downloads images
 
@@ -36,6 +37,9 @@ def _compose(*args: str, timeout: float = COMPOSE_TIMEOUT) -> int:
 def run_with_docker(stage: Stage, once: bool = False) -> int:
     if not docker_engine_answers():
         return _no_engine(stage.name)
+    # the ports on this machine: docker-compose.yml publishes each on its variable, else its default
+    app_port = ENDPOINT["edge" if stage.edge_process else "app"].port()  # lesson 9: learners call Traefik
+    query_url = f"http://localhost:{ENDPOINT['query'].port()}"
     console = Console(highlight=False)
     console.print(
         f"[bold]docker compose --profile {stage.name} up --build[/bold] (waits until every service is healthy)"
@@ -43,18 +47,14 @@ def run_with_docker(stage: Stage, once: bool = False) -> int:
     if _compose("--profile", stage.name, "up", "--build", "--detach", "--wait") != 0:
         console.print("[red]docker compose could not start every service: see above, or `docker compose logs`[/red]")
         return 1
-    app_port = os.environ.get("APP_PORT", "8480")
-    if "traefik" in stage.processes():  # lesson 9: learners call Traefik, at the edge
-        app_port = os.environ.get("EDGE_PORT", "8483")
-    query_url = f"http://localhost:{os.environ.get('JAEGER_QUERY_PORT', '16686')}"
     services = set(stage.processes()) if stage.traced else set()
-    demo = Demo(console, f"http://localhost:{app_port}", os.environ.get("DEMO_REPO", "pallets/flask"), query_url,
-                services, trace_timeout=20)  # fmt: skip
+    repo = os.environ.get("DEMO_REPO", DEMO_REPO)
+    demo = Demo(console, f"http://localhost:{app_port}", repo, query_url, services, trace_timeout=20)
     ok, trace_id = demo.run()
     if stage.traced and trace_id:
         console.print(f"\n  Jaeger UI, this trace: [bold]{query_url}/trace/{trace_id}[/bold]")
         console.print(f"  Jaeger UI, search:     {query_url}/search")
-    console.print(f"  app: curl localhost:{app_port}/contributors/pallets/flask")
+    console.print(f"  app: curl localhost:{app_port}/contributors/{repo}")
     if once:
         _compose("--profile", stage.name, "down")
     else:

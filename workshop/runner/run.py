@@ -27,45 +27,41 @@ import requests
 from rich.console import Console
 
 from workshop.errors import WorkshopError
+from workshop.lessons.environment import lesson_environment
 from workshop.lessons.stages import ROOT, Stage
-from workshop.ports import PortCheck, wait_for_http, wait_for_tcp
-from workshop.runner.demo import Demo
+from workshop.ports import ENDPOINT, ENDPOINTS, TRACE_STORE, PortCheck, wait_for_http, wait_for_tcp
+from workshop.runner.demo import DEMO_REPO, Demo
 from workshop.runner.redis_server import RedisPlan, plan_redis
-from workshop.runner.toolchain import ensure_node_packages, ensure_traefik, needs_node, uses_traefik
+from workshop.toolchain import ensure_node_packages, ensure_traefik
 
 READY_TIMEOUT = 20.0  # seconds for every process to answer
 TRACE_TIMEOUT = 10.0  # seconds for the demo's trace to arrive in the store
-# Procfile process name -> the variable holding the port it serves HTTP on
-HTTP_PORT_VARIABLES = {
-    "contributors": "APP_PORT", "gateway": "APP_PORT", "github-proxy": "PROXY_PORT", "traefik": "EDGE_PORT",
-}  # fmt: skip
 
 
-def _port(name: str, default: int) -> int:
-    value = os.environ.get(name, str(default))
-    if not value.isdigit() or not 0 < int(value) < 65536:
-        raise WorkshopError(f"{name} must be a port number (1-65535), not {value!r}")
-    return int(value)
+def _port(name: str):
+    """A setting for one endpoint of workshop.ports: its port, from its variable or its default."""
+    return field(default_factory=lambda: ENDPOINT[name].port())
 
 
 @dataclass
 class Settings:
-    """Every address the runner uses; each can be moved with the environment variable named here."""
+    """Every address the runner uses; each port moves with its variable (workshop.ports)."""
 
     host: str = "127.0.0.1"
-    app_port: int = field(default_factory=lambda: _port("APP_PORT", 8480))
-    proxy_port: int = field(default_factory=lambda: _port("PROXY_PORT", 8481))
-    fake_github_port: int = field(default_factory=lambda: _port("FAKE_GITHUB_PORT", 8482))
-    edge_port: int = field(default_factory=lambda: _port("EDGE_PORT", 8483))  # lesson 9's Traefik
-    agent_port: int = field(default_factory=lambda: _port("JAEGER_AGENT_PORT", 6831))
-    query_port: int = field(default_factory=lambda: _port("JAEGER_QUERY_PORT", 16686))
-    otlp_port: int = field(default_factory=lambda: _port("OTLP_HTTP_PORT", 4318))
-    binary_port: int = field(default_factory=lambda: _port("JAEGER_BINARY_PORT", 6832))
-    zipkin_port: int = field(default_factory=lambda: _port("ZIPKIN_PORT", 9411))
-    sampling_port: int = field(default_factory=lambda: _port("JAEGER_SAMPLING_PORT", 5778))
+    app_port: int = _port("app")
+    github_proxy_port: int = _port("github_proxy")
+    fake_github_port: int = _port("fake_github")
+    edge_port: int = _port("edge")  # lesson 9's Traefik
+    redis_port: int = _port("redis")  # when no REDIS_URL names one
+    query_port: int = _port("query")
+    jaeger_compact_port: int = _port("jaeger_compact")
+    jaeger_binary_port: int = _port("jaeger_binary")
+    otlp_http_port: int = _port("otlp_http")
+    zipkin_port: int = _port("zipkin")
+    sampling_port: int = _port("sampling")
     github_api_url: str | None = field(default_factory=lambda: os.environ.get("GITHUB_API_URL") or None)
     redis_url: str | None = field(default_factory=lambda: os.environ.get("REDIS_URL") or None)
-    demo_repo: str = field(default_factory=lambda: os.environ.get("DEMO_REPO", "pallets/flask"))
+    demo_repo: str = field(default_factory=lambda: os.environ.get("DEMO_REPO", DEMO_REPO))
     # Procfile processes not to start (WITHOUT=worker make step5): to see what their absence does
     without: set[str] = field(default_factory=lambda: {n for n in os.environ.get("WITHOUT", "").split(",") if n})
     ready_timeout: float = READY_TIMEOUT
@@ -78,6 +74,14 @@ class Settings:
     @property
     def query_url(self) -> str:
         return f"http://{self.host}:{self.query_port}"
+
+    def port(self, name: str) -> int:
+        """The port of endpoint `name` (workshop.ports)."""
+        return getattr(self, ENDPOINT[name].field)
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {endpoint.name: self.port(endpoint.name) for endpoint in ENDPOINTS}
 
 
 @dataclass
@@ -105,7 +109,7 @@ class Plan:
     @property
     def entry_url(self) -> str:
         """Where a learner's request goes: Traefik's port when the stage puts Traefik in front, else the app."""
-        if any(process.name == "traefik" for process in self.processes):
+        if any(process.name == self.stage.edge_process for process in self.processes):
             return f"http://{self.settings.host}:{self.settings.edge_port}"
         return self.settings.app_url
 
@@ -118,64 +122,37 @@ def _jaeger_answers(url: str) -> bool:
         return False
 
 
-# What every stage process is told (docker-compose.yml uses the same names).
-STAGE_ENVIRONMENT = (
-    "APP_PORT", "PROXY_PORT", "PROXY_URL", "JAEGER_AGENT_HOST", "JAEGER_AGENT_PORT", "GITHUB_API_URL", "REDIS_URL",
-    "OTEL_EXPORTER_OTLP_ENDPOINT", "EDGE_PORT", "GATEWAY_URL",
-)  # fmt: skip
-
-
 def plan_run(stage: Stage, settings: Settings) -> Plan:
     """What to start, with every port checked first: a taken port is named with the variable that moves it."""
     python = shlex.quote(sys.executable)
     processes: list[Process] = []
     notes: list[str] = []
     port_check = PortCheck(settings.host, stage.name)
-    env = {
-        "PYTHONUNBUFFERED": "1",
-        # flask-opentracing warns at import that OpenTracing is retired (the ideas live on in OpenTelemetry)
-        "PYTHONWARNINGS": "ignore:This package is no longer supported:DeprecationWarning",
-        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-        "APP_PORT": str(settings.app_port),
-        "PROXY_PORT": str(settings.proxy_port),
-        "PROXY_URL": f"http://{settings.host}:{settings.proxy_port}",
-        "JAEGER_AGENT_HOST": settings.host,
-        "JAEGER_AGENT_PORT": str(settings.agent_port),
-        # lessons 7 on: OpenTelemetry's exporter sends OTLP/HTTP here (its /v1/traces), unless told otherwise
-        "OTEL_EXPORTER_OTLP_ENDPOINT": os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or f"http://{settings.host}:{settings.otlp_port}",
-        # lesson 9: Traefik listens here and routes to the gateway
-        "EDGE_PORT": str(settings.edge_port),
-        "GATEWAY_URL": settings.app_url,
-    }
+    fake_github = ENDPOINT["fake_github"]
 
     if settings.github_api_url:
-        env["GITHUB_API_URL"] = settings.github_api_url
+        github_api_url = settings.github_api_url
         notes.append(f"GitHub: {settings.github_api_url} (GITHUB_API_URL)")
     else:
-        port_check.tcp(settings.fake_github_port, "FAKE_GITHUB_PORT")
-        env["GITHUB_API_URL"] = f"http://{settings.host}:{settings.fake_github_port}"
+        port_check.tcp(settings.fake_github_port, fake_github.variable)
+        github_api_url = f"http://{settings.host}:{settings.fake_github_port}"
         processes.append(
             Process("fake-github", f"{python} -m workshop fake-github --port {settings.fake_github_port}",
-                    ready_url=env["GITHUB_API_URL"] + "/")
+                    ready_url=github_api_url + "/")
         )  # fmt: skip
 
     if stage.traced:
         if _jaeger_answers(settings.query_url):
             notes.append(f"traces: using the Jaeger API already answering at {settings.query_url}")
         else:
-            port_check.tcp(settings.query_port, "JAEGER_QUERY_PORT")
             nobody = f", but no Jaeger API answers at {settings.query_url}"
-            port_check.udp(settings.agent_port, "JAEGER_AGENT_PORT", nobody)
-            port_check.tcp(settings.otlp_port, "OTLP_HTTP_PORT")
-            port_check.udp(settings.binary_port, "JAEGER_BINARY_PORT")
-            port_check.tcp(settings.zipkin_port, "ZIPKIN_PORT")
-            port_check.tcp(settings.sampling_port, "JAEGER_SAMPLING_PORT")
-            ports = (
-                f"--udp-port {settings.agent_port} --http-port {settings.query_port} "
-                f"--otlp-http-port {settings.otlp_port} --binary-udp-port {settings.binary_port} "
-                f"--zipkin-port {settings.zipkin_port} --sampling-port {settings.sampling_port}"
-            )
+            for endpoint in TRACE_STORE:
+                port = settings.port(endpoint.name)
+                if endpoint.protocol == "udp":
+                    port_check.udp(port, endpoint.variable, nobody if endpoint.name == "jaeger_compact" else "")
+                else:
+                    port_check.tcp(port, endpoint.variable)
+            ports = " ".join(f"{endpoint.flag} {settings.port(endpoint.name)}" for endpoint in TRACE_STORE)
             processes.append(
                 Process(
                     "trace-store",
@@ -186,11 +163,14 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
 
     redis = None
     if stage.needs_redis:
-        redis = plan_redis(settings.redis_url, settings.host, port_check)
-        env["REDIS_URL"] = redis.url
+        redis = plan_redis(settings.redis_url, settings.host, settings.redis_port, port_check)
         notes.append(redis.note)
         if redis.command:
             processes.append(Process("redis", redis.command))
+    env = lesson_environment(
+        settings.ports, github_api_url, host=settings.host, redis_url=redis.url if redis else None,
+        otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),  # unless told otherwise: the store's
+    )  # fmt: skip
 
     unknown = settings.without - set(stage.processes())
     if unknown:
@@ -203,10 +183,10 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
             notes.append(f"not started: {name} (WITHOUT)")
             continue
         port = None
-        variable = HTTP_PORT_VARIABLES.get(name)
-        if variable:
-            port = int(env[variable])
-            port_check.tcp(port, variable)
+        served = stage.http_ports.get(name)
+        if served:
+            port = settings.port(served)
+            port_check.tcp(port, ENDPOINT[served].variable)
         processes.append(Process(name, command, cwd=str(stage.folder), ready_port=port))
     port_check.raise_if_any()
     return Plan(stage, settings, processes, env, notes, redis)
@@ -307,9 +287,10 @@ class Run:
         ok, trace_id = demo.run()
         self._print_urls(trace_id)
         if ok and trace_id and self.screenshot is not None:
-            from workshop.runner.screenshot import EXPAND, take_screenshot
+            from workshop.runner.screenshot import take_screenshot
 
-            take_screenshot(f"{settings.query_url}/trace/{trace_id}", self.screenshot, EXPAND.get(self.plan.stage.name))
+            url = f"{settings.query_url}/trace/{trace_id}"
+            take_screenshot(url, self.screenshot, self.plan.stage.facts.screenshot_span)
             self._say(f"  the trace page, as a browser shows it: {self.screenshot}")
         return ok
 
@@ -326,8 +307,8 @@ class Run:
         if self.plan.stage.traced:
             browser = f"http://localhost:{settings.query_port}"  # the same addresses as Jaeger UI's
             services = self.plan.services
-            entry = next(name for name in ("traefik", "gateway", *sorted(services)) if name in services)
-            moved = f" --query-url {settings.query_url}" if settings.query_port != 16686 else ""
+            entry = next(name for name in (*self.plan.stage.http_ports, *sorted(services)) if name in services)
+            moved = f" --query-url {settings.query_url}" if settings.query_port != ENDPOINT["query"].default else ""
             if trace_id:
                 self._say(f"  [bold]this trace, in your browser: {browser}/trace/{trace_id}[/bold]")
                 self._say(f"  in the terminal: {_python()} -m workshop trace {trace_id} --all{moved}")
@@ -415,29 +396,17 @@ def run_stage(
 
 def prepare_toolchain(plan: Plan, say: Callable[[str], None] = print) -> None:
     """Lesson 9's Traefik and Node.js packages, installed the first time they are needed (not for WITHOUT)."""
-    started = {process.name: process.command for process in plan.processes if process.cwd}
-    _prepare(plan.stage.folder, started, say)
+    _prepare(plan.stage, {process.name for process in plan.processes if process.cwd}, say)
 
 
 def prepare_stage_tools(stage: Stage, say: Callable[[str], None] = print, wheelhouse: Path | None = None) -> None:
     """What every process of the stage needs beyond Python (`make prepare`, `make test` and, from a
     wheelhouse, `make setup WHEELHOUSE=<folder>` call it)."""
-    _prepare(stage.folder, stage.processes(), say, wheelhouse)
+    _prepare(stage, set(stage.processes()), say, wheelhouse)
 
 
-def _prepare(
-    folder: Path, commands: dict[str, str], say: Callable[[str], None], wheelhouse: Path | None = None
-) -> None:
-    if uses_traefik(commands):
+def _prepare(stage: Stage, started: set[str], say: Callable[[str], None], wheelhouse: Path | None = None) -> None:
+    if stage.edge_process in started:
         ensure_traefik(say, wheelhouse=wheelhouse)
-    if needs_node(commands):
-        ensure_node_packages(_node_folder(folder, commands), say, wheelhouse=wheelhouse)
-
-
-def _node_folder(stage_folder: Path, commands: dict[str, str]) -> Path:
-    """The folder of the Node.js script a Procfile command runs (its package.json is beside it)."""
-    for command in commands.values():
-        words = shlex.split(command)
-        if words[0] == "node":
-            return (stage_folder / words[-1]).parent
-    raise WorkshopError(f"{stage_folder.name} runs no Node.js script")
+    if stage.node_project is not None and stage.facts.node_process in started:
+        ensure_node_packages(stage.node_project, say, wheelhouse=wheelhouse)

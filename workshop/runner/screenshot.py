@@ -8,16 +8,6 @@ from pathlib import Path
 
 from workshop.errors import WorkshopError
 
-# The span each lesson's screenshot opens: the one its README asks the learner to look at
-EXPAND = {
-    "step3": "github_request",
-    "step4": "stats",
-    "step5": "handle_clean_job",
-    "step6": "handle_clean_job",
-    "step7": "handle_clean_job",
-    "step8": "handle_clean_job",
-    "step9": "GET /stats/:owner/:repo",  # the Node.js span: its process says telemetry.sdk.language=nodejs
-}
 WIDTH = 1280
 
 
@@ -26,7 +16,8 @@ def find_chromium() -> str | None:
 
 
 def take_screenshot(url: str, path: Path, expand: str | None = None) -> None:
-    """`url` in a real Chromium at 1280 px (the whole page), with the span named `expand` opened."""
+    """`url` in a real Chromium at 1280 px (the whole page), with the span named `expand` opened (each
+    lesson's `screenshot_span`: the one its README asks the learner to look at)."""
     chromium = find_chromium()
     if chromium is None:
         raise WorkshopError(

@@ -8,9 +8,10 @@ import time
 import requests
 
 from workshop.errors import WorkshopError
+from workshop.ports import ENDPOINT
 from workshop.tracestore.model import Json
 
-DEFAULT_QUERY_URL = "http://127.0.0.1:16686"
+DEFAULT_QUERY_URL = f"http://127.0.0.1:{ENDPOINT['query'].default}"
 
 
 class QueryClient:

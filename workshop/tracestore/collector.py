@@ -1,6 +1,8 @@
-"""`python -m workshop collector`: the local Jaeger stand-in. Receives spans as jaeger-client sends them
-(UDP, 6831) and as OpenTelemetry does (OTLP/HTTP, 4318), serves the query API and the trace viewer (16686).
-Started for you by `make stepN`."""
+"""`python -m workshop collector`: the local Jaeger stand-in, started for you by `make stepN`. It listens
+where Jaeger v2 does (workshop.ports.TRACE_STORE says each port, its variable and its default):
+spans in as jaeger-client sends them (compact Thrift over UDP; binary Thrift, from Node.js), as
+OpenTelemetry does (OTLP/HTTP) and as Zipkin clients do (v2 JSON); remote sampling for jaeger-client;
+the query API and the trace pages."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from workshop.ports import ENDPOINT, TRACE_STORE
 from workshop.serving import create_server, serve_forever
 from workshop.tracestore import sampling
 from workshop.tracestore.app import create_app
@@ -24,32 +27,29 @@ from workshop.tracestore.store import DEFAULT_MAX_SPANS, DEFAULT_MAX_TRACES, Tra
 log = logging.getLogger("workshop.tracestore.collector")
 
 
+def _default(name: str):
+    return field(default=ENDPOINT[name].default)
+
+
 @dataclass
 class CollectorConfig:
     host: str = "127.0.0.1"
-    udp_port: int = 6831
-    http_port: int = 16686
+    # the ports, one field per endpoint of workshop.ports.TRACE_STORE (`<name>_port`)
+    query_port: int = _default("query")
+    jaeger_compact_port: int = _default("jaeger_compact")
+    jaeger_binary_port: int = _default("jaeger_binary")  # jaeger-client's binary Thrift (Node.js)
+    otlp_http_port: int = _default("otlp_http")
+    zipkin_port: int = _default("zipkin")
+    sampling_port: int = _default("sampling")  # remote sampling, as a Jaeger agent serves it
     max_traces: int = DEFAULT_MAX_TRACES
     journal: Path | None = None
     max_spans: int = DEFAULT_MAX_SPANS  # in all traces together; the least recently received traces go first
-    otlp_port: int = 4318  # OTLP over HTTP
-    binary_udp_port: int = 6832  # jaeger-client's binary Thrift (Node.js)
-    zipkin_port: int = 9411  # Zipkin v2 JSON
-    sampling_port: int = 5778  # remote sampling, as a Jaeger agent serves it
     sampling_strategies: Path | None = None  # Jaeger's strategies file; without one, sample everything
 
     @classmethod
     def on_free_ports(cls, **settings) -> CollectorConfig:
         """Every port picked by the OS (tests, benchmarks): never one another program uses."""
-        ports = {
-            "udp_port": 0,
-            "http_port": 0,
-            "otlp_port": 0,
-            "binary_udp_port": 0,
-            "zipkin_port": 0,
-            "sampling_port": 0,
-        }
-        return cls(**{**ports, **settings})
+        return cls(**{**{endpoint.field: 0 for endpoint in TRACE_STORE}, **settings})
 
 
 class Collector:
@@ -62,43 +62,48 @@ class Collector:
         self.otlp_stats, self.zipkin_stats, self.sampling_stats = OtlpStats(), ZipkinStats(), SamplingStats()
         self.strategies = Strategies(config.sampling_strategies, self.sampling_stats)
         self._receiving = False
+        compact, binary = ENDPOINT["jaeger_compact"], ENDPOINT["jaeger_binary"]
         with contextlib.ExitStack() as undo:  # if a later port is taken, the earlier ones are let go
             # bound before the journal loads: meanwhile datagrams wait in the kernel's buffer
-            self.receiver = UdpReceiver(self.store, config.host, config.udp_port, "JAEGER_AGENT_PORT")
-            undo.callback(self.receiver.stop)
-            self.binary_receiver = UdpReceiver(
-                self.store, config.host, config.binary_udp_port, "JAEGER_BINARY_PORT", protocol="binary"
+            self.jaeger_compact_receiver = UdpReceiver(
+                self.store, config.host, config.jaeger_compact_port, compact.variable, protocol="compact"
             )
-            undo.callback(self.binary_receiver.stop)
-            self.server = self._http(create_app(self.store, self.statistics), config.http_port,
-                                     "JAEGER_QUERY_PORT", undo)  # fmt: skip
-            self.otlp_server = self._http(otlp.create_app(self.store, self.otlp_stats), config.otlp_port,
-                                          "OTLP_HTTP_PORT", undo)  # fmt: skip
-            self.zipkin_server = self._http(zipkin.create_app(self.store, self.zipkin_stats), config.zipkin_port,
-                                            "ZIPKIN_PORT", undo)  # fmt: skip
-            self.sampling_server = self._http(sampling.create_app(self.strategies), config.sampling_port,
-                                              "JAEGER_SAMPLING_PORT", undo)  # fmt: skip
+            undo.callback(self.jaeger_compact_receiver.stop)
+            self.jaeger_binary_receiver = UdpReceiver(
+                self.store, config.host, config.jaeger_binary_port, binary.variable, protocol="binary"
+            )
+            undo.callback(self.jaeger_binary_receiver.stop)
+            self.server = self._http(create_app(self.store, self.statistics), "query", undo)
+            self.otlp_server = self._http(otlp.create_app(self.store, self.otlp_stats), "otlp_http", undo)
+            self.zipkin_server = self._http(zipkin.create_app(self.store, self.zipkin_stats), "zipkin", undo)
+            self.sampling_server = self._http(sampling.create_app(self.strategies), "sampling", undo)
             if config.journal is not None:
                 self.store.open_journal(config.journal)
             undo.pop_all()
-        self.udp_port = self.receiver.port
-        self.binary_udp_port = self.binary_receiver.port
-        self.otlp_port = self.otlp_server.port
+        self.jaeger_compact_port = self.jaeger_compact_receiver.port
+        self.jaeger_binary_port = self.jaeger_binary_receiver.port
+        self.otlp_http_port = self.otlp_server.port
         self.zipkin_port = self.zipkin_server.port
         self.sampling_port = self.sampling_server.port
-        self.http_port = self.server.port
-        self.url = f"http://{config.host}:{self.http_port}"
+        self.query_port = self.server.port
+        self.url = f"http://{config.host}:{self.query_port}"
 
-    def _http(self, app, port: int, variable: str, undo: contextlib.ExitStack):
-        server = create_server(app, self.config.host, port, variable)
+    @property
+    def ports(self) -> dict[str, int]:
+        """Endpoint name -> the port it is bound to (the OS's choice, for a port 0)."""
+        return {endpoint.name: getattr(self, endpoint.field) for endpoint in TRACE_STORE}
+
+    def _http(self, app, name: str, undo: contextlib.ExitStack):
+        endpoint = ENDPOINT[name]
+        server = create_server(app, self.config.host, getattr(self.config, endpoint.field), endpoint.variable)
         undo.callback(server.server_close)
         return server
 
     def statistics(self) -> dict:
         """What each receiver took and dropped, and what the store holds (`/api/stats`, the search page)."""
         return {
-            "receiver": asdict(self.receiver.stats),
-            "binary_receiver": asdict(self.binary_receiver.stats),
+            "jaeger_compact": asdict(self.jaeger_compact_receiver.stats),
+            "jaeger_binary": asdict(self.jaeger_binary_receiver.stats),
             "otlp_http": asdict(self.otlp_stats),
             "zipkin": asdict(self.zipkin_stats),
             "sampling": asdict(self.sampling_stats),
@@ -107,19 +112,12 @@ class Collector:
             "max_traces": self.store.max_traces,
             "spans": self.store.span_count(),
             "max_spans": self.store.max_spans,
-            "ports": {
-                "receiver": self.udp_port,
-                "binary_receiver": self.binary_udp_port,
-                "otlp_http": self.otlp_port,
-                "zipkin": self.zipkin_port,
-                "sampling": self.sampling_port,
-                "query": self.http_port,
-            },  # fmt: skip
+            "ports": self.ports,
         }
 
     def start_receivers(self) -> None:
-        self.receiver.start()
-        self.binary_receiver.start()
+        self.jaeger_compact_receiver.start()
+        self.jaeger_binary_receiver.start()
         for server, name in self._background_servers():
             threading.Thread(
                 target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
@@ -138,8 +136,8 @@ class Collector:
             if self._receiving:
                 server.shutdown()
             server.server_close()
-        self.binary_receiver.stop()
-        self.receiver.stop()
+        self.jaeger_binary_receiver.stop()
+        self.jaeger_compact_receiver.stop()
         self.store.close()
 
 
@@ -166,9 +164,9 @@ def main(config: CollectorConfig) -> int:
     collector = Collector(config)
     journal = f", journal {config.journal}" if config.journal else ""
     print(
-        f"trace store: spans in on UDP {collector.udp_port} and {collector.binary_udp_port} (jaeger-client), "
-        f"OTLP/HTTP {collector.otlp_port}, Zipkin {collector.zipkin_port}; sampling on {collector.sampling_port}; "
-        f"traces on {collector.url} "
+        f"trace store: spans in on UDP {collector.jaeger_compact_port} and {collector.jaeger_binary_port} "
+        f"(jaeger-client), OTLP/HTTP {collector.otlp_http_port}, Zipkin {collector.zipkin_port}; "
+        f"sampling on {collector.sampling_port}; traces on {collector.url} "
         f"(max {config.max_traces:,} traces, {config.max_spans:,} spans{journal})",
         flush=True,
     )

@@ -36,6 +36,14 @@ class SamplingStats:
     bad_files: int = 0  # reloads that failed: the previous strategies stayed
 
 
+class StrategiesError(WorkshopError):
+    """A strategies file the store cannot start with: which, and what is wrong with it."""
+
+    def __init__(self, path: Path, problem: str):
+        super().__init__(f"the sampling strategies {path}: {problem}")
+        self.path, self.problem = path, problem
+
+
 class Strategies:
     """The strategies in force: from `path` (re-read when it changes), or "sample everything"."""
 
@@ -49,7 +57,7 @@ class Strategies:
             try:
                 self._load()
             except ValueError as problem:
-                raise WorkshopError(f"--sampling-strategies {path}: {problem}") from None
+                raise StrategiesError(path, str(problem)) from None
 
     def for_service(self, service: str) -> dict:
         """The answer jaeger-client reads for `service`."""

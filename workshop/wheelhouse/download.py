@@ -18,12 +18,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from workshop.errors import WorkshopError
-from workshop.lessons.stages import ROOT
-from workshop.runner.toolchain import run_installer
+from workshop.lessons.stages import ROOT, all_stages
+from workshop.toolchain import run_installer
 from workshop.wheelhouse.targets import Target, distribution
 
 REQUIREMENT_FILES = ("requirements.txt", "requirements-dev.txt", "requirements-redis.txt", "requirements-traefik.txt")
-NODE_PROJECT = Path("step9_edge_polyglot/github-proxy")
 BUILD_TOOLS = ("setuptools", "wheel")  # what pip asks for to build an sdist with no pyproject.toml
 DOWNLOAD_TIMEOUT = 1800.0  # seconds for one pip or npm download, on a room's slow network
 README = """\
@@ -134,8 +133,10 @@ def build(folder: Path, targets: list[Target], say: Callable[[str], None] = prin
         pip_download(target, pins[target], python)
     tools = download_build_tools(python)
     say(f"build tools for the sdists: {', '.join(tools)}")
-    say("lesson 9's Node.js packages (npm ci into the wheelhouse's cache)")
-    npm_download(root / NODE_PROJECT, folder / "npm")
+    for stage in all_stages(root):
+        if stage.node_project is not None:
+            say(f"lesson {stage.number}'s Node.js packages (npm ci into the wheelhouse's cache)")
+            npm_download(stage.node_project, folder / "npm")
     document = manifest(targets, pins, python)
     document["build_tools"] = tools
     (folder / "MANIFEST.json").write_text(json.dumps(document, indent=2) + "\n")

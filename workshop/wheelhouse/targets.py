@@ -13,7 +13,7 @@ from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
 from workshop.errors import WorkshopError
-from workshop.runner.toolchain import this_platform
+from workshop.toolchain import this_platform
 
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 # system, machine (as platform.machine() says it) -> the oldest OS the wheels must still run on

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workshop.ports import ENDPOINT
+
 Json = dict
 
 
 @dataclass(frozen=True)
 class Receiver:
-    key: str  # its key in /api/stats
-    name: str
+    endpoint: str  # its name in workshop.ports: its port, its variable, and its key in /api/stats
     wire: str  # what it receives, and who sends it
-    port_variable: str
-    transport: str
 
 
 RECEIVERS = [
-    Receiver("receiver", "Jaeger compact Thrift", "jaeger-client (Python) spans", "JAEGER_AGENT_PORT", "udp"),
-    Receiver("binary_receiver", "Jaeger binary Thrift", "jaeger-client (Node.js) spans", "JAEGER_BINARY_PORT", "udp"),
-    Receiver("otlp_http", "OTLP/HTTP", "OpenTelemetry SDKs, Traefik: POST /v1/traces", "OTLP_HTTP_PORT", "tcp"),
-    Receiver("zipkin", "Zipkin v2 JSON", "Zipkin clients: POST /api/v2/spans", "ZIPKIN_PORT", "tcp"),
+    Receiver("jaeger_compact", "jaeger-client (Python) spans"),
+    Receiver("jaeger_binary", "jaeger-client (Node.js) spans"),
+    Receiver("otlp_http", "OpenTelemetry SDKs, Traefik: POST /v1/traces"),
+    Receiver("zipkin", "Zipkin clients: POST /api/v2/spans"),
 ]
 
 
@@ -28,7 +27,7 @@ RECEIVERS = [
 class ReceiverRow:
     name: str
     wire: str
-    port: str  # "6831/udp"
+    port: str  # "<port>/udp"
     port_variable: str
     spans: int
     turned_away: str  # "" when nothing was
@@ -38,7 +37,8 @@ def receiver_rows(stats: Json) -> list[ReceiverRow]:
     ports = stats.get("ports", {})
     rows = []
     for receiver in RECEIVERS:
-        counts = stats.get(receiver.key, {})
+        endpoint = ENDPOINT[receiver.endpoint]
+        counts = stats.get(endpoint.name, {})
         problems = {
             "malformed datagrams": counts.get("malformed", 0),
             "datagrams dropped": counts.get("dropped_datagrams", 0),
@@ -47,8 +47,8 @@ def receiver_rows(stats: Json) -> list[ReceiverRow]:
         }
         rows.append(
             ReceiverRow(
-                name=receiver.name, wire=receiver.wire, port=f"{ports.get(receiver.key, '?')}/{receiver.transport}",
-                port_variable=receiver.port_variable, spans=counts.get("spans", 0),
+                name=endpoint.label, wire=receiver.wire, port=f"{ports.get(endpoint.name, '?')}/{endpoint.protocol}",
+                port_variable=endpoint.variable, spans=counts.get("spans", 0),
                 turned_away=", ".join(f"{count} {what}" for what, count in problems.items() if count),
             )
         )  # fmt: skip

