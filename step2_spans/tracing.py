@@ -7,8 +7,6 @@ and the app keeps serving: tracing never takes the app down.
 
 import logging
 import re
-import signal
-import threading
 import time
 from urllib.parse import unquote
 
@@ -17,7 +15,6 @@ from flask import request
 from jaeger_client import Config
 from jaeger_client.constants import SAMPLED_FLAG
 from jaeger_client.metrics import MetricsFactory
-from werkzeug.serving import make_server
 
 
 def init_tracer(service_name):
@@ -112,33 +109,3 @@ def close_tracer(tracer):
     """Send the spans still queued. close() does not wait for the sending thread, so we do."""
     tracer.close()
     time.sleep(1)
-
-
-def serve(app, host, port, finish_within=10.0):
-    """Serve `app` until Ctrl-C or SIGTERM. Then take no new request and let the ones in flight finish
-    (for at most `finish_within` seconds), so their answers go out and their spans are whole."""
-    counted = RequestsInFlight(app.wsgi_app)
-    app.wsgi_app = counted
-    server = make_server(host, port, app, threaded=True)
-    signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.shutdown).start())
-    logging.getLogger("tracing").info("serving on http://%s:%d", host, port)
-    server.serve_forever()  # returns after server.shutdown(), or on Ctrl-C
-    deadline = time.monotonic() + finish_within
-    while counted.count and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-class RequestsInFlight:
-    """Wraps a WSGI app to count the requests it is serving."""
-
-    def __init__(self, wsgi_app):
-        self.wsgi_app, self.count, self.lock = wsgi_app, 0, threading.Lock()
-
-    def __call__(self, environ, start_response):
-        with self.lock:
-            self.count += 1
-        try:
-            return self.wsgi_app(environ, start_response)
-        finally:
-            with self.lock:
-                self.count -= 1

@@ -13,7 +13,6 @@ The trace context travels as W3C Trace Context (`traceparent`, `tracestate`) and
 
 import contextlib
 import logging
-import signal
 import threading
 import time
 
@@ -26,7 +25,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.shim.opentracing_shim import create_tracer
-from werkzeug.serving import make_server
 
 EXPORT_TIMEOUT = 2  # seconds to try sending one batch of spans (the SDK's default, 10, delays every exit)
 
@@ -158,36 +156,6 @@ def get_baggage(span, key):
 def close_tracer(provider):
     """Send the spans still queued (waiting at most EXPORT_TIMEOUT if no trace store answers)."""
     provider.shutdown()
-
-
-def serve(app, host, port, finish_within=10.0):
-    """Serve `app` until Ctrl-C or SIGTERM. Then take no new request and let the ones in flight finish
-    (for at most `finish_within` seconds), so their answers go out and their spans are whole."""
-    counted = RequestsInFlight(app.wsgi_app)
-    app.wsgi_app = counted
-    server = make_server(host, port, app, threaded=True)
-    signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.shutdown).start())
-    logging.getLogger("tracing").info("serving on http://%s:%d", host, port)
-    server.serve_forever()  # returns after server.shutdown(), or on Ctrl-C
-    deadline = time.monotonic() + finish_within
-    while counted.count and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-class RequestsInFlight:
-    """Wraps a WSGI app to count the requests it is serving."""
-
-    def __init__(self, wsgi_app):
-        self.wsgi_app, self.count, self.lock = wsgi_app, 0, threading.Lock()
-
-    def __call__(self, environ, start_response):
-        with self.lock:
-            self.count += 1
-        try:
-            return self.wsgi_app(environ, start_response)
-        finally:
-            with self.lock:
-                self.count -= 1
 
 
 class TraceIdFilter(logging.Filter):
