@@ -54,12 +54,12 @@ def test_diff_on_a_terminal_is_coloured_and_paged():
 @pytest.mark.parametrize(
     "stage, files",
     [
-        ("step2", {"app.py", "tracing.py", "README.md"}),
+        ("step2", {"app.py", "tracing.py", "tracing_fixes.py", "README.md"}),
         ("step3", {"app.py", "tracing.py", "README.md"}),
         ("step4", {"app.py", "github_proxy.py", "Procfile", "README.md"}),
         ("step5", {"app.py", "worker.py", "Procfile", "README.md"}),
         ("step6", {"app.py", "github_proxy.py", "worker.py", "tracing.py", "README.md"}),
-        ("step7", {"app.py", "github_proxy.py", "worker.py", "tracing.py", "README.md"}),
+        ("step7", {"app.py", "github_proxy.py", "worker.py", "tracing.py", "tracing_fixes.py", "README.md"}),
         ("step8", {"app.py", "github_proxy.py", "worker.py", "tracing.py", "README.md"}),
         (
             "step9",
