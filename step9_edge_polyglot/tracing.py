@@ -9,7 +9,6 @@ if its parent was kept, and every new one), the propagators (OTEL_PROPAGATORS, d
 
 import logging
 import os
-import time
 
 os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")  # the instrumentations: current HTTP names
 
@@ -29,6 +28,7 @@ from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator  # noqa: E402
+from tracing_fixes import SpansLost  # noqa: E402
 
 EXPORT_TIMEOUT = 2  # seconds to try sending one batch of spans (the SDK's default, 10, delays every exit)
 LOG_FORMAT = "[trace=%(otelTraceID)s span=%(otelSpanID)s] %(levelname)s %(name)s: %(message)s"  # `make` adds the time
@@ -66,24 +66,6 @@ def instrument_logs():
 
 # Every answer names its trace in a W3C `traceresponse` header: 00-<trace id>-<span id>-<flags>.
 set_global_response_propagator(TraceResponsePropagator())
-
-
-class SpansLost(logging.Filter):
-    """The exporter logs each failed attempt to send spans (and retries for EXPORT_TIMEOUT): with no
-    trace store, that is a line a second. This lets one through a minute, and says what it means."""
-
-    def __init__(self):
-        super().__init__()
-        self.last_said = -60.0
-
-    def filter(self, record):
-        if record.levelno < logging.ERROR:
-            return False  # "retrying in 1.2 s": the final failure, below, is what matters
-        if time.monotonic() - self.last_said < 60:
-            return False
-        self.last_said = time.monotonic()
-        record.msg, record.args = "spans dropped: no trace store took them (said at most once a minute)", ()
-        return True
 
 
 def recorded_trace_id(span):

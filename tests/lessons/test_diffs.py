@@ -60,7 +60,7 @@ def test_diff_on_a_terminal_is_coloured_and_paged():
         ("step5", {"app.py", "worker.py", "Procfile", "README.md"}),
         ("step6", {"app.py", "github_proxy.py", "worker.py", "tracing.py", "README.md"}),
         ("step7", {"app.py", "github_proxy.py", "worker.py", "tracing.py", "tracing_fixes.py", "README.md"}),
-        ("step8", {"app.py", "github_proxy.py", "worker.py", "tracing.py", "README.md"}),
+        ("step8", {"app.py", "github_proxy.py", "worker.py", "tracing.py", "tracing_fixes.py", "README.md"}),
         (
             "step9",
             {
