@@ -13,6 +13,7 @@ from collections import Counter
 
 import requests
 from flask import Flask, jsonify
+from serving import serve
 from werkzeug.exceptions import HTTPException
 
 GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "http://127.0.0.1:8482")  # the fake GitHub
@@ -130,8 +131,4 @@ def unexpected_error(error):
 
 
 if __name__ == "__main__":
-    app.run(
-        host=os.environ.get("APP_HOST", "127.0.0.1"),
-        port=int(os.environ.get("APP_PORT", "8480")),
-        threaded=True,
-    )
+    serve(app, os.environ.get("APP_HOST", "127.0.0.1"), int(os.environ.get("APP_PORT", "8480")))

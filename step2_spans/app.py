@@ -15,7 +15,9 @@ from collections import Counter
 import requests
 from flask import Flask, jsonify
 from opentracing import global_tracer
-from tracing import FlaskTracing, close_tracer, init_tracer, serve
+from serving import serve
+from tracing import close_tracer, init_tracer
+from tracing_fixes import FlaskTracing
 from werkzeug.exceptions import HTTPException
 
 GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "http://127.0.0.1:8482")  # the fake GitHub

@@ -19,7 +19,8 @@ from flask import Flask, jsonify
 from opentracing import global_tracer
 from opentracing.ext import tags
 from opentracing.propagation import Format
-from tracing import FlaskTracing, close_tracer, correlate_logs, init_tracer, serve
+from serving import serve
+from tracing import FlaskTracing, close_tracer, correlate_logs, init_tracer
 from werkzeug.exceptions import HTTPException
 
 PROXY_URL = os.environ.get("PROXY_URL", "http://127.0.0.1:8481")  # the github-proxy service

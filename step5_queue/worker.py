@@ -22,7 +22,8 @@ import opentracing
 import redis
 from opentracing import Format, InvalidCarrierException, SpanContextCorruptedException, global_tracer
 from opentracing.ext import tags
-from tracing import TRACE_CONTEXT, close_tracer, correlate_logs, init_tracer
+from tracing import close_tracer, correlate_logs, init_tracer
+from tracing_fixes import TRACE_CONTEXT
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6380/0")
 JOB_QUEUE = "contributors:jobs"

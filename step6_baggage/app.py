@@ -26,7 +26,8 @@ from flask import Flask, jsonify, request
 from opentracing import global_tracer
 from opentracing.ext import tags
 from opentracing.propagation import Format
-from tracing import FlaskTracing, close_tracer, correlate_logs, init_tracer, serve, set_baggage
+from serving import serve
+from tracing import FlaskTracing, close_tracer, correlate_logs, init_tracer, set_baggage
 from werkzeug.exceptions import HTTPException
 
 PROXY_URL = os.environ.get("PROXY_URL", "http://127.0.0.1:8481")  # the github-proxy service

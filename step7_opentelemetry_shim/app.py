@@ -28,7 +28,8 @@ from flask import Flask, jsonify, request
 from opentelemetry import propagate
 from opentracing import global_tracer
 from opentracing.ext import tags
-from tracing import FlaskTracing, close_tracer, correlate_logs, init_tracer, recorded_trace_id, serve, set_baggage
+from serving import serve
+from tracing import FlaskTracing, close_tracer, correlate_logs, init_tracer, recorded_trace_id, set_baggage
 from werkzeug.exceptions import HTTPException
 
 PROXY_URL = os.environ.get("PROXY_URL", "http://127.0.0.1:8481")  # the github-proxy service

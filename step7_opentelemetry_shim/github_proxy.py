@@ -17,7 +17,8 @@ import requests
 from flask import Flask, jsonify
 from opentracing import global_tracer
 from opentracing.ext import tags
-from tracing import FlaskTracing, close_tracer, correlate_logs, get_baggage, init_tracer, recorded_trace_id, serve
+from serving import serve
+from tracing import FlaskTracing, close_tracer, correlate_logs, get_baggage, init_tracer, recorded_trace_id
 from werkzeug.exceptions import HTTPException
 
 GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "http://127.0.0.1:8482")  # the fake GitHub

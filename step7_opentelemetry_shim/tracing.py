@@ -13,12 +13,10 @@ The trace context travels as W3C Trace Context (`traceparent`, `tracestate`) and
 
 import contextlib
 import logging
-import signal
 import threading
-import time
 
-import flask_opentracing
 import opentracing
+import tracing_fixes
 from flask import request
 from opentelemetry import baggage, context, propagate, trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -26,7 +24,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.shim.opentracing_shim import create_tracer
-from werkzeug.serving import make_server
+from tracing_fixes import SpansLost
 
 EXPORT_TIMEOUT = 2  # seconds to try sending one batch of spans (the SDK's default, 10, delays every exit)
 
@@ -43,36 +41,11 @@ def init_tracer(service_name):
     return provider
 
 
-class SpansLost(logging.Filter):
-    """The exporter logs each failed attempt to send spans (and retries for EXPORT_TIMEOUT): with no
-    trace store, that is a line a second. This lets one through a minute, and says what it means."""
-
-    def __init__(self):
-        super().__init__()
-        self.last_said = -60.0
-
-    def filter(self, record):
-        if record.levelno < logging.ERROR:
-            return False  # "retrying in 1.2 s": the final failure, below, is what matters
-        if time.monotonic() - self.last_said < 60:
-            return False
-        self.last_said = time.monotonic()
-        record.msg, record.args = "spans dropped: no trace store took them (said at most once a minute)", ()
-        return True
-
-
-class FlaskTracing(flask_opentracing.FlaskTracing):
-    """flask-opentracing's request tracing, made safe for concurrent requests, and carrying baggage.
-
-    flask-opentracing 2.0.0 files each request's span under Flask's `request` proxy, which is one
-    object for every request: two requests at once could swap spans. This keeps them apart.
-    The shim's extract() reads the trace context but drops the baggage: this reads the baggage
-    with OpenTelemetry's own propagator, and makes it current for the request.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._current_scopes = ScopesByRequest()
+class FlaskTracing(tracing_fixes.FlaskTracing):
+    """flask-opentracing's request tracing (fixed in tracing_fixes.py), which also remembers each
+    thread's last request, for TraceIdFilter, and carries baggage: the shim's extract() reads the
+    trace context but drops the baggage; this reads the baggage with OpenTelemetry's own propagator,
+    and makes it current for the request."""
 
     def _before_request_fn(self, attributes):
         request.environ["tracing.context"] = context.attach(propagate.extract(request.headers))
@@ -110,23 +83,6 @@ def context_from(carrier):
         context.detach(token)
 
 
-class ScopesByRequest(dict):
-    """A dict keyed by the request itself rather than by the proxy that stands for it."""
-
-    def __setitem__(self, request, scope):
-        super().__setitem__(_real(request), scope)
-
-    def get(self, request, default=None):
-        return super().get(_real(request), default)
-
-    def pop(self, request, default=None):
-        return super().pop(_real(request), default)
-
-
-def _real(request):
-    return request._get_current_object() if hasattr(request, "_get_current_object") else request
-
-
 MAX_BAGGAGE_BYTES = 64  # per item, key and value: baggage travels with every call downstream
 
 
@@ -158,36 +114,6 @@ def get_baggage(span, key):
 def close_tracer(provider):
     """Send the spans still queued (waiting at most EXPORT_TIMEOUT if no trace store answers)."""
     provider.shutdown()
-
-
-def serve(app, host, port, finish_within=10.0):
-    """Serve `app` until Ctrl-C or SIGTERM. Then take no new request and let the ones in flight finish
-    (for at most `finish_within` seconds), so their answers go out and their spans are whole."""
-    counted = RequestsInFlight(app.wsgi_app)
-    app.wsgi_app = counted
-    server = make_server(host, port, app, threaded=True)
-    signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.shutdown).start())
-    logging.getLogger("tracing").info("serving on http://%s:%d", host, port)
-    server.serve_forever()  # returns after server.shutdown(), or on Ctrl-C
-    deadline = time.monotonic() + finish_within
-    while counted.count and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-class RequestsInFlight:
-    """Wraps a WSGI app to count the requests it is serving."""
-
-    def __init__(self, wsgi_app):
-        self.wsgi_app, self.count, self.lock = wsgi_app, 0, threading.Lock()
-
-    def __call__(self, environ, start_response):
-        with self.lock:
-            self.count += 1
-        try:
-            return self.wsgi_app(environ, start_response)
-        finally:
-            with self.lock:
-                self.count -= 1
 
 
 class TraceIdFilter(logging.Filter):

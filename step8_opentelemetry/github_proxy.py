@@ -18,6 +18,7 @@ from flask import Flask, jsonify
 from opentelemetry import trace
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.trace import StatusCode
+from serving import serve
 from tracing import (
     close_tracer,
     get_baggage,
@@ -25,7 +26,6 @@ from tracing import (
     instrument_libraries,
     instrument_logs,
     recorded_trace_id,
-    serve,
 )
 from werkzeug.exceptions import HTTPException
 

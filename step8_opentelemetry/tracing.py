@@ -9,9 +9,6 @@ if its parent was kept, and every new one), the propagators (OTEL_PROPAGATORS, d
 
 import logging
 import os
-import signal
-import threading
-import time
 
 os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")  # the instrumentations: current HTTP names
 
@@ -31,7 +28,7 @@ from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+from tracing_fixes import SpansLost  # noqa: E402
 
 EXPORT_TIMEOUT = 2  # seconds to try sending one batch of spans (the SDK's default, 10, delays every exit)
 LOG_FORMAT = "[trace=%(otelTraceID)s span=%(otelSpanID)s] %(levelname)s %(name)s: %(message)s"  # `make` adds the time
@@ -69,24 +66,6 @@ def instrument_logs():
 
 # Every answer names its trace in a W3C `traceresponse` header: 00-<trace id>-<span id>-<flags>.
 set_global_response_propagator(TraceResponsePropagator())
-
-
-class SpansLost(logging.Filter):
-    """The exporter logs each failed attempt to send spans (and retries for EXPORT_TIMEOUT): with no
-    trace store, that is a line a second. This lets one through a minute, and says what it means."""
-
-    def __init__(self):
-        super().__init__()
-        self.last_said = -60.0
-
-    def filter(self, record):
-        if record.levelno < logging.ERROR:
-            return False  # "retrying in 1.2 s": the final failure, below, is what matters
-        if time.monotonic() - self.last_said < 60:
-            return False
-        self.last_said = time.monotonic()
-        record.msg, record.args = "spans dropped: no trace store took them (said at most once a minute)", ()
-        return True
 
 
 def recorded_trace_id(span):
@@ -127,33 +106,3 @@ def get_baggage(span, key):
 def close_tracer(provider):
     """Send the spans still queued (waiting at most EXPORT_TIMEOUT if no trace store answers)."""
     provider.shutdown()
-
-
-def serve(app, host, port, finish_within=10.0):
-    """Serve `app` until Ctrl-C or SIGTERM. Then take no new request and let the ones in flight finish
-    (for at most `finish_within` seconds), so their answers go out and their spans are whole."""
-    counted = RequestsInFlight(app.wsgi_app)
-    app.wsgi_app = counted
-    server = make_server(host, port, app, threaded=True)
-    signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.shutdown).start())
-    logging.getLogger("tracing").info("serving on http://%s:%d", host, port)
-    server.serve_forever()  # returns after server.shutdown(), or on Ctrl-C
-    deadline = time.monotonic() + finish_within
-    while counted.count and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-class RequestsInFlight:
-    """Wraps a WSGI app to count the requests it is serving."""
-
-    def __init__(self, wsgi_app):
-        self.wsgi_app, self.count, self.lock = wsgi_app, 0, threading.Lock()
-
-    def __call__(self, environ, start_response):
-        with self.lock:
-            self.count += 1
-        try:
-            return self.wsgi_app(environ, start_response)
-        finally:
-            with self.lock:
-                self.count -= 1

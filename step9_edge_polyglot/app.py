@@ -30,13 +30,13 @@ from flask import Flask, jsonify, request
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.trace import SpanKind, StatusCode
+from serving import serve
 from tracing import (
     close_tracer,
     init_tracer,
     instrument_libraries,
     instrument_logs,
     recorded_trace_id,
-    serve,
     set_baggage,
 )
 from werkzeug.exceptions import HTTPException

@@ -282,8 +282,7 @@ def test_a_crashed_process_makes_the_runner_exit_non_zero_and_say_which(tmp_path
 
 @pytest.mark.parametrize("stage", TRACED)
 def test_dropped_spans_are_logged_at_most_once_a_minute(stage, caplog):
-    tracing = load_stage_module(stage, "tracing")
-    factory = tracing.DroppedSpans()
+    factory = load_stage_module(stage, "tracing_fixes").DroppedSpans()
     dropped = factory.create_counter("jaeger:reporter_spans", {"result": "dropped"})
     failed = factory.create_counter("jaeger:reporter_spans", {"result": "err"})
     dropped(46)
