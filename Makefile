@@ -92,6 +92,7 @@ diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8 dif
 
 lint: $(STAMP)
 	$(PY) -m ruff check workshop tests step*_*/
+	$(PY) -m ruff format --check workshop tests step*_*/
 
 # Most of the tests' time is waiting on real processes (servers, UDP, Redis), so they run in
 # parallel, more workers than cores; every test picks free ports. TEST_WORKERS=0 runs them in one process.
@@ -103,7 +104,8 @@ prepare: $(STAMP)
 test: $(STAMP)
 	@$(PY) -m workshop prepare || echo "warning: lesson 9's tools are missing (see above): its tests will say so"
 	@start=$$(date +%s); \
-	$(PY) -m ruff check workshop tests step*_*/ && $(PY) -m pytest -n $(TEST_WORKERS) -m "not wheelhouse"; status=$$?; \
+	$(PY) -m ruff check workshop tests step*_*/ && $(PY) -m ruff format --check workshop tests step*_*/ && \
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not wheelhouse"; status=$$?; \
 	echo "make test: $$(( $$(date +%s) - start )) s (ruff and pytest)"; exit $$status
 
 # The offline room install, proven: a fresh clone installs from WHEELHOUSE (`make wheelhouse PLATFORMS=here`)

@@ -168,8 +168,9 @@ def read_proxy_answer(response):
         return body
     message = body.get("error") if isinstance(body, dict) else None
     status = response.status_code if response.status_code >= 400 else 502
-    raise GitHubError(status, message or f"the github-proxy answered {response.status_code}",
-                      response.headers.get("Retry-After"))  # fmt: skip
+    raise GitHubError(
+        status, message or f"the github-proxy answered {response.status_code}", response.headers.get("Retry-After")
+    )
 
 
 def clean_in_worker(stats):

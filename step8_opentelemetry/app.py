@@ -155,16 +155,23 @@ def read_proxy_answer(response):
         return body
     message = body.get("error") if isinstance(body, dict) else None
     status = response.status_code if response.status_code >= 400 else 502
-    raise GitHubError(status, message or f"the github-proxy answered {response.status_code}",
-                      response.headers.get("Retry-After"))  # fmt: skip
+    raise GitHubError(
+        status, message or f"the github-proxy answered {response.status_code}", response.headers.get("Retry-After")
+    )
 
 
 def clean_in_worker(stats):
     """Hand the stats to a worker through Redis and wait for its answer, at most WORKER_TIMEOUT."""
     with tracer.start_as_current_span("send_clean_job", kind=SpanKind.PRODUCER) as span:
         job_id = uuid.uuid4().hex
-        span.set_attributes({"messaging.system": "redis", "messaging.destination.name": JOB_QUEUE,
-                             "messaging.operation.type": "send", "messaging.message.id": job_id})  # fmt: skip
+        span.set_attributes(
+            {
+                "messaging.system": "redis",
+                "messaging.destination.name": JOB_QUEUE,
+                "messaging.operation.type": "send",
+                "messaging.message.id": job_id,
+            }
+        )
         # The trace context travels inside the job, as a plain dict of headers. A message body is not a
         # header: no instrumentation can put it there, so we do. (The Redis commands get spans of their own.)
         carrier = {}

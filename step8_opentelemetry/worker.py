@@ -74,8 +74,13 @@ def handle_clean_job(client, message):
     # The gateway waits for this answer, so the worker's span is a child of the gateway's: the job's
     # trace context (and baggage) is made current, and the span starts under it.
     with trace_context(job), tracer.start_as_current_span("handle_clean_job", kind=SpanKind.CONSUMER) as span:
-        span.set_attributes({"messaging.system": "redis", "messaging.destination.name": JOB_QUEUE,
-                             "messaging.operation.type": "process"})  # fmt: skip
+        span.set_attributes(
+            {
+                "messaging.system": "redis",
+                "messaging.destination.name": JOB_QUEUE,
+                "messaging.operation.type": "process",
+            }
+        )
         if problem:
             log.warning("malformed job: %s", problem)
             span.set_status(StatusCode.ERROR, f"malformed job: {problem}")

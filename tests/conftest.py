@@ -22,8 +22,8 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.jaeger import JaegerPropagator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from tests.service_router import ClearableReporter, ServiceRouter, as_service
-from tests.stage_loader import ROOT, load_stage_module
+from tests.support.service_router import ClearableReporter, ServiceRouter, as_service
+from tests.support.stage_loader import ROOT, load_stage_module
 from workshop.fake_github import FakeGitHubConfig, create_app
 from workshop.lessons.stages import OPENTELEMETRY, find_stage
 from workshop.ports import free_port

@@ -10,12 +10,20 @@ import pytest
 import requests
 
 from tests.conftest import TOKEN, FakeGitHub, serve_stage_app
-from tests.spans import settled, view
+from tests.support.spans import settled, view
 from workshop.fake_github import contributors_for
 from workshop.ports import free_port
 
-STAGES = ["step1_monolith", "step2_spans", "step3_tags_logs", "step4_distributed", "step5_queue", "step6_baggage",
-          "step7_opentelemetry_shim", "step8_opentelemetry"]  # fmt: skip
+STAGES = [
+    "step1_monolith",
+    "step2_spans",
+    "step3_tags_logs",
+    "step4_distributed",
+    "step5_queue",
+    "step6_baggage",
+    "step7_opentelemetry_shim",
+    "step8_opentelemetry",
+]
 
 
 @pytest.fixture(params=STAGES)
@@ -170,7 +178,7 @@ def test_token_is_sent_to_github_as_bearer(fake_github, monkeypatch, spans):
 
 
 def test_unexpected_exception_is_json_without_a_stack_trace(app_url, monkeypatch, request):
-    from tests.stage_loader import ROOT, load_stage_module
+    from tests.support.stage_loader import ROOT, load_stage_module
 
     stage = request.node.callspec.params["app_url"]
     in_worker = (ROOT / stage / "worker.py").exists()  # from lesson 5 the worker cleans the data

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.stage_loader import ROOT
+from tests.support.stage_loader import ROOT
 from workshop.lessons.environment import lesson_environment
 from workshop.lessons.stages import OPENTELEMETRY, all_stages
 from workshop.ports import ENDPOINT, TRACE_STORE
@@ -22,7 +22,10 @@ STORAGE = {"jaeger-badger": "badger", "jaeger-cassandra": "cassandra"}  # profil
 ONE_SHOT = {"jaeger-badger-data-owner"}  # runs once and exits: no health check, others wait for its success
 # what the runner, the bench and the tests give every lesson process (the runner's own: PATH, Python's)
 STAGE_ENVIRONMENT = set(lesson_environment({}, "http://github", redis_url="redis://redis")) - {
-    "PATH", "PYTHONUNBUFFERED", "PYTHONWARNINGS"}  # fmt: skip
+    "PATH",
+    "PYTHONUNBUFFERED",
+    "PYTHONWARNINGS",
+}
 PORT = re.compile(r"^\$\{(?P<variable>[A-Z_]+):-(?P<default>\d+)\}:(?P<container>\d+)(/udp)?$")
 
 
@@ -41,8 +44,10 @@ def validation_errors(document: dict, tmp_path) -> list[str]:
     path.write_text(json.dumps(document))
     result = subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", "-o", "JSON", str(path)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     report = json.loads(result.stdout)
     assert not report.get("parse_errors"), result.stdout
     assert (result.returncode == 0) == (report["status"] == "ok"), result.stderr
@@ -208,8 +213,12 @@ def test_without_an_engine_docker_mode_says_so_in_one_line():
     env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
     result = subprocess.run(
         [sys.executable, "-m", "workshop", "run", "step3", "--docker"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     lines = result.stdout.strip().splitlines()
     assert lines == ["No Docker engine answers here (`docker info` fails): run `make step3`, which needs no Docker."]

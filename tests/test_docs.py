@@ -8,7 +8,7 @@ import shlex
 import pytest
 import yaml
 
-from tests.stage_loader import ROOT
+from tests.support.stage_loader import ROOT
 from workshop.cli import build_parser
 from workshop.lessons.stages import all_stages
 from workshop.ports import ENDPOINT
@@ -49,8 +49,11 @@ def workshop_commands() -> set[str]:
 @pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_command_shown_exists(readme):
     targets, commands = make_targets(), workshop_commands()
-    profiles = {p for service in yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"].values()
-                for p in service.get("profiles", [])}  # fmt: skip
+    profiles = {
+        p
+        for service in yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"].values()
+        for p in service.get("profiles", [])
+    }
     checked = 0
     for line in code_lines(readme):
         words = line.split()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stage_loader import ROOT
+from tests.support.stage_loader import ROOT
 from workshop.cli import build_parser
 from workshop.lessons.environment import QUIET_WARNINGS, lesson_environment
 from workshop.lessons.stages import JAEGER_CLIENT, LESSONS, NO_TRACER, OPENTELEMETRY, all_stages

@@ -9,10 +9,26 @@ import pytest
 from workshop.fake_github import FakeGitHubConfig, contributors_for, create_app
 
 AUTHOR_KEYS = {
-    "login", "id", "node_id", "avatar_url", "gravatar_id", "url", "html_url", "followers_url", "following_url",
-    "gists_url", "starred_url", "subscriptions_url", "organizations_url", "repos_url", "events_url",
-    "received_events_url", "type", "user_view_type", "site_admin",
-}  # fmt: skip
+    "login",
+    "id",
+    "node_id",
+    "avatar_url",
+    "gravatar_id",
+    "url",
+    "html_url",
+    "followers_url",
+    "following_url",
+    "gists_url",
+    "starred_url",
+    "subscriptions_url",
+    "organizations_url",
+    "repos_url",
+    "events_url",
+    "received_events_url",
+    "type",
+    "user_view_type",
+    "site_admin",
+}
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import pytest
 import requests
 
 from tests.conftest import TOKEN, github_module
-from tests.lesson9_tools import NODE_PROXY, require_lesson9_tools
-from tests.processes import wait_http
-from tests.service_router import as_service
+from tests.support.lesson9_tools import NODE_PROXY, require_lesson9_tools
+from tests.support.processes import wait_http
+from tests.support.service_router import as_service
 from workshop.fake_github import FakeGitHubConfig, contributors_for, create_app
 from workshop.ports import free_port
 from workshop.serving import serve_in_thread
@@ -60,10 +60,14 @@ def node_proxy(github_url: str) -> Iterator[str]:
     """Lesson 9's Node proxy as a process; its spans go to a closed port (dropped, as with no store)."""
     port = free_port()
     env = {
-        **os.environ, "PROXY_PORT": str(port), "GITHUB_API_URL": github_url, "GITHUB_TOKEN": TOKEN,
-        "GITHUB_TIMEOUT": str(TIMEOUT), "GITHUB_RETRY_DELAY": str(RETRY_DELAY),
+        **os.environ,
+        "PROXY_PORT": str(port),
+        "GITHUB_API_URL": github_url,
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_TIMEOUT": str(TIMEOUT),
+        "GITHUB_RETRY_DELAY": str(RETRY_DELAY),
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
-    }  # fmt: skip
+    }
     process = subprocess.Popen(
         ["node", "server.js"], cwd=NODE_PROXY, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -81,8 +85,12 @@ def python_proxy(github_url: str) -> Iterator[str]:
     """Lesson 8's Python proxy, served from a thread, with the same settings."""
     module = github_module("step8_opentelemetry")
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in (("GITHUB_API_URL", github_url), ("GITHUB_TOKEN", TOKEN),
-                            ("GITHUB_TIMEOUT", TIMEOUT), ("RETRY_DELAY", RETRY_DELAY)):  # fmt: skip
+        for name, value in (
+            ("GITHUB_API_URL", github_url),
+            ("GITHUB_TOKEN", TOKEN),
+            ("GITHUB_TIMEOUT", TIMEOUT),
+            ("RETRY_DELAY", RETRY_DELAY),
+        ):
             patch.setattr(module, name, value)
         from tests.conftest import ROUTER
 
@@ -115,10 +123,15 @@ def test_answers_github_s_stats_after_its_202s_with_the_token(proxy):
         ("octocat/does-not-exist", {}, 404, {"error": "repository octocat/does-not-exist not found on GitHub"}, None),
         ("octocat/server-error", {}, 502, {"error": "GitHub answered 500"}, None),
         ("octocat/empty", {}, 200, [], None),
-        ("pallets/flask", {"computing_calls": 100}, 503,
-         {"error": "GitHub is still computing the stats of pallets/flask: try again soon"}, "5"),
+        (
+            "pallets/flask",
+            {"computing_calls": 100},
+            503,
+            {"error": "GitHub is still computing the stats of pallets/flask: try again soon"},
+            "5",
+        ),
     ],
-)  # fmt: skip
+)
 def test_github_s_answers_are_mapped_the_same(proxy, repo, config, status, body, retry_after):
     proxy.fake(**config)
     response = proxy.get(f"/stats/{repo}")

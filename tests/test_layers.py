@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.stage_loader import ROOT
+from tests.support.stage_loader import ROOT
 
 PACKAGE = ROOT / "workshop"
 STORE = "workshop.tracestore"

@@ -18,12 +18,12 @@ import redis
 import requests
 
 from tests.conftest import ROUTER, github_module, running_worker, serve_stage_app, session_redis_url
-from tests.expected_trees import json_tree
-from tests.processes import run_stage_folder, run_workshop, runner_env, stage_processes
-from tests.service_router import as_service
-from tests.spans import build_tree, find, settled
-from tests.stage_loader import ROOT, load_stage_module
-from tests.wire_capture import headers_to_the_proxy
+from tests.support.expected_trees import json_tree
+from tests.support.processes import run_stage_folder, run_workshop, runner_env, stage_processes
+from tests.support.service_router import as_service
+from tests.support.spans import build_tree, find, settled
+from tests.support.stage_loader import ROOT, load_stage_module
+from tests.support.wire_capture import headers_to_the_proxy
 from workshop.fake_github import FakeGitHubConfig, create_app
 from workshop.lessons.stages import JAEGER_CLIENT, all_stages, find_stage
 from workshop.serving import serve_in_thread

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.stage_loader import ROOT
+from tests.support.stage_loader import ROOT
 
 LOCKS = ("requirements.txt", "requirements-dev.txt", "requirements-redis.txt", "requirements-traefik.txt")
 PIN = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]*)==(?P<version>[^\s;]+)( ; (?P<marker>.+))?$")

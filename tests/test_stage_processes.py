@@ -12,8 +12,8 @@ import redis
 import requests
 
 from tests.conftest import TOKEN, redis_server, session_redis_url
-from tests.expected_trees import EXPECTED_TREES, SERVICES, canonical, json_tags, json_tree
-from tests.processes import stage_processes
+from tests.support.expected_trees import EXPECTED_TREES, SERVICES, canonical, json_tags, json_tree
+from tests.support.processes import stage_processes
 from workshop.fake_github import FakeGitHubConfig, create_app
 from workshop.lessons.stages import all_stages
 from workshop.ports import free_port
@@ -189,12 +189,15 @@ def test_lesson_6_s_worker_joins_lesson_8_s_trace(world):
     lesson 6's worker (jaeger-client, UDP) still in place. Jaeger's headers in the job join them."""
     github, store = world
     env = stage_env(github, store)
-    with stage_processes("step8_opentelemetry", **env, only={"gateway", "github-proxy"}) as app, \
-            stage_processes("step6_baggage", **env, only={"worker"}):  # fmt: skip
+    with (
+        stage_processes("step8_opentelemetry", **env, only={"gateway", "github-proxy"}) as app,
+        stage_processes("step6_baggage", **env, only={"worker"}),
+    ):
         response = requests.get(app.url + "/contributors/pallets/flask?top=2", headers={"X-Client": "ci"}, timeout=15)
         assert response.status_code == 200 and len(response.json()["contributors"]) == 2  # baggage read in the job
-        trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES["step8_opentelemetry"],
-                                                      timeout=10)  # fmt: skip
+        trace = QueryClient(store.url).wait_for_trace(
+            response.headers["X-Trace-Id"], SERVICES["step8_opentelemetry"], timeout=10
+        )
     assert trace is not None
     tree = json_tree(trace)
     (send,) = [child for child in tree[2] if child[1] == "send_clean_job"]

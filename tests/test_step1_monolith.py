@@ -7,7 +7,7 @@ import time
 import requests
 
 from tests.conftest import serve_stage_app
-from tests.stage_loader import ROOT
+from tests.support.stage_loader import ROOT
 
 STAGE = "step1_monolith"
 

@@ -6,8 +6,8 @@ import pytest
 import requests
 
 from tests.conftest import serve_stage_app
-from tests.expected_trees import EXPECTED_TREES
-from tests.spans import build_tree, find
+from tests.support.expected_trees import EXPECTED_TREES
+from tests.support.spans import build_tree, find
 
 STAGE = "step2_spans"
 

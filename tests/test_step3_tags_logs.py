@@ -8,9 +8,9 @@ import pytest
 import requests
 
 from tests.conftest import TOKEN, serve_stage_app
-from tests.expected_trees import EXPECTED_TREES
-from tests.spans import build_tree, find, walk
-from tests.stage_loader import load_stage_module
+from tests.support.expected_trees import EXPECTED_TREES
+from tests.support.spans import build_tree, find, walk
+from tests.support.stage_loader import load_stage_module
 
 STAGE = "step3_tags_logs"
 

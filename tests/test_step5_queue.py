@@ -11,10 +11,10 @@ import redis
 import requests
 
 from tests.conftest import ROUTER, github_module, running_worker, serve_stage_app, session_redis_url
-from tests.expected_trees import EXPECTED_TREES
-from tests.service_router import as_service
-from tests.spans import build_tree, find, settled, walk
-from tests.stage_loader import load_stage_module
+from tests.support.expected_trees import EXPECTED_TREES
+from tests.support.service_router import as_service
+from tests.support.spans import build_tree, find, settled, walk
+from tests.support.stage_loader import load_stage_module
 from workshop.ports import free_port
 from workshop.serving import serve_in_thread
 

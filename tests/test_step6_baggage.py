@@ -6,9 +6,9 @@ import pytest
 import requests
 
 from tests.conftest import TOKEN, serve_stage_app
-from tests.expected_trees import EXPECTED_TREES
-from tests.spans import build_tree, find, settled
-from tests.wire_capture import headers_to_the_proxy, job_as_queued
+from tests.support.expected_trees import EXPECTED_TREES
+from tests.support.spans import build_tree, find, settled
+from tests.support.wire_capture import headers_to_the_proxy, job_as_queued
 
 STAGE = "step6_baggage"
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 import shlex
 
-from tests.netns import lesson_session, repository_copy, require_own_network, run_in_own_network
-from tests.stage_loader import ROOT
+from tests.support.netns import lesson_session, repository_copy, require_own_network, run_in_own_network
+from tests.support.stage_loader import ROOT
 
 README = ROOT / "step6_baggage" / "README.md"
 

@@ -12,11 +12,11 @@ import redis
 import requests
 
 from tests.conftest import ROUTER, TOKEN, serve_stage_app, session_redis_url
-from tests.expected_trees import EXPECTED_TREES
-from tests.processes import run_workshop, runner_env
-from tests.spans import build_tree, find, settled, walk
-from tests.stage_loader import load_stage_module
-from tests.wire_capture import headers_to_the_proxy, job_as_queued
+from tests.support.expected_trees import EXPECTED_TREES
+from tests.support.processes import run_workshop, runner_env
+from tests.support.spans import build_tree, find, settled, walk
+from tests.support.stage_loader import load_stage_module
+from tests.support.wire_capture import headers_to_the_proxy, job_as_queued
 from workshop.ports import free_port
 
 STAGE = "step7_opentelemetry_shim"
@@ -69,8 +69,12 @@ def test_baggage_changes_what_the_worker_does(app_url, otel_spans):
 
 
 def test_oversized_baggage_is_dropped_and_client_baggage_is_not_let_in(app_url, otel_spans):
-    response, root = fetch(app_url, "/contributors/pallets/flask", otel_spans,
-                           **{"X-Client": "x" * 100, "baggage": "contributors.top=1,client=smuggled"})  # fmt: skip
+    response, root = fetch(
+        app_url,
+        "/contributors/pallets/flask",
+        otel_spans,
+        **{"X-Client": "x" * 100, "baggage": "contributors.top=1,client=smuggled"},
+    )
     assert response.status_code == 200 and len(response.json()["contributors"]) > 1
     dropped = [log for log in root.logs if log.get("event") == "baggage.dropped"]
     assert dropped == [{"event": "baggage.dropped", "key": "client", "bytes": 106, "limit": 64}]
@@ -80,8 +84,9 @@ def test_oversized_baggage_is_dropped_and_client_baggage_is_not_let_in(app_url, 
 
 def test_w3c_headers_to_the_proxy(monkeypatch, otel_spans):
     """What the gateway sends the proxy: a recording stand-in shows the headers."""
-    seen, response = headers_to_the_proxy(STAGE, monkeypatch, "/contributors/pallets/flask?top=3",
-                                          {"X-Client": "my laptop"})  # fmt: skip
+    seen, response = headers_to_the_proxy(
+        STAGE, monkeypatch, "/contributors/pallets/flask?top=3", {"X-Client": "my laptop"}
+    )
     assert TRACEPARENT.fullmatch(seen["traceparent"]), seen
     trace_id, parent_id = TRACEPARENT.fullmatch(seen["traceparent"]).groups()
     assert trace_id == response.headers["X-Trace-Id"]
@@ -90,7 +95,7 @@ def test_w3c_headers_to_the_proxy(monkeypatch, otel_spans):
     assert dict(item.split("=") for item in seen["baggage"].split(",")) == {
         "client": "my+laptop",
         "contributors.top": "3",
-    }  # fmt: skip (URL-encoded)
+    }  # the items are URL-encoded
     assert not any(key.startswith("uber") for key in seen)
     assert not any(TOKEN in value for value in seen.values())
 

@@ -10,9 +10,9 @@ import re
 import pytest
 
 from tests.conftest import TOKEN, instrumented_libraries, serve_stage_app, untraced_get
-from tests.expected_trees import EXPECTED_TREES, canonical
-from tests.spans import build_tree, find, settled
-from tests.wire_capture import headers_to_the_proxy, job_as_queued
+from tests.support.expected_trees import EXPECTED_TREES, canonical
+from tests.support.spans import build_tree, find, settled
+from tests.support.wire_capture import headers_to_the_proxy, job_as_queued
 
 STAGE = "step8_opentelemetry"
 W3C = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-0[13]")
@@ -35,12 +35,18 @@ def test_the_exact_tree_kinds_and_statuses(app_url, otel_spans):
     assert canonical(root.tree()) == canonical(EXPECTED_TREES[STAGE])
     kinds = {(span.service, span.operation): span.tags.get("span.kind") for span in walk_all(root)}
     assert kinds == {
-        ("gateway", "GET /contributors/<owner>/<repo>"): "server", ("gateway", "GET"): "client",
-        ("github-proxy", "GET /stats/<owner>/<repo>"): "server", ("github-proxy", "get_repo_contributors"): None,
-        ("github-proxy", "GET"): "client", ("gateway", "send_clean_job"): "producer", ("gateway", "LPUSH"): "client",
-        ("gateway", "BRPOP"): "client", ("worker", "handle_clean_job"): "consumer",
-        ("worker", "clean_github_data"): None, ("worker", "LPUSH EXPIRE"): "client",
-    }  # fmt: skip
+        ("gateway", "GET /contributors/<owner>/<repo>"): "server",
+        ("gateway", "GET"): "client",
+        ("github-proxy", "GET /stats/<owner>/<repo>"): "server",
+        ("github-proxy", "get_repo_contributors"): None,
+        ("github-proxy", "GET"): "client",
+        ("gateway", "send_clean_job"): "producer",
+        ("gateway", "LPUSH"): "client",
+        ("gateway", "BRPOP"): "client",
+        ("worker", "handle_clean_job"): "consumer",
+        ("worker", "clean_github_data"): None,
+        ("worker", "LPUSH EXPIRE"): "client",
+    }
     assert not any(span.tags.get("error") for span in walk_all(root))
 
 
@@ -82,7 +88,9 @@ def test_a_server_error_marks_the_span(app_url, otel_spans):
 def test_baggage_reaches_the_proxy_and_the_worker_and_is_bounded(app_url, otel_spans):
     _, root = fetch(app_url, "/contributors/pallets/flask?top=2", otel_spans, **{"X-Client": "curl-test"})
     assert {(log["key"], log["value"]) for log in root.logs if log["event"] == "baggage"} == {
-        ("client", "curl-test"), ("contributors.top", "2")}  # fmt: skip
+        ("client", "curl-test"),
+        ("contributors.top", "2"),
+    }
     assert find(root, "GET /stats/<owner>/<repo>")[0].tags["baggage.client"] == "curl-test"
     (handled,) = find(root, "handle_clean_job")
     assert handled.tags["baggage.client"] == "curl-test" and handled.tags["baggage.contributors.top"] == 2
@@ -95,14 +103,16 @@ def test_baggage_reaches_the_proxy_and_the_worker_and_is_bounded(app_url, otel_s
     )
     assert len(response.json()["contributors"]) > 1  # no client baggage got in, by either header
     assert [log for log in root.logs if log["event"] == "baggage.dropped"] == [
-        {"event": "baggage.dropped", "key": "client", "bytes": 106, "limit": 64}]  # fmt: skip
+        {"event": "baggage.dropped", "key": "client", "bytes": 106, "limit": 64}
+    ]
     assert find(root, "handle_clean_job")[0].tags["baggage.client"] == "-"
 
 
 def test_w3c_and_jaeger_headers_to_the_proxy(monkeypatch, otel_spans):
     with instrumented_libraries(STAGE):
-        seen, response = headers_to_the_proxy(STAGE, monkeypatch, "/contributors/pallets/flask?top=3",
-                                              {"X-Client": "me"})  # fmt: skip
+        seen, response = headers_to_the_proxy(
+            STAGE, monkeypatch, "/contributors/pallets/flask?top=3", {"X-Client": "me"}
+        )
     trace_id, _ = W3C.fullmatch(seen["traceparent"]).groups()
     assert trace_id == response.headers["X-Trace-Id"]
     assert sorted(seen["baggage"].split(",")) == ["client=me", "contributors.top=3"]
@@ -113,8 +123,9 @@ def test_w3c_and_jaeger_headers_to_the_proxy(monkeypatch, otel_spans):
 
 def test_the_job_carries_traceparent_and_uber_trace_id(fake_github, monkeypatch, otel_spans):
     with instrumented_libraries(STAGE):
-        job, response = job_as_queued(STAGE, monkeypatch, fake_github.url, "/contributors/a/b?top=5",
-                                      {"X-Client": "ci"})  # fmt: skip
+        job, response = job_as_queued(
+            STAGE, monkeypatch, fake_github.url, "/contributors/a/b?top=5", {"X-Client": "ci"}
+        )
     assert set(job) == {"job_id", "reply_to", "stats", "trace"}
     trace_id, parent = W3C.fullmatch(job["trace"]["traceparent"]).groups()
     assert trace_id == response.headers["X-Trace-Id"]

@@ -14,9 +14,9 @@ import sys
 import pytest
 import requests
 
-from tests.lesson9_tools import NODE_PROXY, STAGE, require_lesson9_tools
-from tests.processes import run_workshop, runner_env, running_stage
-from tests.stage_loader import ROOT
+from tests.support.lesson9_tools import NODE_PROXY, STAGE, require_lesson9_tools
+from tests.support.processes import run_workshop, runner_env, running_stage
+from tests.support.stage_loader import ROOT
 from workshop.terminal.query_client import QueryClient, trace_services
 from workshop.tracestore.collector import CollectorConfig, running_collector
 from workshop.tracestore.model import TraceTree
@@ -55,9 +55,12 @@ def test_make_step9_once_gives_one_trace_from_traefik_through_node_to_the_worker
     while len(chain[-1].children) == 1 and chain[-1].service == "traefik":
         chain.append(chain[-1].children[0])
     assert [(n.service, n.span["operationName"]) for n in chain] == [
-        ("traefik", "GET"), ("traefik", "Router"), ("traefik", "Service"), ("traefik", "ReverseProxy"),
+        ("traefik", "GET"),
+        ("traefik", "Router"),
+        ("traefik", "Service"),
+        ("traefik", "ReverseProxy"),
         ("gateway", "GET /contributors/<owner>/<repo>"),
-    ]  # fmt: skip
+    ]
     gateway = chain[-1]
     (call,) = [child for child in gateway.children if child.span["operationName"] == "GET"]
     (node,) = call.children
@@ -92,13 +95,15 @@ def test_node_missing_is_said_plainly(tmp_path):
 def test_the_readme_s_curl_goes_through_traefik_and_traefik_stopping_is_named(store):
     with running_stage("step9", store_env(store)) as (runner, output):
         port = edge(output)
-        response = requests.get(f"http://localhost:{port}/contributors/pallets/flask?top=3",
-                                headers={"X-Client": "my laptop"}, timeout=15)  # fmt: skip
+        response = requests.get(
+            f"http://localhost:{port}/contributors/pallets/flask?top=3", headers={"X-Client": "my laptop"}, timeout=15
+        )
         assert response.status_code == 200 and len(response.json()["contributors"]) == 3  # top=3, via baggage
         trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES, timeout=10)
         assert trace is not None and TraceTree(trace).roots[0].service == "traefik"
-        found = subprocess.run(["pgrep", "-f", f"traefik --entryPoints.web.address=127.0.0.1:{port}"],
-                               capture_output=True, text=True).stdout.split()  # fmt: skip
+        found = subprocess.run(
+            ["pgrep", "-f", f"traefik --entryPoints.web.address=127.0.0.1:{port}"], capture_output=True, text=True
+        ).stdout.split()
         assert found, "".join(output)
         for pid in found:
             os.kill(int(pid), signal.SIGKILL)
@@ -116,8 +121,11 @@ def test_zipkin_and_b3_make_one_trace_and_lose_the_baggage(store):
         "OTEL_BSP_SCHEDULE_DELAY": "200",  # the Node SDK's own batches: every 0.2 s, not 5
     }
     with running_stage("step9", env) as (runner, output):
-        response = requests.get(f"http://localhost:{edge(output)}/contributors/pallets/flask?top=3",
-                                headers={"X-Client": "my laptop"}, timeout=15)  # fmt: skip
+        response = requests.get(
+            f"http://localhost:{edge(output)}/contributors/pallets/flask?top=3",
+            headers={"X-Client": "my laptop"},
+            timeout=15,
+        )
         assert response.status_code == 200
         assert len(response.json()["contributors"]) > 3  # ?top=3 travelled as baggage, which B3 cannot carry
         trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES, timeout=10)

@@ -61,9 +61,12 @@ def _port_option(parser: argparse.ArgumentParser, endpoint: Endpoint, flag: str 
     """The option for one port of workshop.ports: its flag, its variable, its default."""
     value = FromEnvironment(endpoint.variable, endpoint.default, lambda raw: endpoint.port({endpoint.variable: raw}))
     parser.add_argument(
-        flag or endpoint.flag, dest=endpoint.field, type=int, default=value,
+        flag or endpoint.flag,
+        dest=endpoint.field,
+        type=int,
+        default=value,
         help=f"{endpoint.label}, {endpoint.protocol.upper()} (default {endpoint.default}, or {endpoint.variable})",
-    )  # fmt: skip
+    )
 
 
 def cmd_fake_github(args: argparse.Namespace) -> int:

@@ -37,9 +37,22 @@ WEEK = 7 * 24 * 3600
 FIRST_WEEK = 1704585600  # Sunday 2024-01-07 00:00 UTC: weeks start on Sundays, as on GitHub
 WEEKS = 12
 LOGINS = (
-    "octocat", "monalisa", "hubot", "defunkt", "mojombo", "pjhyett", "wycats", "technoweenie",
-    "ada-lovelace", "grace-hopper", "linus-t", "guido", "mitsuhiko", "kennethreitz", "yurishkuro",
-)  # fmt: skip
+    "octocat",
+    "monalisa",
+    "hubot",
+    "defunkt",
+    "mojombo",
+    "pjhyett",
+    "wycats",
+    "technoweenie",
+    "ada-lovelace",
+    "grace-hopper",
+    "linus-t",
+    "guido",
+    "mitsuhiko",
+    "kennethreitz",
+    "yurishkuro",
+)
 SPECIAL_REPOS = ("does-not-exist", "rate-limited", "server-error", "slow", "empty")
 
 

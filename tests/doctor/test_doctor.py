@@ -9,9 +9,9 @@ import stat
 import subprocess
 from pathlib import Path
 
-from tests.ci import require
-from tests.netns import repository_copy, require_own_network, run_in_own_network
-from tests.stage_loader import ROOT
+from tests.support.ci import require
+from tests.support.netns import repository_copy, require_own_network, run_in_own_network
+from tests.support.stage_loader import ROOT
 from workshop.doctor.__main__ import main as doctor_main
 from workshop.doctor.checks import Check
 from workshop.doctor.report import line, summary

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.processes import run_workshop, runner_env
+from tests.support.processes import run_workshop, runner_env
 from workshop.lessons.diff import changed_files
 from workshop.lessons.stages import find_stage
 
@@ -27,14 +27,18 @@ def test_diff_on_a_terminal_is_coloured_and_paged():
     import subprocess
     import sys
 
-    from tests.stage_loader import ROOT
+    from tests.support.stage_loader import ROOT
 
     controller, terminal = pty.openpty()
     env = {**runner_env(), "PAGER": "cat"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "workshop", "diff", "step3", "--code"], cwd=ROOT, env=env,
-        stdin=terminal, stdout=terminal, stderr=terminal,
-    )  # fmt: skip
+        [sys.executable, "-m", "workshop", "diff", "step3", "--code"],
+        cwd=ROOT,
+        env=env,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+    )
     os.close(terminal)
     output = b""
     while True:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.stage_loader import ROOT
+from tests.support.stage_loader import ROOT
 from workshop.errors import WorkshopError
 from workshop.lessons.stages import all_stages
 from workshop.lessons.tags import build_stage_tags
@@ -72,7 +72,7 @@ def test_the_command_prints_what_it_made(clone):
 
 
 def test_at_a_tag_the_readme_command_runs_the_stage_and_main_keeps_the_venv(clone):
-    from tests.processes import runner_env
+    from tests.support.processes import runner_env
 
     build_stage_tags(clone)
     requirements = sorted(clone.glob("requirements*.txt"))
@@ -84,8 +84,12 @@ def test_at_a_tag_the_readme_command_runs_the_stage_and_main_keeps_the_venv(clon
     assert dry.returncode == 0 and "workshop run step3" in dry.stdout, dry.stderr
     result = subprocess.run(
         [sys.executable, "-m", "workshop", "run", "step3", "--once"],
-        cwd=clone, env=runner_env(), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=clone,
+        env=runner_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 service: contributors" in result.stdout
     git(clone, "checkout", "-q", "main")

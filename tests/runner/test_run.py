@@ -13,8 +13,8 @@ import time
 import pytest
 import requests
 
-from tests.processes import processes_mentioning, run_stage_folder, run_workshop, runner_env, running_stage
-from tests.stage_loader import ROOT
+from tests.support.processes import processes_mentioning, run_stage_folder, run_workshop, runner_env, running_stage
+from tests.support.stage_loader import ROOT
 from workshop.errors import WorkshopError
 from workshop.tracestore.collector import CollectorConfig, running_collector
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from tests.processes import run_workshop, runner_env, stage_processes
+from tests.support.processes import run_workshop, runner_env, stage_processes
 from workshop.fake_github import FakeGitHubConfig, create_app
 from workshop.lessons.stages import all_stages
 from workshop.ports import free_port
@@ -119,7 +119,7 @@ def test_stage_folders_hold_no_stray_files():
 
 def test_traces_without_a_service_lists_the_slowest_of_every_service_and_never_cuts_an_id():
     """Before: each service's 20 were joined alphabetically and cut to 20, so `zulu`'s slow trace was lost."""
-    from tests.udp_capture import close, jaeger_tracer
+    from tests.support.udp_capture import close, jaeger_tracer
 
     with running_collector(CollectorConfig.on_free_ports()) as store:
         alpha, zulu = (

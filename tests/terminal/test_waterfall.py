@@ -20,26 +20,47 @@ def kv(key: str, value) -> dict:
 def span(span_id: str, operation: str, start: int, duration: int, parent: str | None = None, **extra) -> dict:
     references = [{"refType": extra.pop("ref", "CHILD_OF"), "traceID": "ab" * 8, "spanID": parent}] if parent else []
     return {
-        "traceID": "ab" * 8, "spanID": span_id, "operationName": operation, "references": references,
-        "startTime": T0 + start, "duration": duration, "tags": extra.pop("tags", []), "logs": extra.pop("logs", []),
-        "processID": extra.pop("process", "p1"), "warnings": None,
-    }  # fmt: skip
+        "traceID": "ab" * 8,
+        "spanID": span_id,
+        "operationName": operation,
+        "references": references,
+        "startTime": T0 + start,
+        "duration": duration,
+        "tags": extra.pop("tags", []),
+        "logs": extra.pop("logs", []),
+        "processID": extra.pop("process", "p1"),
+        "warnings": None,
+    }
 
 
 def lesson_trace(trace_id: str = "ab" * 8, follows: bool = False) -> dict:
     ref = "FOLLOWS_FROM" if follows else "CHILD_OF"
     stack = 'Traceback (most recent call last):\n  File "worker.py", line 3\nValueError: ' + "x" * 900
     spans = [
-        span("01", "contributors_with_a_long_operation_name", 0, 2_030_000, tags=[kv("http.status_code", 200)],
-             logs=[{"timestamp": T0 + 10, "fields": [kv("event", "baggage.dropped"), kv("key", "client")]}]),
+        span(
+            "01",
+            "contributors_with_a_long_operation_name",
+            0,
+            2_030_000,
+            tags=[kv("http.status_code", 200)],
+            logs=[{"timestamp": T0 + 10, "fields": [kv("event", "baggage.dropped"), kv("key", "client")]}],
+        ),
         span("02", "call_github_proxy", 200, 2_020_000, "01"),
         span("03", "stats", 4_100, 2_010_000, "02", process="p2"),
         span("04", "github_request", 4_200, 4_900, "03", process="p2"),
         span("05", "github_request", 1_010_000, 4_200, "03", process="p2"),
         span("06", "send_clean_job", 2_020_000, 3_800, "01"),
-        span("07", "handle_clean_job", 2_021_000, 950, "06", process="p3", ref=ref,
-             logs=[{"timestamp": T0 + 2_021_500, "fields": [kv("event", "error"), kv("stack", stack)]}]),
-    ]  # fmt: skip
+        span(
+            "07",
+            "handle_clean_job",
+            2_021_000,
+            950,
+            "06",
+            process="p3",
+            ref=ref,
+            logs=[{"timestamp": T0 + 2_021_500, "fields": [kv("event", "error"), kv("stack", stack)]}],
+        ),
+    ]
     processes = {
         "p1": {"serviceName": "gateway", "tags": []},
         "p2": {"serviceName": "github-proxy", "tags": []},

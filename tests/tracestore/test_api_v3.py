@@ -141,8 +141,13 @@ def test_jaeger_ui_s_default_search_depth_is_accepted(held):
 def test_trace_summaries_as_jaeger_ui_reads_them(held):
     """The shape Jaeger UI v2.19+ validates: 32-hex ids, decimal nanosecond strings, counts per service."""
     collector, trace_id = held
-    params = {"query.service_name": "gateway", "query.span_name": "contributors", "query.num_traces": "20",
-              "query.start_time_min": "2020-01-01T00:00:00.000Z", "query.attributes": '{"error":"true"}'}  # fmt: skip
+    params = {
+        "query.service_name": "gateway",
+        "query.span_name": "contributors",
+        "query.num_traces": "20",
+        "query.start_time_min": "2020-01-01T00:00:00.000Z",
+        "query.attributes": '{"error":"true"}',
+    }
     (found,) = v3(collector, "/trace-summaries", **params)["summaries"]
     assert found["traceId"] == trace_id and re.fullmatch(r"[0-9a-f]{32}", found["traceId"])
     assert (found["rootServiceName"], found["rootOperationName"]) == ("gateway", "contributors")

@@ -15,7 +15,7 @@ from thrift.protocol.TCompactProtocol import TCompactProtocol
 from thrift.Thrift import TMessageType
 from thrift.transport.TTransport import TMemoryBuffer
 
-from tests.udp_capture import close, jaeger_tracer
+from tests.support.udp_capture import close, jaeger_tracer
 from workshop.tracestore.app import create_app
 from workshop.tracestore.collector import CollectorConfig, running_collector
 from workshop.tracestore.store import TraceStore
@@ -76,9 +76,18 @@ def strict_json(text: str):
 # only when set). Every value's JSON type is stated: a key or a type the real Jaeger UI would not expect fails.
 TRACE = {"traceID": str, "spans": list, "processes": dict, "warnings": (list, type(None))}
 SPAN = {
-    "traceID": str, "spanID": str, "flags": int, "operationName": str, "references": list, "startTime": int,
-    "duration": int, "tags": list, "logs": list, "processID": str, "warnings": (list, type(None)),
-}  # fmt: skip
+    "traceID": str,
+    "spanID": str,
+    "flags": int,
+    "operationName": str,
+    "references": list,
+    "startTime": int,
+    "duration": int,
+    "tags": list,
+    "logs": list,
+    "processID": str,
+    "warnings": (list, type(None)),
+}
 REFERENCE = {"refType": str, "traceID": str, "spanID": str}
 PROCESS = {"serviceName": str, "tags": list}
 LOG = {"timestamp": int, "fields": list}
@@ -262,17 +271,50 @@ def test_a_burst_is_not_dropped():
 
 
 HOSTILE = [
-    "", " ", "0", "-1", "9" * 400, "-" + "9" * 400, "9" * 5000, "1e309", "-1e309", "NaN", "Infinity", "0x10",
-    "1e309h", "9" * 400 + "ms", "1.5.5s", "\u0663", "\x00", "\ufffd" * 100, "a:" + "b" * 1000, "[" * 2000,
-    "[" * 2000 + "]" * 2000, '{"a":' + "[" * 2000 + "]" * 2000 + "}", '{"a":null}', '{"a":{"b":1}}', '{"a":1e999}',
-]  # fmt: skip
+    "",
+    " ",
+    "0",
+    "-1",
+    "9" * 400,
+    "-" + "9" * 400,
+    "9" * 5000,
+    "1e309",
+    "-1e309",
+    "NaN",
+    "Infinity",
+    "0x10",
+    "1e309h",
+    "9" * 400 + "ms",
+    "1.5.5s",
+    "\u0663",
+    "\x00",
+    "\ufffd" * 100,
+    "a:" + "b" * 1000,
+    "[" * 2000,
+    "[" * 2000 + "]" * 2000,
+    '{"a":' + "[" * 2000 + "]" * 2000 + "}",
+    '{"a":null}',
+    '{"a":{"b":1}}',
+    '{"a":1e999}',
+]
 ROUTE_PARAMETERS = {
-    "/api/traces": ["service", "operation", "tags", "tag", "minDuration", "maxDuration", "start", "end", "lookback",
-                    "limit", "traceID"],
+    "/api/traces": [
+        "service",
+        "operation",
+        "tags",
+        "tag",
+        "minDuration",
+        "maxDuration",
+        "start",
+        "end",
+        "lookback",
+        "limit",
+        "traceID",
+    ],
     "/api/operations": ["service", "spanKind"],
     "/api/dependencies": ["endTs", "lookback"],
     "/api/services": ["service"],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("route", list(ROUTE_PARAMETERS))
@@ -322,10 +364,21 @@ def test_float_tags_of_infinity_and_nan_are_valid_json(tmp_path):
 
     batch = Batch(
         process=Process(serviceName="floats", tags=tags()),
-        spans=[Span(traceIdLow=7, traceIdHigh=0, spanId=1, parentSpanId=0, operationName="divide", flags=1,
-                    startTime=int(time.time() * 1_000_000), duration=5, tags=tags(),
-                    logs=[Log(timestamp=1, fields=tags())])],
-    )  # fmt: skip
+        spans=[
+            Span(
+                traceIdLow=7,
+                traceIdHigh=0,
+                spanId=1,
+                parentSpanId=0,
+                operationName="divide",
+                flags=1,
+                startTime=int(time.time() * 1_000_000),
+                duration=5,
+                tags=tags(),
+                logs=[Log(timestamp=1, fields=tags())],
+            )
+        ],
+    )
     journal = tmp_path / "traces.jsonl"
     with (
         running_collector(CollectorConfig.on_free_ports(journal=journal)) as collector,
@@ -347,8 +400,18 @@ def test_float_tags_of_infinity_and_nan_are_valid_json(tmp_path):
 def test_unreadable_journal_lines_are_counted_in_stats(tmp_path):
     journal = tmp_path / "traces.jsonl"
     tag = {"key": "error", "type": "bool", "value": True}
-    good = {"traceID": "00000000000000aa", "spanID": "0000000000000001", "operationName": "op", "references": [],
-            "startTime": 1, "duration": 1, "tags": [tag], "logs": [], "processID": "", "warnings": None}  # fmt: skip
+    good = {
+        "traceID": "00000000000000aa",
+        "spanID": "0000000000000001",
+        "operationName": "op",
+        "references": [],
+        "startTime": 1,
+        "duration": 1,
+        "tags": [tag],
+        "logs": [],
+        "processID": "",
+        "warnings": None,
+    }
     process = {"serviceName": "reloaded", "tags": []}
     lines = [
         json.dumps({"span": good, "process": process}),
@@ -380,7 +443,7 @@ def test_metrics_are_501_in_jaegers_envelope(store):
 
 
 def test_a_service_name_with_a_slash_finds_its_operations():
-    from tests.udp_capture import close, jaeger_tracer
+    from tests.support.udp_capture import close, jaeger_tracer
 
     with running_collector(CollectorConfig.on_free_ports()) as collector:
         tracer = jaeger_tracer("team/api", collector.jaeger_compact_port)

@@ -61,8 +61,9 @@ def test_the_opentelemetry_sdk_exporter_into_the_store(collector):
         root.set_attribute("cached", False)
         root.add_event("retry", {"wait_s": 1.0})
         root.set_status(Status(StatusCode.ERROR, "GitHub failed"))
-        with tracer.start_as_current_span("call_github_proxy", kind=SpanKind.CLIENT,
-                                          links=[Link(root.get_span_context())]):  # fmt: skip
+        with tracer.start_as_current_span(
+            "call_github_proxy", kind=SpanKind.CLIENT, links=[Link(root.get_span_context())]
+        ):
             pass
     provider.shutdown()
     trace_id = f"{root.get_span_context().trace_id:032x}"
@@ -94,18 +95,39 @@ def test_the_opentelemetry_sdk_exporter_into_the_store(collector):
 def otlp_json(trace_id: str = TRACE_ID, **span: object) -> dict:
     """An export as OpenTelemetry JS sends it: OTLP JSON with hex ids."""
     return {
-        "resourceSpans": [{
-            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "github-proxy"}}]},
-            "scopeSpans": [{"scope": {"name": "express"}, "spans": [
-                {"traceId": trace_id, "spanId": ROOT, "name": "GET /stats", "kind": 2,
-                 "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000250000000",
-                 "traceState": "vendor=x", **span},
-                {"traceId": trace_id, "spanId": CHILD, "parentSpanId": ROOT, "name": "github_request", "kind": 3,
-                 "startTimeUnixNano": "1700000000010000000", "endTimeUnixNano": "1700000000200000000",
-                 "attributes": [{"key": "attempt", "value": {"intValue": "2"}}]},
-            ]}],
-        }]
-    }  # fmt: skip
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "github-proxy"}}]},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "express"},
+                        "spans": [
+                            {
+                                "traceId": trace_id,
+                                "spanId": ROOT,
+                                "name": "GET /stats",
+                                "kind": 2,
+                                "startTimeUnixNano": "1700000000000000000",
+                                "endTimeUnixNano": "1700000000250000000",
+                                "traceState": "vendor=x",
+                                **span,
+                            },
+                            {
+                                "traceId": trace_id,
+                                "spanId": CHILD,
+                                "parentSpanId": ROOT,
+                                "name": "github_request",
+                                "kind": 3,
+                                "startTimeUnixNano": "1700000000010000000",
+                                "endTimeUnixNano": "1700000000200000000",
+                                "attributes": [{"key": "attempt", "value": {"intValue": "2"}}],
+                            },
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
 
 
 def test_otlp_json_with_hex_ids_gzip_and_chunked(collector):
@@ -123,8 +145,12 @@ def test_otlp_json_with_hex_ids_gzip_and_chunked(collector):
     other = "00000000000000001111111111111111"  # a zero high half: jaeger-client's 64-bit id
     squeezed = gzip.compress(json.dumps(otlp_json(other)).encode())
     chunks = (squeezed[i : i + 100] for i in range(0, len(squeezed), 100))  # a generator: sent chunked
-    answer = requests.post(collector.otlp_url, data=chunks, timeout=5,
-                           headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})  # fmt: skip
+    answer = requests.post(
+        collector.otlp_url,
+        data=chunks,
+        timeout=5,
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
     assert answer.status_code == 200
     assert collector.store.get("1111111111111111") is not None
 
@@ -151,8 +177,12 @@ def test_protobuf_gets_a_protobuf_answer_with_partial_success_for_spans_without_
     good = spans.add(trace_id=bytes.fromhex(TRACE_ID), span_id=bytes.fromhex(ROOT), name="ok")
     good.start_time_unix_nano, good.end_time_unix_nano = 1, 2_000
     spans.add(trace_id=bytes(16), span_id=bytes.fromhex(CHILD), name="no trace id")
-    answer = requests.post(collector.otlp_url, data=export.SerializeToString(),
-                           headers={"Content-Type": "application/x-protobuf"}, timeout=5)  # fmt: skip
+    answer = requests.post(
+        collector.otlp_url,
+        data=export.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=5,
+    )
     assert answer.status_code == 200 and answer.headers["Content-Type"] == "application/x-protobuf"
     response = ExportTraceServiceResponse.FromString(answer.content)
     assert response.partial_success.rejected_spans == 1
@@ -173,17 +203,32 @@ def test_protobuf_gets_a_protobuf_answer_with_partial_success_for_spans_without_
         (b"x", {"Content-Type": "application/json", "Content-Encoding": "br"}, 415, "not supported"),
         (b"not gzip", {"Content-Type": "application/json", "Content-Encoding": "gzip"}, 400, "not gzip"),
         (b"\x00" * (10 * 1024 * 1024), {"Content-Type": "application/x-protobuf"}, 413, "larger than 8 MiB"),
-        (gzip.compress(b" " * (20 * 1024 * 1024)), {"Content-Type": "application/json", "Content-Encoding": "gzip"},
-         413, "larger than 8 MiB"),
+        (
+            gzip.compress(b" " * (20 * 1024 * 1024)),
+            {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            413,
+            "larger than 8 MiB",
+        ),
     ],
-    ids=["truncated-protobuf", "bad-json", "json-list", "json-shape", "json-deep", "content-type", "encoding",
-         "bad-gzip", "10MB", "gzip-bomb"],
-)  # fmt: skip
+    ids=[
+        "truncated-protobuf",
+        "bad-json",
+        "json-list",
+        "json-shape",
+        "json-deep",
+        "content-type",
+        "encoding",
+        "bad-gzip",
+        "10MB",
+        "gzip-bomb",
+    ],
+)
 def test_bad_exports_get_a_clear_answer_and_the_store_keeps_serving(collector, body, headers, status, message):
     answer = requests.post(collector.otlp_url, data=body, headers=headers, timeout=10)
     assert answer.status_code == status and message in answer.json()["message"], answer.text
-    ok = requests.post(collector.otlp_url, data=json.dumps(otlp_json()), timeout=5,
-                       headers={"Content-Type": "application/json"})  # fmt: skip
+    ok = requests.post(
+        collector.otlp_url, data=json.dumps(otlp_json()), timeout=5, headers={"Content-Type": "application/json"}
+    )
     assert ok.status_code == 200 and collector.store.get(TRACE_ID) is not None
     stats = requests.get(collector.url + "/api/stats", timeout=5).json()["otlp_http"]
     assert stats["bad_requests"] == 1

@@ -10,7 +10,7 @@ from jaeger_client import SpanContext
 from opentracing import follows_from
 from thrift.protocol.TCompactProtocol import TCompactProtocol, TCompactProtocolAccelerated
 
-from tests.udp_capture import close, jaeger_tracer, receive_all, udp_socket
+from tests.support.udp_capture import close, jaeger_tracer, receive_all, udp_socket
 from workshop.tracestore.model import assemble_trace, normalize_trace_id, trace_id_hex
 from workshop.tracestore.receivers.thrift import DecodeError, decode_batch, spans_from_batch
 from workshop.tracestore.receivers.udp import KERNEL_COUNTS, UdpReceiver
@@ -41,7 +41,7 @@ def test_tags_of_every_type_logs_and_process():
             span.set_tag("a.float", 2.5)
             span.log_kv({"event": "retry", "wait_s": 1.5, "attempt": 2, "ok": True})
 
-    (span, process), = records(capture(build))  # fmt: skip
+    ((span, process),) = records(capture(build))
     assert span["operationName"] == "typed"
     tags = {tag["key"]: (tag["type"], tag["value"]) for tag in span["tags"]}
     assert tags["a.string"] == ("string", "text")
@@ -88,7 +88,7 @@ def test_64_bit_ids_are_unsigned_hex():
     def build(tracer):
         tracer.start_span("child-of-a-big-id", child_of=parent).finish()
 
-    (span, _), = records(capture(build))  # fmt: skip
+    ((span, _),) = records(capture(build))
     assert span["traceID"] == "f234567890abcdef"
     assert span["references"][0]["spanID"] == "fedcba0987654321"
     assert len(span["spanID"]) == 16 and int(span["spanID"], 16) >= 0

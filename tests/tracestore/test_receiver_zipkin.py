@@ -39,16 +39,29 @@ def collector():
 
 def test_py_zipkin_client_and_shared_server_span(collector):
     transport = HttpTransport(collector.zipkin_url)
-    with zipkin_span(service_name="gateway", span_name="contributors", transport_handler=transport,
-                     sample_rate=100.0, encoding=Encoding.V2_JSON, kind=Kind.SERVER) as root:  # fmt: skip
+    with zipkin_span(
+        service_name="gateway",
+        span_name="contributors",
+        transport_handler=transport,
+        sample_rate=100.0,
+        encoding=Encoding.V2_JSON,
+        kind=Kind.SERVER,
+    ) as root:
         root.update_binary_annotations({"github.repo": "pallets/flask"})
-        with zipkin_span(service_name="gateway", span_name="call_github_proxy", kind=Kind.CLIENT,
-                         encoding=Encoding.V2_JSON) as call:  # fmt: skip
+        with zipkin_span(
+            service_name="gateway", span_name="call_github_proxy", kind=Kind.CLIENT, encoding=Encoding.V2_JSON
+        ) as call:
             call.add_sa_binary_annotation(port=8481, service_name="github-proxy", host="127.0.0.1")
             sent = call.zipkin_attrs  # what the client puts on the wire (B3): the server span reuses its id
             attrs = ZipkinAttrs(sent.trace_id, sent.span_id, sent.parent_span_id, flags="0", is_sampled=True)
-            with zipkin_span(service_name="github-proxy", span_name="stats", zipkin_attrs=attrs, kind=Kind.SERVER,
-                             transport_handler=transport, encoding=Encoding.V2_JSON) as served:  # fmt: skip
+            with zipkin_span(
+                service_name="github-proxy",
+                span_name="stats",
+                zipkin_attrs=attrs,
+                kind=Kind.SERVER,
+                transport_handler=transport,
+                encoding=Encoding.V2_JSON,
+            ) as served:
                 served.update_binary_annotations({"error": "GitHub failed"})
                 served.add_annotation("retry")
     trace_id = root.zipkin_attrs.trace_id
@@ -84,11 +97,20 @@ def test_py_zipkin_client_and_shared_server_span(collector):
 def test_bad_input_is_answered_and_the_receiver_keeps_going(collector, body, content_type, status, message):
     answer = requests.post(collector.zipkin_url, data=body, headers={"Content-Type": content_type}, timeout=5)
     assert answer.status_code == status and message in answer.json()["message"]
-    good = [{"traceId": "a" * 16, "id": "b" * 16, "name": "ok", "timestamp": 1, "duration": 2,
-             "localEndpoint": {"serviceName": "z"}}]  # fmt: skip
+    good = [
+        {
+            "traceId": "a" * 16,
+            "id": "b" * 16,
+            "name": "ok",
+            "timestamp": 1,
+            "duration": 2,
+            "localEndpoint": {"serviceName": "z"},
+        }
+    ]
     bad = [{"traceId": "zz", "id": "1"}, {"id": "c" * 16}, "not a span"]
-    answer = requests.post(collector.zipkin_url, data=json.dumps(good + bad),
-                           headers={"Content-Type": "application/json"}, timeout=5)  # fmt: skip
+    answer = requests.post(
+        collector.zipkin_url, data=json.dumps(good + bad), headers={"Content-Type": "application/json"}, timeout=5
+    )
     assert answer.status_code == 202
     stats = requests.get(collector.url + "/api/stats", timeout=5).json()["zipkin"]
     assert stats["spans"] == 1 and stats["rejected_spans"] == 3 and stats["bad_requests"] == 1
@@ -109,10 +131,23 @@ def test_a_span_with_an_infinite_time_is_rejected_and_counted_not_a_500(collecto
 def test_a_shared_server_span_from_another_process_becomes_the_client_span_s_child(collector):
     """As py_zipkin in two processes sends them: the server's half of the span arrives on its own, `shared`."""
     common = {"traceId": "abc", "id": "1234", "parentId": "99"}
-    client = {**common, "name": "call", "kind": "CLIENT", "timestamp": 10, "duration": 50,
-              "localEndpoint": {"serviceName": "gateway"}}  # fmt: skip
-    server = {**common, "name": "stats", "kind": "SERVER", "shared": True, "timestamp": 12, "duration": 40,
-              "localEndpoint": {"serviceName": "github-proxy"}}  # fmt: skip
+    client = {
+        **common,
+        "name": "call",
+        "kind": "CLIENT",
+        "timestamp": 10,
+        "duration": 50,
+        "localEndpoint": {"serviceName": "gateway"},
+    }
+    server = {
+        **common,
+        "name": "stats",
+        "kind": "SERVER",
+        "shared": True,
+        "timestamp": 12,
+        "duration": 40,
+        "localEndpoint": {"serviceName": "github-proxy"},
+    }
     for span in (client, server):
         assert requests.post(collector.zipkin_url, json=[span], timeout=5).status_code == 202
     spans = {s["operationName"]: s for s in collector.store.get("0000000000000abc")["spans"]}

@@ -20,10 +20,14 @@ STRATEGIES = {
     "service_strategies": [
         {"service": "gateway", "type": "probabilistic", "param": 0.25},
         {"service": "worker", "type": "ratelimiting", "param": 2},
-        {"service": "github-proxy", "type": "probabilistic", "param": 0.8,
-         "operation_strategies": [{"operation": "health", "type": "probabilistic", "param": 0.0}]},
+        {
+            "service": "github-proxy",
+            "type": "probabilistic",
+            "param": 0.8,
+            "operation_strategies": [{"operation": "health", "type": "probabilistic", "param": 0.0}],
+        },
     ],
-}  # fmt: skip
+}
 
 
 @pytest.fixture
@@ -41,15 +45,20 @@ def ask(collector, service: str, path: str = "/sampling") -> dict:
 
 def test_answers_in_jaegers_shapes_and_reads_the_file_again_when_it_changes(strategies):
     with running_collector(CollectorConfig.on_free_ports(sampling_strategies=strategies)) as collector:
-        assert ask(collector, "gateway") == {"strategyType": "PROBABILISTIC",
-                                             "probabilisticSampling": {"samplingRate": 0.25}}  # fmt: skip
-        assert ask(collector, "worker", "/") == {"strategyType": "RATE_LIMITING",
-                                                 "rateLimitingSampling": {"maxTracesPerSecond": 2}}  # fmt: skip
+        assert ask(collector, "gateway") == {
+            "strategyType": "PROBABILISTIC",
+            "probabilisticSampling": {"samplingRate": 0.25},
+        }
+        assert ask(collector, "worker", "/") == {
+            "strategyType": "RATE_LIMITING",
+            "rateLimitingSampling": {"maxTracesPerSecond": 2},
+        }
         proxy = ask(collector, "github-proxy", "/api/sampling")
         assert proxy["operationSampling"] == {
-            "defaultSamplingProbability": 0.8, "defaultLowerBoundTracesPerSecond": 0,
+            "defaultSamplingProbability": 0.8,
+            "defaultLowerBoundTracesPerSecond": 0,
             "perOperationStrategies": [{"operation": "health", "probabilisticSampling": {"samplingRate": 0.0}}],
-        }  # fmt: skip
+        }
         assert ask(collector, "someone-else")["probabilisticSampling"] == {"samplingRate": 0.5}
         assert requests.get(f"http://127.0.0.1:{collector.sampling_port}/sampling", timeout=5).status_code == 400
         changed = {**STRATEGIES, "service_strategies": [{"service": "gateway", "type": "probabilistic", "param": 0.1}]}
@@ -92,14 +101,17 @@ def remote_tracer(service: str, collector):
     """A jaeger-client tracer as the seeds configure one: no `sampler`, so it asks the agent's port 5778."""
     config = Config(
         config={
-            "local_agent": {"reporting_host": "127.0.0.1", "reporting_port": collector.jaeger_compact_port,
-                            "sampling_port": collector.sampling_port},
+            "local_agent": {
+                "reporting_host": "127.0.0.1",
+                "reporting_port": collector.jaeger_compact_port,
+                "sampling_port": collector.sampling_port,
+            },
             "sampling_refresh_interval": 0.2,
             "logging": False,
         },
         service_name=service,
         validate=True,
-    )  # fmt: skip
+    )
     return config.new_tracer()
 
 

@@ -11,8 +11,15 @@ from workshop.tracestore.query import TraceQuery
 from workshop.tracestore.store import TraceStore
 
 
-def span(trace: str, span_id: str, op: str = "op", start: int = 1_000, duration: int = 10, parent: str | None = None,
-         tags: dict | None = None) -> dict:  # fmt: skip
+def span(
+    trace: str,
+    span_id: str,
+    op: str = "op",
+    start: int = 1_000,
+    duration: int = 10,
+    parent: str | None = None,
+    tags: dict | None = None,
+) -> dict:
     return {
         "traceID": trace,
         "spanID": span_id,

@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from opentracing import follows_from
 
-from tests.udp_capture import close, jaeger_tracer
+from tests.support.udp_capture import close, jaeger_tracer
 from workshop.tracestore.app import create_app
 from workshop.tracestore.collector import CollectorConfig, running_collector
 
@@ -149,9 +149,17 @@ def test_the_results_alone_for_the_live_search(held):
 
 def test_no_page_is_a_500_for_odd_input(held):
     client, *_ = held
-    for path in ["/search?limit=0", "/search?limit=99999999999999999999", "/search?lookback=1e309h",
-                 "/search?tags=" + "[" * 2000, "/trace/" + "a" * 5000, "/trace/...", "/trace/a...b...c",
-                 "/search?service=%00", "/compare"]:  # fmt: skip
+    for path in [
+        "/search?limit=0",
+        "/search?limit=99999999999999999999",
+        "/search?lookback=1e309h",
+        "/search?tags=" + "[" * 2000,
+        "/trace/" + "a" * 5000,
+        "/trace/...",
+        "/trace/a...b...c",
+        "/search?service=%00",
+        "/compare",
+    ]:
         assert client.get(path, headers=HTML).status_code in (200, 302, 400, 404), path
 
 

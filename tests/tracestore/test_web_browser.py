@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.conftest import session_redis_url
-from tests.processes import stage_processes
+from tests.support.processes import stage_processes
 from workshop.fake_github import FakeGitHubConfig, create_app
 from workshop.serving import serve_in_thread
 from workshop.terminal.query_client import QueryClient

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci import require
-from tests.netns import repository_copy, require_own_network, run_in_own_network
+from tests.support.ci import require
+from tests.support.netns import repository_copy, require_own_network, run_in_own_network
 
 WHEELHOUSE = os.environ.get("WORKSHOP_TEST_WHEELHOUSE")
 MISSING = (

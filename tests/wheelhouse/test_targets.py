@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stage_loader import ROOT
+from tests.support.stage_loader import ROOT
 from workshop.errors import WorkshopError
 from workshop.wheelhouse.download import REQUIREMENT_FILES, manifest
 from workshop.wheelhouse.targets import Target, choose_targets

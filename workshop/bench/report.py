@@ -107,9 +107,13 @@ def run_benchmarks(quick: bool = False) -> list[Result]:
     console.print("the cost of one span to the thread that makes it ...")
     costs = per_span_cost(5_000 if quick else 20_000)
     results.append(
-        Result("one span (start, an attribute, end), in the app's thread",
-               ", ".join(f"{sdk} {us:.1f} µs" for sdk, us in costs.items()), "", None)
-    )  # fmt: skip
+        Result(
+            "one span (start, an attribute, end), in the app's thread",
+            ", ".join(f"{sdk} {us:.1f} µs" for sdk, us in costs.items()),
+            "",
+            None,
+        )
+    )
     console.print("store: ingest rate ...")
     rate, lost = ingest_rate(3 if quick else 10)
     results.append(
@@ -150,9 +154,13 @@ def run_benchmarks(quick: bool = False) -> list[Result]:
     console.print("make step3 ONCE=1 ...")
     shown, total, code = time_to_trace()
     results.append(
-        Result("make step3 ONCE=1 (venv ready)", f"trace printed after {shown:.2f} s, exit {code} after {total:.2f} s",
-               "< 5 s to the trace", shown < 5 and code == 0)
-    )  # fmt: skip
+        Result(
+            "make step3 ONCE=1 (venv ready)",
+            f"trace printed after {shown:.2f} s, exit {code} after {total:.2f} s",
+            "< 5 s to the trace",
+            shown < 5 and code == 0,
+        )
+    )
 
     table = Table(title="make bench", title_justify="left")
     for column in ["measure", "value", "target", ""]:

@@ -18,11 +18,16 @@ def per_span_cost(spans: int = 20_000) -> dict[str, float]:
     """Microseconds per span (start, a tag, finish) in the calling thread, for each SDK."""
     with collector(max_traces=spans) as store:
         jaeger = Config(
-            config={"sampler": {"type": "const", "param": 1}, "reporter_flush_interval": 0.2, "logging": False,
-                    "reporter_queue_size": spans + 1_000,
-                    "local_agent": {"reporting_host": "127.0.0.1", "reporting_port": store.jaeger_compact_port}},
-            service_name="bench", validate=True,
-        ).new_tracer()  # as lessons 2-6 make theirs (new_tracer: initialize_tracer works once a process)  # fmt: skip
+            config={
+                "sampler": {"type": "const", "param": 1},
+                "reporter_flush_interval": 0.2,
+                "logging": False,
+                "reporter_queue_size": spans + 1_000,
+                "local_agent": {"reporting_host": "127.0.0.1", "reporting_port": store.jaeger_compact_port},
+            },
+            service_name="bench",
+            validate=True,
+        ).new_tracer()  # as lessons 2-6 make theirs (new_tracer: initialize_tracer works once a process)
         provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
         exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{store.otlp_http_port}/v1/traces", timeout=5)
         provider.add_span_processor(

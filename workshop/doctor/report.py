@@ -64,11 +64,12 @@ def json_report(checks: list[Check], lessons: list[int], commit: str | None = No
         "ok": not blocked,
         "workshop": {"commit": commit},  # which clone: an old one is spotted in the room's results
         "machine": {"system": sys.platform, "machine": platform.machine(), "node": platform.node()},
-        "lessons": {str(lesson): {"can_run": lesson not in blocked, "blocked_by": blocked.get(lesson, [])}
-                    for lesson in lessons},
+        "lessons": {
+            str(lesson): {"can_run": lesson not in blocked, "blocked_by": blocked.get(lesson, [])} for lesson in lessons
+        },
         "checks": [check.as_dict() for check in checks],
         "summary": summary(checks, lessons),
-    }  # fmt: skip
+    }
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 

@@ -43,15 +43,30 @@ LESSONS = {
     4: Facts(JAEGER_CLIENT, http_ports=GATEWAY_AND_PROXY, screenshot_span="stats"),
     5: Facts(JAEGER_CLIENT, redis=True, http_ports=GATEWAY_AND_PROXY, screenshot_span="handle_clean_job"),
     6: Facts(JAEGER_CLIENT, redis=True, http_ports=GATEWAY_AND_PROXY, screenshot_span="handle_clean_job"),
-    7: Facts(OPENTELEMETRY, redis=True, http_ports=GATEWAY_AND_PROXY, opentracing_shim=True,
-             screenshot_span="handle_clean_job"),
-    8: Facts(OPENTELEMETRY, redis=True, http_ports=GATEWAY_AND_PROXY, instrumented_libraries=True,
-             screenshot_span="handle_clean_job"),
-    9: Facts(OPENTELEMETRY, redis=True, http_ports=BEHIND_TRAEFIK, node_process="github-proxy",
-             node_project="github-proxy",
-             instrumented_libraries=True,
-             screenshot_span="GET /stats/:owner/:repo"),  # the Node.js span: telemetry.sdk.language=nodejs
-}  # fmt: skip
+    7: Facts(
+        OPENTELEMETRY,
+        redis=True,
+        http_ports=GATEWAY_AND_PROXY,
+        opentracing_shim=True,
+        screenshot_span="handle_clean_job",
+    ),
+    8: Facts(
+        OPENTELEMETRY,
+        redis=True,
+        http_ports=GATEWAY_AND_PROXY,
+        instrumented_libraries=True,
+        screenshot_span="handle_clean_job",
+    ),
+    9: Facts(
+        OPENTELEMETRY,
+        redis=True,
+        http_ports=BEHIND_TRAEFIK,
+        node_process="github-proxy",
+        node_project="github-proxy",
+        instrumented_libraries=True,
+        screenshot_span="GET /stats/:owner/:repo",
+    ),  # the Node.js span: telemetry.sdk.language=nodejs
+}
 
 
 @dataclass(frozen=True)

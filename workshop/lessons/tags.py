@@ -29,10 +29,19 @@ IDENTITY = {
 }
 # HEAD's files every stage commit carries unchanged (the lesson's own README takes the root README's place)
 SHARED_FILES = (
-    "Makefile", "pyproject.toml", ".gitignore", "workshop",
-    "requirements.in", "requirements.txt", "requirements-dev.in", "requirements-dev.txt",
-    "requirements-redis.in", "requirements-redis.txt", "requirements-traefik.in", "requirements-traefik.txt",
-)  # fmt: skip
+    "Makefile",
+    "pyproject.toml",
+    ".gitignore",
+    "workshop",
+    "requirements.in",
+    "requirements.txt",
+    "requirements-dev.in",
+    "requirements-dev.txt",
+    "requirements-redis.in",
+    "requirements-redis.txt",
+    "requirements-traefik.in",
+    "requirements-traefik.txt",
+)
 
 
 def _git(repo: Path, *args: str, stdin: str | None = None) -> str:

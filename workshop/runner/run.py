@@ -137,9 +137,12 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
         port_check.tcp(settings.fake_github_port, fake_github.variable)
         github_api_url = f"http://{settings.host}:{settings.fake_github_port}"
         processes.append(
-            Process("fake-github", f"{python} -m workshop fake-github --port {settings.fake_github_port}",
-                    ready_url=github_api_url + "/")
-        )  # fmt: skip
+            Process(
+                "fake-github",
+                f"{python} -m workshop fake-github --port {settings.fake_github_port}",
+                ready_url=github_api_url + "/",
+            )
+        )
 
     if stage.traced:
         if _jaeger_answers(settings.query_url):
@@ -168,9 +171,12 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
         if redis.command:
             processes.append(Process("redis", redis.command))
     env = lesson_environment(
-        settings.ports, github_api_url, host=settings.host, redis_url=redis.url if redis else None,
+        settings.ports,
+        github_api_url,
+        host=settings.host,
+        redis_url=redis.url if redis else None,
         otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),  # unless told otherwise: the store's
-    )  # fmt: skip
+    )
 
     unknown = settings.without - set(stage.processes())
     if unknown:
@@ -281,9 +287,14 @@ class Run:
         if not self._wait_ready():
             return False
         demo = Demo(
-            self.console, self.plan.entry_url, settings.demo_repo, settings.query_url, self.plan.services,
-            settings.trace_timeout, self.once,
-        )  # fmt: skip
+            self.console,
+            self.plan.entry_url,
+            settings.demo_repo,
+            settings.query_url,
+            self.plan.services,
+            settings.trace_timeout,
+            self.once,
+        )
         ok, trace_id = demo.run()
         self._print_urls(trace_id)
         if ok and trace_id and self.screenshot is not None:

@@ -64,10 +64,14 @@ def render_trace(
     width = width or Console().width
 
     title = Text.assemble(
-        ("trace ", "bold"), (trace["traceID"], "bold"), "  ", (format_duration_us(total), "bold"),
-        f", {len(rows)} spans", (f", {errors} error{'s' * (errors != 1)}" if errors else "", "bold red"),
+        ("trace ", "bold"),
+        (trace["traceID"], "bold"),
+        "  ",
+        (format_duration_us(total), "bold"),
+        f", {len(rows)} spans",
+        (f", {errors} error{'s' * (errors != 1)}" if errors else "", "bold red"),
         f"\n{len(services)} service{'s' * (len(services) != 1)}: {', '.join(services)}",
-    )  # fmt: skip
+    )
     labels = [_label(node, styles) for node in rows]
     layout = Layout.fit(width, max(len(label.plain) for label in labels))
     axis = f"0 ─ {format_duration_us(scale)}" + (" (fixed scale)" if scale_us else "")

@@ -46,11 +46,31 @@ def pip_download(target: Target, pins: list[str], destination: Path) -> None:
         platforms = [flag for tag in target.platform_tags() for flag in ("--platform", tag)]
         abi = "cp" + target.python.replace(".", "")
         run_installer(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
-             "--prefer-binary", *platforms, "--python-version", target.python, "--implementation", "cp",
-             "--abi", abi, "--dest", str(destination), "-r", requirements.name],
-            None, f"pip could not download the packages for {target}", DOWNLOAD_TIMEOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--prefer-binary",
+                *platforms,
+                "--python-version",
+                target.python,
+                "--implementation",
+                "cp",
+                "--abi",
+                abi,
+                "--dest",
+                str(destination),
+                "-r",
+                requirements.name,
+            ],
+            None,
+            f"pip could not download the packages for {target}",
+            DOWNLOAD_TIMEOUT,
+        )
 
 
 def build_requirements(sdist: Path) -> list[str]:
@@ -75,10 +95,22 @@ def download_build_tools(destination: Path) -> list[str]:
         wanted.update(build_requirements(sdist))
     wanted_list = sorted(wanted)
     run_installer(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
-         "--dest", str(destination), *wanted_list],
-        None, "pip could not download the tools that build the sdists", DOWNLOAD_TIMEOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--dest",
+            str(destination),
+            *wanted_list,
+        ],
+        None,
+        "pip could not download the tools that build the sdists",
+        DOWNLOAD_TIMEOUT,
+    )
     return wanted_list
 
 
@@ -92,8 +124,10 @@ def npm_download(project: Path, cache: Path) -> None:
             shutil.copy2(project / name, Path(scratch) / name)
         run_installer(
             [npm, "ci", "--cache", str(cache), "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-            Path(scratch), "npm could not download lesson 9's packages", DOWNLOAD_TIMEOUT,
-        )  # fmt: skip
+            Path(scratch),
+            "npm could not download lesson 9's packages",
+            DOWNLOAD_TIMEOUT,
+        )
 
 
 def manifest(targets: Iterable[Target], pins: dict[Target, list[str]], folder: Path) -> dict:
@@ -117,9 +151,13 @@ def manifest(targets: Iterable[Target], pins: dict[Target, list[str]], folder: P
     if missing:
         raise WorkshopError("the wheelhouse has no file for: " + "; ".join(missing))
     document["build_from_source"] = sorted(
-        {f"{pin} ({target})" for target in targets for pin, chosen in document["targets"][str(target)].items()
-         if chosen and not chosen[0].endswith(".whl")}
-    )  # fmt: skip
+        {
+            f"{pin} ({target})"
+            for target in targets
+            for pin, chosen in document["targets"][str(target)].items()
+            if chosen and not chosen[0].endswith(".whl")
+        }
+    )
     return document
 
 

@@ -68,11 +68,17 @@ class Target:
         """The environment markers see on this laptop: at the first and at a late patch release (pins can
         differ inside a minor version, as async-timeout's `python_full_version < '3.11.3'` does)."""
         common = {
-            "implementation_name": "cpython", "platform_python_implementation": "CPython", "os_name": "posix",
-            "sys_platform": self.system, "platform_system": "Darwin" if self.system == "darwin" else "Linux",
-            "platform_machine": self.machine, "python_version": self.python, "implementation_version": "",
-            "platform_release": "", "platform_version": "",
-        }  # fmt: skip
+            "implementation_name": "cpython",
+            "platform_python_implementation": "CPython",
+            "os_name": "posix",
+            "sys_platform": self.system,
+            "platform_system": "Darwin" if self.system == "darwin" else "Linux",
+            "platform_machine": self.machine,
+            "python_version": self.python,
+            "implementation_version": "",
+            "platform_release": "",
+            "platform_version": "",
+        }
         return [{**common, "python_full_version": f"{self.python}.{patch}"} for patch in (0, 99)]
 
     def pins(self, requirement_files: Iterable[Path]) -> list[str]:

@@ -39,8 +39,13 @@ from workshop.tracestore.receivers.http_body import BadRequest, Counted, read_bo
 from workshop.tracestore.store import TraceStore
 
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
-KINDS = {Span.SPAN_KIND_SERVER: "server", Span.SPAN_KIND_CLIENT: "client", Span.SPAN_KIND_PRODUCER: "producer",
-         Span.SPAN_KIND_CONSUMER: "consumer", Span.SPAN_KIND_INTERNAL: "internal"}  # fmt: skip
+KINDS = {
+    Span.SPAN_KIND_SERVER: "server",
+    Span.SPAN_KIND_CLIENT: "client",
+    Span.SPAN_KIND_PRODUCER: "producer",
+    Span.SPAN_KIND_CONSUMER: "consumer",
+    Span.SPAN_KIND_INTERNAL: "internal",
+}
 ID_FIELDS = {"traceId": 16, "spanId": 8, "parentSpanId": 8}  # OTLP JSON writes these as hex
 
 
@@ -196,8 +201,9 @@ def create_app(store: TraceStore, stats: OtlpStats) -> Flask:
         try:
             if content_type not in (PROTOBUF, JSON):
                 raise BadRequest(f"Content-Type {content_type!r}: OTLP/HTTP is {PROTOBUF} or {JSON}", 415)
-            export = read_export(read_body(request.stream, request.headers.get("Content-Encoding", "").lower()),
-                                 content_type)  # fmt: skip
+            export = read_export(
+                read_body(request.stream, request.headers.get("Content-Encoding", "").lower()), content_type
+            )
         except BadRequest as problem:
             stats.count(bad_requests=1)
             return _answer(content_type, status=problem.status, message=str(problem))

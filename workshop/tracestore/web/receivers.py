@@ -47,9 +47,12 @@ def receiver_rows(stats: Json) -> list[ReceiverRow]:
         }
         rows.append(
             ReceiverRow(
-                name=endpoint.label, wire=receiver.wire, port=f"{ports.get(endpoint.name, '?')}/{endpoint.protocol}",
-                port_variable=endpoint.variable, spans=counts.get("spans", 0),
+                name=endpoint.label,
+                wire=receiver.wire,
+                port=f"{ports.get(endpoint.name, '?')}/{endpoint.protocol}",
+                port_variable=endpoint.variable,
+                spans=counts.get("spans", 0),
                 turned_away=", ".join(f"{count} {what}" for what, count in problems.items() if count),
             )
-        )  # fmt: skip
+        )
     return rows

@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.ci import require
-from tests.stage_loader import ROOT
+from tests.support.ci import require
+from tests.support.stage_loader import ROOT
 
 UNSHARE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
 
@@ -38,8 +38,12 @@ def run_in_own_network(script: str, cwd: Path, timeout: float) -> subprocess.Com
     env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     return subprocess.run(
         [*UNSHARE, "bash", "-c", "set -e; ip link set lo up\n" + script],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def repository_copy(destination: Path, venv: bool = True) -> Path:

@@ -41,15 +41,28 @@ NATIVE = (
     "gateway",
     "GET /contributors/<owner>/<repo>",
     [
-        ("gateway", "GET", [("github-proxy", "GET /stats/<owner>/<repo>", [
-            ("github-proxy", "get_repo_contributors", [("github-proxy", "GET", [])] * 3)])]),
-        ("gateway", "send_clean_job", [
-            ("gateway", "LPUSH", []),
-            ("gateway", "BRPOP", []),
-            ("worker", "handle_clean_job", [("worker", "clean_github_data", []), ("worker", "LPUSH EXPIRE", [])]),
-        ]),
+        (
+            "gateway",
+            "GET",
+            [
+                (
+                    "github-proxy",
+                    "GET /stats/<owner>/<repo>",
+                    [("github-proxy", "get_repo_contributors", [("github-proxy", "GET", [])] * 3)],
+                )
+            ],
+        ),
+        (
+            "gateway",
+            "send_clean_job",
+            [
+                ("gateway", "LPUSH", []),
+                ("gateway", "BRPOP", []),
+                ("worker", "handle_clean_job", [("worker", "clean_github_data", []), ("worker", "LPUSH EXPIRE", [])]),
+            ],
+        ),
     ],
-)  # fmt: skip
+)
 EXPECTED_TREES = {
     "step2_spans": MONOLITH,
     "step3_tags_logs": MONOLITH,

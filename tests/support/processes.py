@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from tests.stage_loader import ROOT
+from tests.support.stage_loader import ROOT
 from workshop.lessons.environment import lesson_environment
 from workshop.ports import ENDPOINTS, tcp_port_free, udp_port_free, wait_for_http
 
@@ -66,9 +66,13 @@ def stage_processes(
             program, script = command.split()
             assert program == "python", command
             processes[name] = subprocess.Popen(
-                [sys.executable, script], cwd=ROOT / folder, env=full_env,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            )  # fmt: skip
+                [sys.executable, script],
+                cwd=ROOT / folder,
+                env=full_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
         if "gateway" in processes or only is None:
             wait_http(f"http://127.0.0.1:{app_port}/")
         if "github-proxy" in processes:
@@ -172,9 +176,14 @@ def running_stage(stage: str, env: dict[str, str]) -> Iterator[tuple[subprocess.
     """`make stepN` left running, as a learner leaves it: yields the runner and what it printed until it
     said "Press Ctrl-C"; stopped with Ctrl-C at the end if the test did not stop it."""
     runner = subprocess.Popen(
-        [sys.executable, "-m", "workshop", "run", stage], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [sys.executable, "-m", "workshop", "run", stage],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     output: list[str] = []
     try:
         deadline = time.monotonic() + 30

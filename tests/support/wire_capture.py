@@ -15,8 +15,8 @@ from flask import request as flask_request
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from tests.conftest import ROUTER, session_redis_url, untraced_get
-from tests.service_router import as_service
-from tests.stage_loader import load_stage_module
+from tests.support.service_router import as_service
+from tests.support.stage_loader import load_stage_module
 from workshop.serving import serve_in_thread
 
 

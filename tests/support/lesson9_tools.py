@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from tests.ci import require
-from tests.stage_loader import ROOT
+from tests.support.ci import require
+from tests.support.stage_loader import ROOT
 from workshop.toolchain import NODE_FLOOR, STAMP, node_version, traefik_binary
 
 STAGE = "step9_edge_polyglot"

@@ -1,0 +1,1 @@
+"""What the tests share: processes and stores to start, wire captures, expected trees, CI rules."""
