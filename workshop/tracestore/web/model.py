@@ -100,8 +100,23 @@ class SpanRow:
         ]
 
 
+class Timed:
+    """What a trace's view and its summary both say of its time."""
+
+    duration_us: int
+    start_us: int
+
+    @property
+    def duration(self) -> str:
+        return format_duration_us(self.duration_us)
+
+    @property
+    def started(self) -> str:
+        return when(self.start_us)
+
+
 @dataclass
-class TraceView:
+class TraceView(Timed):
     trace: Json
     roots: list[SpanRow]
     rows: list[SpanRow]  # every span, in display order
@@ -114,14 +129,6 @@ class TraceView:
     @property
     def trace_id(self) -> str:
         return self.trace["traceID"]
-
-    @property
-    def duration(self) -> str:
-        return format_duration_us(self.duration_us)
-
-    @property
-    def started(self) -> str:
-        return when(self.start_us)
 
     @property
     def depth(self) -> int:
@@ -185,7 +192,7 @@ def _reference_shown(node: SpanNode) -> str:
 
 
 @dataclass
-class TraceSummary:
+class TraceSummary(Timed):
     """One line of the search results."""
 
     trace_id: str
@@ -197,14 +204,6 @@ class TraceSummary:
     errors: int
     start_us: int
     request: str = ""  # what it was asked: the repository, or the path
-
-    @property
-    def duration(self) -> str:
-        return format_duration_us(self.duration_us)
-
-    @property
-    def started(self) -> str:
-        return when(self.start_us)
 
     @property
     def started_time(self) -> str:
