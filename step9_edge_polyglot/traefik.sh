@@ -8,6 +8,10 @@
 # aliasHeadersStrategy=delete drops headers such as X_Forwarded_For, which a WSGI app like the gateway
 # would read as X-Forwarded-For; checkNewVersion and sendAnonymousUsage off: it never calls the internet.
 export OTEL_PROPAGATORS="${OTEL_PROPAGATORS:-tracecontext,baggage}"
+# Each span is exported on its own: Go's protobuf refuses to encode a string that is not UTF-8 (a client's
+# `%FF` in a path, a raw byte in a User-Agent), and an exporter that cannot encode a span loses its whole
+# batch, other clients' spans with it. Alone, a bad span costs only itself (Traefik says so at --log.level=DEBUG).
+export OTEL_BSP_MAX_EXPORT_BATCH_SIZE="${OTEL_BSP_MAX_EXPORT_BATCH_SIZE:-1}"
 exec traefik \
   --entryPoints.web.address="${APP_HOST:-127.0.0.1}:${EDGE_PORT:-8483}" \
   --entryPoints.web.observability.traceVerbosity=detailed \

@@ -75,7 +75,7 @@ def test_a_trace_as_otlp_json_round_trips_through_the_otlp_decoder(held):
     assert call["links"] == [{"traceId": trace_id, "spanId": root["spanId"]}]
     assert {"key": "github.repo", "value": {"stringValue": "pallets/flask"}} in root["attributes"]
     # OTLP as the spec writes it: our own receiver reads it back to the same Jaeger spans
-    records, rejected = spans_from_export(read_export(json.dumps(result).encode(), JSON))
+    records, rejected = spans_from_export(read_export(json.dumps(result).encode(), JSON)[0])
     v1 = requests.get(f"{collector.url}/api/traces/{trace_id}", timeout=5).json()["data"][0]
     assert rejected == 0
     again = {r[0]["operationName"]: r[0] for r in records}

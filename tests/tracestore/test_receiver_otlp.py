@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from workshop.tracestore.collector import CollectorConfig, running_collector
+from workshop.tracestore.receivers.otlp import PROTOBUF
 
 TRACE_ID = "5b8aa5a2d2c872e8321cf37308d69df2"
 ROOT, CHILD = "051581bf3cb55c13", "1234567890abcdef"
@@ -273,3 +274,26 @@ def test_the_counts_agree_with_the_store_under_concurrent_exports(collector):
     figures = requests.get(collector.url + "/api/stats", timeout=5).json()
     assert figures["store"]["spans_stored"] == 240 * 20
     assert figures["otlp_http"]["spans"] == 240 * 20 and figures["otlp_http"]["requests"] == 240
+
+
+def test_a_string_that_is_not_utf8_costs_no_span_of_the_export(collector):
+    """protobuf refuses a whole message for one string that is not UTF-8; the store keeps every span, the bad
+    bytes replaced with U+FFFD, and counts it (an exporter that does not check, unlike Go's, sends such bytes)."""
+    export = ExportTraceServiceRequest()
+    resource = export.resource_spans.add()
+    resource.resource.attributes.add(key="service.name").value.string_value = "edge"
+    scope = resource.scope_spans.add()
+    for n in (1, 2, 3):
+        span = scope.spans.add(trace_id=bytes([n]) * 16, span_id=bytes([n]) * 8, name="GET", kind=2)
+        span.attributes.add(key="url.path").value.string_value = "/contributors/pallets/PLACEHOLDER" if n == 2 else "/"
+    body = export.SerializeToString().replace(b"PLACEHOLDER", b"fl\xc3ask\xff\xffxxx")  # the same length
+    answer = requests.post(collector.otlp_url, data=body, headers={"Content-Type": PROTOBUF}, timeout=5)
+    assert answer.status_code == 200
+    assert all(collector.store.get(f"{n:02x}" * 16) for n in (1, 2, 3))
+    (stored,) = collector.store.get("02" * 16)["spans"]
+    assert tags(stored)["url.path"] == ("string", "/contributors/pallets/fl\ufffdask\ufffd\ufffdxxx")
+    assert collector.statistics()["otlp_http"]["not_utf8_strings"] == 1
+    page = requests.get(collector.url + "/receivers", timeout=5).text
+    assert "1 strings not UTF-8" in page
+    broken = requests.post(collector.otlp_url, data=b"\x0a\xff", headers={"Content-Type": PROTOBUF}, timeout=5)
+    assert broken.status_code == 400 and "not an OTLP protobuf" in broken.json()["message"]

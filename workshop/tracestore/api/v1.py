@@ -118,7 +118,7 @@ def dependencies() -> Response:
 def transform() -> Response:
     """What Jaeger's query service does with Jaeger UI's "Upload" of an OTLP JSON file: the traces in it, in the
     model, by trace (a 400 for a body that is not OTLP JSON). Like Jaeger, it keeps none of them."""
-    export = read_export(read_body(request.stream, request.headers.get("Content-Encoding", "").lower()), JSON)
+    export, _ = read_export(read_body(request.stream, request.headers.get("Content-Encoding", "").lower()), JSON)
     records, _ = spans_from_export(export)
     by_trace: dict[str, list[SpanRecord]] = {}
     for record in records:

@@ -36,6 +36,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from workshop.tracestore import model
 from workshop.tracestore.model import CHILD_OF, FOLLOWS_FROM, Json, SpanRecord, span_id_hex, trace_id_from_bytes
 from workshop.tracestore.receivers.http_body import BadRequest, Counted, read_body
+from workshop.tracestore.receivers.lenient_protobuf import parse_lenient
 from workshop.tracestore.store import TraceStore
 
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
@@ -55,21 +56,30 @@ class OtlpStats(Counted):
     spans: int = 0
     rejected_spans: int = 0  # in an export, but not storable (no valid ids)
     bad_requests: int = 0  # answered 4xx
+    not_utf8_strings: int = 0  # strings that were not UTF-8: stored with U+FFFD where the bad bytes were
     by_content_type: dict[str, int] = field(default_factory=dict)
 
 
-def read_export(body: bytes, content_type: str) -> ExportTraceServiceRequest:
-    """The export in `body` (already decompressed), or BadRequest."""
+def read_export(body: bytes, content_type: str) -> tuple[ExportTraceServiceRequest, int]:
+    """The export in `body` (already decompressed), and how many of its strings were not UTF-8 (kept with
+    U+FFFD, so that one client's bad byte costs no other span of the batch); or BadRequest."""
     if content_type == PROTOBUF:
         try:
-            return ExportTraceServiceRequest.FromString(body)
+            return ExportTraceServiceRequest.FromString(body), 0
         except (ProtobufDecodeError, RecursionError, ValueError) as error:
-            raise BadRequest(f"not an OTLP protobuf ExportTraceServiceRequest: {error}") from None
+            problem = error
+        try:  # most often a string that is not UTF-8, which protobuf refuses the whole message for
+            return parse_lenient(ExportTraceServiceRequest, body)
+        except (ProtobufDecodeError, RecursionError, ValueError):
+            raise BadRequest(f"not an OTLP protobuf ExportTraceServiceRequest: {problem}") from None
     try:
         document = json.loads(body)
         if not isinstance(document, dict):
             raise BadRequest("OTLP JSON is an object with resourceSpans")
-        return json_format.ParseDict(_ids_as_base64(document), ExportTraceServiceRequest(), ignore_unknown_fields=True)
+        parsed = json_format.ParseDict(
+            _ids_as_base64(document), ExportTraceServiceRequest(), ignore_unknown_fields=True
+        )
+        return parsed, 0
     except BadRequest:
         raise
     except (ValueError, RecursionError, json_format.ParseError) as error:
@@ -201,14 +211,14 @@ def create_app(store: TraceStore, stats: OtlpStats) -> Flask:
         try:
             if content_type not in (PROTOBUF, JSON):
                 raise BadRequest(f"Content-Type {content_type!r}: OTLP/HTTP is {PROTOBUF} or {JSON}", 415)
-            export = read_export(
-                read_body(request.stream, request.headers.get("Content-Encoding", "").lower()), content_type
-            )
+            body = read_body(request.stream, request.headers.get("Content-Encoding", "").lower())
+            export, not_utf8 = read_export(body, content_type)
         except BadRequest as problem:
             stats.count(bad_requests=1)
             return _answer(content_type, status=problem.status, message=str(problem))
         records, rejected = spans_from_export(export)
-        stats.count(spans=store.add_spans(records) if records else 0, rejected_spans=rejected)
+        stored = store.add_spans(records) if records else 0
+        stats.count(spans=stored, rejected_spans=rejected, not_utf8_strings=not_utf8)
         return _answer(content_type, rejected=rejected)
 
     @app.errorhandler(404)

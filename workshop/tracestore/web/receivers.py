@@ -42,6 +42,8 @@ def receiver_rows(stats: Json) -> list[ReceiverRow]:
         problems = {
             "malformed datagrams": counts.get("malformed", 0),
             "datagrams dropped": counts.get("dropped_datagrams", 0),
+            "datagrams the kernel dropped (its buffer was full)": counts.get("dropped_by_kernel", 0),
+            "strings not UTF-8 (stored with �)": counts.get("not_utf8_strings", 0),
             "bad requests": counts.get("bad_requests", 0),
             "spans rejected": counts.get("rejected_spans", 0),
         }
