@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from workshop.ports import ENDPOINT, TRACE_STORE
 from workshop.serving import create_server, serve_forever
 from workshop.tracestore import sampling
 from workshop.tracestore.app import create_app
+from workshop.tracestore.journal import Loading
 from workshop.tracestore.receivers import otlp, zipkin
 from workshop.tracestore.receivers.otlp import OtlpStats
 from workshop.tracestore.receivers.udp import UdpReceiver
@@ -77,9 +79,8 @@ class Collector:
             self.otlp_server = self._http(otlp.create_app(self.store, self.otlp_stats), "otlp_http", undo)
             self.zipkin_server = self._http(zipkin.create_app(self.store, self.zipkin_stats), "zipkin", undo)
             self.sampling_server = self._http(sampling.create_app(self.strategies), "sampling", undo)
-            if config.journal is not None:
-                self.store.open_journal(config.journal)
             undo.pop_all()
+        self.loading = _loading(config.journal)
         self.jaeger_compact_port = self.jaeger_compact_receiver.port
         self.jaeger_binary_port = self.jaeger_binary_receiver.port
         self.otlp_http_port = self.otlp_server.port
@@ -101,7 +102,8 @@ class Collector:
 
     def statistics(self) -> dict:
         """What each receiver took and dropped, and what the store holds (`/api/stats`, the search page)."""
-        return {
+        journal = {"journal": self.loading.figures()} if self.loading is not None else {}
+        return journal | {
             "jaeger_compact": asdict(self.jaeger_compact_receiver.stats),
             "jaeger_binary": asdict(self.jaeger_binary_receiver.stats),
             "otlp_http": asdict(self.otlp_stats),
@@ -114,6 +116,19 @@ class Collector:
             "max_spans": self.store.max_spans,
             "ports": self.ports,
         }
+
+    def load_journal(self) -> None:
+        """Reload the journal, if the store keeps one (the query API answers meanwhile), then receive spans."""
+        if self.loading is not None and not self.loading.cancelled:
+            try:
+                self.store.open_journal(Path(self.loading.path), self.loading)
+            except OSError as problem:  # the spans are kept in memory only, and received all the same
+                log.error("could not use the journal %s: %s", self.loading.path, problem)
+            self.loading.done = not self.loading.cancelled
+            if self.loading.done and self.loading.on_progress is not None:
+                print(f"trace store: loaded {self.loading.spans:,} spans from {self.loading.path}", flush=True)
+        if self.loading is None or self.loading.done:
+            self.start_receivers()
 
     def start_receivers(self) -> None:
         self.jaeger_compact_receiver.start()
@@ -128,10 +143,13 @@ class Collector:
         return [(self.otlp_server, "otlp-http"), (self.zipkin_server, "zipkin"), (self.sampling_server, "sampling")]
 
     def serve_forever(self) -> None:
-        self.start_receivers()
+        """Answer queries at once; meanwhile reload the journal (a large one takes a while), then receive."""
+        threading.Thread(target=self.load_journal, name="journal-load", daemon=True).start()
         serve_forever(self.server, on_stop=self.close)
 
     def close(self) -> None:
+        if self.loading is not None:
+            self.loading.cancelled = True
         for server, _ in self._background_servers():
             if self._receiving:
                 server.shutdown()
@@ -142,10 +160,14 @@ class Collector:
 
 
 @contextlib.contextmanager
-def running_collector(config: CollectorConfig) -> Iterator[Collector]:
-    """A collector in background threads (tests, benchmarks)."""
+def running_collector(config: CollectorConfig, load_first: bool = True) -> Iterator[Collector]:
+    """A collector in background threads (tests, benchmarks): its journal loaded before it is yielded, unless
+    `load_first` is false (it loads in the background, as `python -m workshop collector` does)."""
     collector = Collector(config)
-    collector.start_receivers()
+    if load_first:
+        collector.load_journal()
+    else:
+        threading.Thread(target=collector.load_journal, name="journal-load", daemon=True).start()
     thread = threading.Thread(
         target=collector.server.serve_forever, kwargs={"poll_interval": 0.05}, name="query-api", daemon=True
     )
@@ -162,6 +184,8 @@ def main(config: CollectorConfig) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     collector = Collector(config)
+    if collector.loading is not None:
+        collector.loading.on_progress = _say_progress(collector.loading)
     journal = f", journal {config.journal}" if config.journal else ""
     print(
         f"trace store: spans in on UDP {collector.jaeger_compact_port} and {collector.jaeger_binary_port} "
@@ -172,3 +196,32 @@ def main(config: CollectorConfig) -> int:
     )
     collector.serve_forever()
     return 0
+
+
+def _loading(journal: Path | None) -> Loading | None:
+    if journal is None:
+        return None
+    size = journal.stat().st_size if journal.is_file() else 0
+    return Loading(str(journal), size)
+
+
+PROGRESS_SECONDS = 2.0
+
+
+def _say_progress(loading: Loading) -> Callable[[Loading], None]:
+    """Every PROGRESS_SECONDS while a journal loads: how far it is, so a long wait is never silent."""
+    said = [time.monotonic()]
+
+    def say(progress: Loading) -> None:
+        if time.monotonic() - said[0] >= PROGRESS_SECONDS:
+            said[0] = time.monotonic()
+            megabytes = f"{progress.read_bytes / 1e6:,.0f} of {progress.size_bytes / 1e6:,.0f} MB"
+            print(f"trace store: {progress.percent}% loaded ({megabytes}, {progress.spans:,} spans)", flush=True)
+
+    if loading.size_bytes > 0:
+        print(
+            f"trace store: loading {loading.path} ({loading.size_bytes / 1e6:,.1f} MB); meanwhile its pages\n"
+            "  answer with what it has loaded, and spans sent to it wait until it is done",
+            flush=True,
+        )
+    return say

@@ -12,7 +12,8 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -28,6 +29,31 @@ VALUE_KINDS: dict[str, tuple[type, ...]] = {
     "float64": (float, int),
     "binary": (str,),
 }
+
+
+PROGRESS_LINES = 1024  # how often a reload says how far it has read
+
+
+@dataclass
+class Loading:
+    """How far the reload of a journal has come: the store answers queries meanwhile, with what it holds."""
+
+    path: str
+    size_bytes: int
+    read_bytes: int = 0
+    spans: int = 0
+    done: bool = False
+    cancelled: bool = False  # the store is closing: stop reading
+    on_progress: Callable[[Loading], None] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.done else int(100 * self.read_bytes / self.size_bytes) if self.size_bytes else 0
+
+    def figures(self) -> dict:
+        """As /api/stats shows it."""
+        keys = ("path", "size_bytes", "read_bytes", "spans", "done")
+        return {key: getattr(self, key) for key in keys} | {"loading": not self.done, "percent": self.percent}
 
 
 def journal_line(span: bytes, process: bytes) -> bytes:
@@ -89,22 +115,32 @@ class Journal:
             self._file = None
 
 
-def read_journal(path: Path) -> Iterator[SpanRecord | None]:
-    """Each line of the journal at `path` as the span and process it holds, or None for a line that holds none."""
+def read_journal(path: Path, loading: Loading | None = None) -> Iterator[SpanRecord | None]:
+    """Each line of the journal at `path` as the span and process it holds, or None for a line that holds none.
+    `loading`, if given, is kept up to date with how many bytes have been read."""
+    read = 0
     with path.open("rb") as lines:
-        for line in _lines(lines):
+        for number, (line, size) in enumerate(_lines(lines), 1):
+            read += size
+            if loading is not None and number % PROGRESS_LINES == 0:
+                loading.read_bytes = read
             yield record_of(line)
+    if loading is not None:
+        loading.read_bytes = read
 
 
-def _lines(file: BinaryIO) -> Iterator[bytes | None]:
-    """Each line of `file`; None for a line longer than MAX_JOURNAL_LINE, skipped without being read whole."""
+def _lines(file: BinaryIO) -> Iterator[tuple[bytes | None, int]]:
+    """Each line of `file` and its size; None for a line longer than MAX_JOURNAL_LINE, skipped without being
+    read whole. (The sizes, not the file's position: a journal may be a pipe.)"""
     while line := file.readline(MAX_JOURNAL_LINE + 1):
         if len(line) > MAX_JOURNAL_LINE and not line.endswith(b"\n"):
+            size = len(line)
             while line and not line.endswith(b"\n"):
                 line = file.readline(MAX_JOURNAL_LINE + 1)
-            yield None
+                size += len(line)
+            yield None, size
         else:
-            yield line
+            yield line, len(line)
 
 
 def record_of(line: bytes | None) -> SpanRecord | None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from workshop.tracestore.journal import Journal, journal_line, read_journal, remove
+from workshop.tracestore.journal import Journal, Loading, journal_line, read_journal, remove
 from workshop.tracestore.model import Json, SpanRecord, assemble_trace, tag_text
 from workshop.tracestore.query import TraceQuery
 
@@ -224,36 +224,48 @@ class TraceStore:
 
     # --- the journal -----------------------------------------------------------------------------
 
-    def open_journal(self, path: Path) -> None:
-        """Reload `path` if it exists, rewrite it with what the bounds kept, then append every new span."""
+    def open_journal(self, path: Path, loading: Loading | None = None) -> None:
+        """Reload `path` if it exists, rewrite it with what the bounds kept, then append every new span.
+        `loading` follows the reload, which queries may read meanwhile; if it is cancelled, this stops."""
         journal = Journal(path)
         stale = journal.remove_stale_copies()
         if stale:
             log.warning("removed %s, left by a compaction of %s that was cut short", ", ".join(stale), path)
-        self._reload(path)
+        self._reload(path, loading)
+        if loading is not None and loading.cancelled:
+            return
         with self._lock:
             spans = self._held_spans()
             journal.install(journal.write_temporary(span.journal_line() for span in spans), [])
             self._journal = journal
 
-    def _reload(self, path: Path) -> None:
+    def _reload(self, path: Path, loading: Loading | None) -> None:
         """Store the spans `path` holds, a few hundred at a time: only what the bounds keep stays in memory."""
         if not path.exists():
             return
         chunk: list[SpanRecord] = []
         skipped = 0
-        for record in read_journal(path):
+        for record in read_journal(path, loading):
             if record is None:
                 skipped += 1
                 continue
             chunk.append(record)
             if len(chunk) == RELOAD_CHUNK:
-                self.add_spans(chunk, journal=False)
+                self._reload_chunk(chunk, loading)
                 chunk = []
-        self.add_spans(chunk, journal=False)
+                if loading is not None and loading.cancelled:
+                    return
+        self._reload_chunk(chunk, loading)
         self.stats.journal_lines_skipped += skipped
         if skipped:
             log.warning("skipped %d unreadable lines of %s", skipped, path)
+
+    def _reload_chunk(self, chunk: list[SpanRecord], loading: Loading | None) -> None:
+        stored = self.add_spans(chunk, journal=False)
+        if loading is not None:
+            loading.spans += stored
+            if loading.on_progress is not None:
+                loading.on_progress(loading)
 
     def _journal_append(self, stored: list[_Span]) -> tuple[Journal, list[_Span]] | None:
         """Append `stored` to the journal (under the lock). When the journal has grown past its bound
