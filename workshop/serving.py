@@ -8,16 +8,19 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from workshop.errors import WorkshopError
 from workshop.ports import port_in_use_message
 
 
-def create_server(app, host: str, port: int, variable: str) -> BaseWSGIServer:
-    """A threaded werkzeug server, or a clear error naming the variable that moves the port."""
+def create_server(
+    app, host: str, port: int, variable: str, request_handler: type[WSGIRequestHandler] | None = None
+) -> BaseWSGIServer:
+    """A threaded werkzeug server, or a clear error naming the variable that moves the port. `request_handler`:
+    werkzeug's own by default; another one answers what never reaches the app (a request line too long) itself."""
     try:
-        return make_server(host, port, app, threaded=True)
+        return make_server(host, port, app, threaded=True, request_handler=request_handler)
     except OSError as error:
         raise WorkshopError(port_in_use_message(port, variable)) from error
     except SystemExit as error:  # werkzeug exits (after printing) when the port is taken

@@ -238,6 +238,17 @@ def test_jaeger_ui_s_long_lookbacks(store, lookback):
     assert body["data"] and body["errors"] is None
 
 
+def test_a_request_line_too_long_is_answered_in_jaegers_shape(store):
+    """tags= of 200,000 characters: the HTTP server refuses it before the app sees it, in JSON all the same."""
+    response = requests.get(store.url + "/api/traces", params={"service": "gateway", "tags": "x" * 200_000}, timeout=5)
+    assert response.status_code == 414 and response.headers["Content-Type"] == "application/json"
+    assert strict_json(response.text)["errors"][0] == {
+        "code": 414,
+        "msg": "the request line is longer than 64 KiB: ask with fewer or shorter parameters (tags?)",
+    }
+    assert api(store, "/api/services")["data"]  # and the store answers the next request
+
+
 def test_unknown_trace_and_route_are_404(store):
     assert api(store, "/api/traces/0123456789abcdef", 404)["errors"][0]["msg"].startswith("trace not found")
     assert api(store, "/api/nothing", 404)["errors"][0]["code"] == 404

@@ -16,9 +16,10 @@ from typing import Any
 from flask import Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import InternalServerError
+from werkzeug.serving import WSGIRequestHandler
 
 from workshop.tracestore.api import STATS, STORE
-from workshop.tracestore.api.v1 import api_v1, error
+from workshop.tracestore.api.v1 import api_v1, envelope_of, error
 from workshop.tracestore.api.v3 import api_v3
 from workshop.tracestore.model import BadInput
 from workshop.tracestore.store import TraceStore
@@ -80,3 +81,22 @@ def _pretty_print(response: Response) -> Response:
         response.direct_passthrough = False
         response.set_data(json.dumps(body, indent=2, allow_nan=False) + "\n")
     return response
+
+
+class JaegerErrors(WSGIRequestHandler):
+    """What the HTTP server itself refuses, before the app sees the request (a request line over 64 KiB: 414,
+    a malformed request: 400), answered in Jaeger's envelope as JSON rather than as an HTML page."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        text = message or self.responses.get(code, ("error",))[0]
+        if code == 414:
+            text = "the request line is longer than 64 KiB: ask with fewer or shorter parameters (tags?)"
+        body = json.dumps(envelope_of(None, errors=[{"code": code, "msg": text}]))
+        self.log_error("code %d, message %s", code, text)
+        self.send_response(code, text)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body.encode())))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body.encode())

@@ -17,7 +17,7 @@ from pathlib import Path
 from workshop.ports import ENDPOINT, TRACE_STORE
 from workshop.serving import create_server, serve_forever
 from workshop.tracestore import sampling
-from workshop.tracestore.app import create_app
+from workshop.tracestore.app import JaegerErrors, create_app
 from workshop.tracestore.journal import Loading
 from workshop.tracestore.receivers import otlp, zipkin
 from workshop.tracestore.receivers.otlp import OtlpStats
@@ -75,7 +75,7 @@ class Collector:
                 self.store, config.host, config.jaeger_binary_port, binary.variable, protocol="binary"
             )
             undo.callback(self.jaeger_binary_receiver.stop)
-            self.server = self._http(create_app(self.store, self.statistics), "query", undo)
+            self.server = self._http(create_app(self.store, self.statistics), "query", undo, JaegerErrors)
             self.otlp_server = self._http(otlp.create_app(self.store, self.otlp_stats), "otlp_http", undo)
             self.zipkin_server = self._http(zipkin.create_app(self.store, self.zipkin_stats), "zipkin", undo)
             self.sampling_server = self._http(sampling.create_app(self.strategies), "sampling", undo)
@@ -94,9 +94,10 @@ class Collector:
         """Endpoint name -> the port it is bound to (the OS's choice, for a port 0)."""
         return {endpoint.name: getattr(self, endpoint.field) for endpoint in TRACE_STORE}
 
-    def _http(self, app, name: str, undo: contextlib.ExitStack):
+    def _http(self, app, name: str, undo: contextlib.ExitStack, request_handler=None):
         endpoint = ENDPOINT[name]
-        server = create_server(app, self.config.host, getattr(self.config, endpoint.field), endpoint.variable)
+        port = getattr(self.config, endpoint.field)
+        server = create_server(app, self.config.host, port, endpoint.variable, request_handler)
         undo.callback(server.server_close)
         return server
 

@@ -30,8 +30,13 @@ from workshop.tracestore.receivers.otlp import JSON, read_export, spans_from_exp
 api_v1 = Blueprint("api_v1", __name__, url_prefix="/api")
 
 
+def envelope_of(data: Any, total: int = 0, errors: list | None = None) -> dict:
+    """Jaeger's answer, as a dict: what every API v1 answer is."""
+    return {"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors}
+
+
 def envelope(data: Any, total: int = 0, status: int = 200, errors: list | None = None) -> Response:
-    response = jsonify({"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors})
+    response = jsonify(envelope_of(data, total, errors))
     response.status_code = status
     return response
 
