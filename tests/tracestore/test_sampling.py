@@ -138,3 +138,17 @@ def test_jaeger_client_follows_the_strategies(strategies):
             for tracer in (gateway, worker, proxy):
                 tracer.close()
         assert collector.statistics()["sampling"]["requests"] >= 3
+
+
+def test_the_receivers_page_shows_what_the_store_answered_each_service(strategies):
+    with running_collector(CollectorConfig.on_free_ports(sampling_strategies=strategies)) as collector:
+        for service in ("gateway", "gateway", "worker", "github-proxy"):
+            ask(collector, service)
+        page = requests.get(collector.url + "/receivers", timeout=5).text
+        assert '<td>gateway</td><td>25% of traces</td><td class="num">2</td>' in page
+        assert "<td>worker</td><td>at most 2 traces a second</td>" in page
+        assert "<td>github-proxy</td><td>80% of traces, 1 operation with its own share</td>" in page
+        for n in range(60):  # a client may send any name: the page lists 50
+            ask(collector, f"service-{n}")
+        answers = collector.statistics()["sampling"]
+        assert len(answers["answers"]) == 50 and answers["services_not_shown"] == 13 and answers["requests"] == 64

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask, Response, jsonify, request
@@ -34,6 +34,35 @@ class SamplingStats:
     requests: int = 0
     reloads: int = 0
     bad_files: int = 0  # reloads that failed: the previous strategies stayed
+    answers: dict[str, dict] = field(default_factory=dict)  # service -> its polls and the last answer, in words
+    services_not_shown: int = 0  # past MAX_SERVICES_SHOWN: polls counted in `requests` only
+
+    def answered(self, service: str, answer: dict) -> None:
+        with _STATS_LOCK:
+            self.requests += 1
+            if service not in self.answers and len(self.answers) >= MAX_SERVICES_SHOWN:
+                self.services_not_shown += 1
+                return
+            polls = self.answers.get(service, {}).get("polls", 0) + 1
+            self.answers[service] = {"polls": polls, "answer": in_words(answer)}
+
+
+MAX_SERVICES_SHOWN = 50
+_STATS_LOCK = threading.Lock()
+
+
+def in_words(answer: dict) -> str:
+    """A SamplingStrategyResponse as a learner reads it: "10% of traces", "2 traces a second"."""
+    if answer.get("strategyType") == "RATE_LIMITING":
+        words = f"at most {answer['rateLimitingSampling']['maxTracesPerSecond']} traces a second"
+    else:
+        words = f"{answer['probabilisticSampling']['samplingRate'] * 100:g}% of traces"
+    operations = answer.get("operationSampling", {}).get("perOperationStrategies", [])
+    if not operations:
+        return words
+    return words + (
+        ", 1 operation with its own share" if len(operations) == 1 else f", {len(operations)} operations with their own"
+    )
 
 
 class StrategiesError(WorkshopError):
@@ -171,10 +200,13 @@ def create_app(strategies: Strategies) -> Flask:
     @app.get("/", defaults={"_": ""})
     @app.get("/<path:_>")
     def sampling(_: str) -> Response:
-        strategies.stats.requests += 1
         service = request.args.get("service", "")
         if not service:
+            with _STATS_LOCK:
+                strategies.stats.requests += 1
             return Response("'service' parameter must be provided\n", 400, mimetype="text/plain")  # as Jaeger says
-        return jsonify(strategies.for_service(service))
+        answer = strategies.for_service(service)
+        strategies.stats.answered(service, answer)
+        return jsonify(answer)
 
     return app

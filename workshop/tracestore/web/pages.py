@@ -165,6 +165,8 @@ def receivers():
         rows=receiver_rows(figures),
         sampling_port=figures.get("ports", {}).get("sampling", "?"),
         sampling_requests=figures.get("sampling", {}).get("requests", 0),
+        sampling_answers=sorted(figures.get("sampling", {}).get("answers", {}).items()),
+        sampling_not_shown=figures.get("sampling", {}).get("services_not_shown", 0),
         traces=store.trace_count(),
         spans=store.span_count(),
         max_traces=store.max_traces,
