@@ -111,6 +111,33 @@ def cmd_collector(args: argparse.Namespace) -> int:
         raise WorkshopError(f"--sampling-strategies {error.path}: {error.problem}") from None
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Like a linter: 0 when nothing is wrong, 1 when a finding is."""
+    from rich.console import Console
+
+    from workshop.terminal import explain
+    from workshop.terminal.query_client import QueryClient
+
+    client = QueryClient(args.query_url)
+    if args.recent:
+        traces = explain.recent(client, args.recent)
+        groups = explain.diagnose_recent(traces)
+        if args.json:
+            print(json.dumps({"traces": len(traces), "groups": [vars(group) for group in groups]}, indent=2))
+        else:
+            Console().print(explain.render_groups(groups, len(traces)))
+        return 1 if groups else 0
+    if not args.trace_id:
+        raise WorkshopError("explain needs a trace id (from `make stepN` or `traces`), or --recent N")
+    trace, findings = explain.findings_of(client, args.trace_id)
+    if args.json:
+        body = {"traceID": trace["traceID"], "findings": [finding.as_json() for finding in findings]}
+        print(json.dumps(body, indent=2))
+    else:
+        Console().print(explain.render_findings(trace, findings))
+    return 1 if findings else 0
+
+
 COUNT_LIMIT = 1000  # `traces --count` counts this many at most
 
 
@@ -306,6 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--json", action="store_true", help="Jaeger's JSON, for the Jaeger UI's Upload JSON")
     trace.add_argument("--query-url", default=query_url, help=f"the store or Jaeger to ask (default {query_url})")
     trace.set_defaults(func=cmd_trace)
+
+    why = commands.add_parser("explain", help="what is wrong with a trace, and why (the trace doctor)")
+    why.add_argument("trace_id", nargs="?", help="the trace (its id, as `make stepN` prints it)")
+    why.add_argument("--recent", type=int, metavar="N", help="instead: the findings of the newest N traces, grouped")
+    why.add_argument("--json", action="store_true", help="the findings as JSON, each with its kind and span ids")
+    why.add_argument("--query-url", default=query_url, help=f"the store or Jaeger to ask (default {query_url})")
+    why.set_defaults(func=cmd_explain)
 
     bench = commands.add_parser("bench", help="what tracing costs, and what the trace store can take")
     bench.add_argument("--quick", action="store_true", help="fewer requests and spans: a rough figure, fast")

@@ -15,6 +15,7 @@ from workshop.lessons.stages import all_stages
 from workshop.ports import free_port
 from workshop.serving import serve_in_thread
 from workshop.terminal.query_client import QueryClient
+from workshop.tracestore import model
 from workshop.tracestore.collector import CollectorConfig, running_collector
 
 
@@ -157,3 +158,30 @@ def test_trace_at_80_columns_keeps_its_bars_and_takes_a_fixed_scale(traces):
     assert sum(1 for line in lines if "github_request" in line and "█" in line) == 3
     bad = run_workshop("trace", ids["slow"], "--scale", "soon", "--query-url", store.url, env=env)
     assert bad.returncode == 2 and "--scale: not a duration" in bad.stderr
+
+
+def test_explain_says_what_is_wrong_like_a_linter(traces):
+    """The trace doctor in the terminal: exit 0 with nothing found, 1 with a finding (--json: its kind)."""
+    store, ids = traces
+    clean = workshop("explain", ids["slow"], "--query-url", store.url)
+    assert clean.returncode == 0 and "nothing wrong found" in clean.stdout, clean.stdout + clean.stderr
+    recent = workshop("explain", "--recent", "20", "--query-url", store.url)
+    assert recent.returncode in (0, 1) and "the newest" in recent.stdout
+    assert workshop("explain", "--query-url", store.url).returncode == 2  # no trace id: a clear error
+    failed = model.span(
+        "00000000000fa11d",
+        "00000000000fa11d",
+        "GET /x",
+        [],
+        1_700_000_000_000_000,
+        5,
+        [model.tag("http.status_code", "int64", 503)],
+        [],
+    )
+    store.store.add_spans([(failed, model.process("edge", []))])
+    found = workshop("explain", "00000000000fa11d", "--json", "--query-url", store.url)
+    assert found.returncode == 1
+    (finding,) = json.loads(found.stdout)["findings"]
+    assert finding["kind"] == "error_not_marked" and finding["spans"] == ["00000000000fa11d"]
+    text = workshop("explain", "00000000000fa11d", "--query-url", store.url).stdout
+    assert "✗ edge's GET /x answered 503 but is not marked as an error" in text

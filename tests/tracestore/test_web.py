@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from opentracing import follows_from
 
 from tests.support.udp_capture import close, jaeger_tracer
+from workshop.tracestore import model
 from workshop.tracestore.app import create_app
 from workshop.tracestore.collector import CollectorConfig, running_collector
 
@@ -193,3 +194,34 @@ def test_the_receivers_page_says_what_each_receiver_took_and_turned_away(held):
     assert rows["OTLP/HTTP"][1:3] == [f"{collector.otlp_http_port}/tcp OTLP_HTTP_PORT", "0"]
     assert rows["Zipkin v2 JSON"][1:3] == [f"{collector.zipkin_port}/tcp ZIPKIN_PORT", "0"]
     assert 'href="/api/stats"' in html and 'aria-current="page">Receivers' in html
+
+
+def test_the_trace_page_says_what_is_wrong_only_when_something_is(held):
+    client, ids, collector = held
+    assert "What's wrong with this trace?" not in page(client, f"/trace/{ids['slow']}")
+    sender = model.span(
+        "00000000000000e1",
+        "00000000000000e1",
+        "send_clean_job",
+        [],
+        1_700_000_000_000_000,
+        4000,
+        [model.string_tag("span.kind", "producer"), model.string_tag("message_bus.destination", "q")],
+        [],
+    )
+    worker = model.span(
+        "00000000000000e2",
+        "00000000000000e2",
+        "handle_clean_job",
+        [],
+        1_700_000_000_003_000,
+        100,
+        [model.string_tag("span.kind", "consumer"), model.string_tag("message_bus.destination", "q")],
+        [],
+    )
+    collector.store.add_spans([(sender, model.process("gateway", [])), (worker, model.process("worker", []))])
+    html = page(client, "/trace/00000000000000e1")
+    assert "What's wrong with this trace?" in html and 'data-kind="lost_context"' in html
+    assert "worker&#39;s handle_clean_job started a trace of its own 3ms into gateway&#39;s send_clean_job" in html
+    assert 'href="/trace/00000000000000e2"' in html and "step5_queue/README.md" in html
+    assert 'href="/trace/00000000000000e1...00000000000000e2"' in html  # both, side by side
