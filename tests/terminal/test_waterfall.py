@@ -131,3 +131,11 @@ def test_the_trace_list_says_what_its_error_mark_means():
     assert "marked as errors" not in "\n".join(draw(render_trace_list([clean]), 80))
     lines = "\n".join(draw(render_trace_list([clean, failed]), 80))
     assert " 1✗" in lines and "3✗: 10 spans, 3 of them marked as errors" in lines
+
+
+def test_a_long_name_is_cut_before_its_error_mark_at_80_columns():
+    trace = lesson_trace()
+    trace["spans"][0]["operationName"] = "GET /contributors/<owner>/<repo>/and/a/much/longer/route/than/usual"
+    trace["spans"][0]["tags"].append({"key": "error", "type": "bool", "value": True})
+    root = next(line for line in draw(render_trace(trace, width=80)) if "GET /contributors" in line)
+    assert "… ✗ error" in root and len(root) <= 80

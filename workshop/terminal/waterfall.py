@@ -81,7 +81,7 @@ def render_trace(
     for label, node in zip(labels, rows, strict=True):
         span = node.span
         style = styles.get(node.service, "white")
-        line = label if len(label.plain) <= layout.label else label[: layout.label - 1] + Text("…")
+        line = _fit(label, layout.label, ERROR_MARK if node.error else "")
         line.pad_right(layout.label - len(line.plain))
         line.append(" ")
         if layout.start:
@@ -123,8 +123,21 @@ def _label(node: SpanNode, styles: dict[str, str]) -> Text:
     if node.follows_from:
         label.append(" ⇢", style=style)
     if node.error:
-        label.append(" ✗ error", style="bold red")
+        label.append(ERROR_MARK, style="bold red")
     return label
+
+
+ERROR_MARK = " ✗ error"
+
+
+def _fit(label: Text, width: int, keep: str) -> Text:
+    """`label` cut to `width` with …, keeping its ending `keep` (the error mark) whole: the name is what is cut."""
+    if len(label.plain) <= width:
+        return label
+    if keep and label.plain.endswith(keep) and width > len(keep) + 2:
+        head, tail = label[: len(label.plain) - len(keep)], label[len(label.plain) - len(keep) :]
+        return head[: width - len(keep) - 1] + Text("…") + tail
+    return label[: width - 1] + Text("…")
 
 
 def render_trace_list(traces: list[Json], limit: int | None = None, width: int | None = None) -> Table:
