@@ -111,6 +111,7 @@ class Collector:
             "zipkin": asdict(self.zipkin_stats),
             "sampling": asdict(self.sampling_stats),
             "store": asdict(self.store.stats),
+            "metrics": asdict(self.store.metrics.stats),
             "traces": self.store.trace_count(),
             "max_traces": self.store.max_traces,
             "spans": self.store.span_count(),

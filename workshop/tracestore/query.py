@@ -7,6 +7,9 @@ API v3 (`/api/v3/traces`, `/api/v3/trace-summaries`): query.service_name, query.
     query.span_name), query.attributes, query.start_time_min / max (RFC 3339), query.duration_min / max,
     query.num_traces (or query.search_depth). The gateway's camelCase spellings (query.serviceName) too.
 
+Jaeger's metrics API (`/api/metrics/latencies|calls|errors`): service (repeatable), groupByOperation, endTs (Unix
+    ms), lookback, step and ratePer (ms), spanKind (repeatable), quantile (latencies).
+
 A parameter that is not what it should be is a `BadQuery`, which names the parameter as the client wrote it;
 each API answers it in its own shape.
 """
@@ -14,6 +17,7 @@ each API answers it in its own shape.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -30,6 +34,7 @@ V3_DEFAULT_LIMIT = 20
 V3_MAX_LIMIT = MAX_LIMIT  # Jaeger UI v2.19+ asks for 1500 by default
 MAX_NESTING = 32  # JSON a tags parameter may nest: a map of plain values needs 1
 INT64 = (-(2**63), 2**63 - 1)  # Jaeger reads its whole-number parameters as int64
+MAX_METRIC_POINTS = 11_000  # a metrics answer's points per series (a day at Jaeger UI's 60 s steps is 1,440)
 
 Args = MultiDict  # request.args, or the search page's form
 WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")  # as Go's strconv.ParseInt reads Jaeger's: ASCII digits
@@ -254,3 +259,68 @@ def _v3_time(args: Args, name: str) -> int | None:
 
 def _v3_duration(args: Args, name: str) -> int | None:
     return _duration(v3_arg(args, name), f"query.{name}")
+
+
+# --- the metrics API -----------------------------------------------------------------------------------------
+
+SPAN_KINDS = {
+    "unspecified": "",
+    "internal": "internal",
+    "server": "server",
+    "client": "client",
+    "producer": "producer",
+    "consumer": "consumer",
+}
+TRUE, FALSE = {"1", "t", "T", "TRUE", "true", "True"}, {"0", "f", "F", "FALSE", "false", "False"}  # Go's ParseBool
+
+
+@dataclass
+class MetricsQuery:
+    services: list[str]
+    group_by_operation: bool = False
+    end_ms: int = 0
+    lookback_ms: int = 3_600_000  # Jaeger's defaults: an hour, a point every 5 s, rates over 10 minutes
+    step_ms: int = 5_000
+    rate_per_ms: int = 600_000
+    span_kinds: list[str] = field(default_factory=lambda: ["server"])  # as the store writes span.kind
+    quantile: float | None = None
+
+
+def metrics_query(args: Args, latencies: bool = False) -> MetricsQuery:
+    """`/api/metrics/*?...` as Jaeger's query parser reads it (and its messages: "unable to parse param ...")."""
+    services = [name for name in args.getlist("service") if name]
+    if not services:
+        raise BadQuery("unable to parse param 'service': please provide at least one service name")
+    query = MetricsQuery(services=services, end_ms=int(time.time() * 1000))
+    grouped = args.get("groupByOperation", "")
+    if grouped and grouped not in TRUE | FALSE:
+        raise BadQuery(f"unable to parse param 'groupByOperation': not a boolean: {quoted(grouped)}")
+    query.group_by_operation = grouped in TRUE
+    kinds = args.getlist("spanKind")
+    unknown = [kind for kind in kinds if kind not in SPAN_KINDS]
+    if unknown:
+        raise BadQuery(f"unable to parse param 'spanKind': unsupported span kind: {quoted(unknown[0])}")
+    if kinds:
+        query.span_kinds = [SPAN_KINDS[kind] for kind in kinds]
+    for name, attribute in (
+        ("endTs", "end_ms"),
+        ("lookback", "lookback_ms"),
+        ("step", "step_ms"),
+        ("ratePer", "rate_per_ms"),
+    ):
+        value = whole_number(args, name)
+        if value is not None:
+            if value < 0 or (value == 0 and name != "endTs"):
+                raise BadQuery(f"unable to parse param {name!r}: must be a positive number of milliseconds")
+            setattr(query, attribute, value)
+    if query.lookback_ms // query.step_ms > MAX_METRIC_POINTS:
+        raise BadQuery(f"lookback / step is more than {MAX_METRIC_POINTS} points: ask with a longer step")
+    if latencies:
+        raw = args.get("quantile", "")
+        try:
+            query.quantile = float(raw) if raw.isascii() else math.nan
+        except ValueError:
+            query.quantile = math.nan
+        if not 0 < query.quantile <= 1:  # NaN is not either
+            raise BadQuery(f"unable to parse param 'quantile': a number from 0 to 1 (0.95), not {quoted(raw)}")
+    return query

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from workshop.tracestore.journal import Journal, Loading, journal_line, read_journal, remove
-from workshop.tracestore.model import Json, SpanRecord, assemble_trace, tag_text
+from workshop.tracestore.model import Json, SpanRecord, assemble_trace, is_error, tag_text
 from workshop.tracestore.query import TraceQuery
+from workshop.tracestore.spanmetrics import SpanMetrics
 
 log = logging.getLogger("workshop.tracestore.store")
 
@@ -92,6 +93,7 @@ class _Prepared(NamedTuple):
     process_key: bytes
     process: Json
     fields: SpanFields
+    error: bool
 
 
 @dataclass
@@ -129,6 +131,7 @@ class TraceStore:
         self.max_spans = max_spans
         self.max_spans_per_trace = max_spans_per_trace
         self.stats = StoreStats()
+        self.metrics = SpanMetrics()  # calls, errors and latencies per operation, counted as spans are stored
         self._traces: OrderedDict[str, _Trace] = OrderedDict()  # least recently received first
         self._processes: dict[bytes, _Process] = {}  # each process once, shared by its stored spans
         self._operations: dict[str, dict[tuple[str, str], int]] = {}  # service -> (operation, kind) -> spans
@@ -164,6 +167,8 @@ class TraceStore:
         if old is not None:  # sent again: the new one replaces it
             self._forget(old)
         span = _Span(item.blob, self._process(item.process_key, item.process), *item.fields)
+        if old is None:  # counted once, however often it is sent
+            self.metrics.record(span.service, span.operation, span.kind, span.start, span.duration, item.error)
         trace.add(item.span_id, span)
         self._remember(span)
         self.stats.spans_stored += 1
@@ -388,7 +393,10 @@ def _prepare(records: list[SpanRecord]) -> list[_Prepared]:
         key = process_keys.get(id(process))
         if key is None:
             key = process_keys[id(process)] = _json_bytes(process)
-        prepared.append(_Prepared(span["traceID"], span["spanID"], _json_bytes(span), key, process, _fields(span)))
+        fields = _fields(span)
+        prepared.append(
+            _Prepared(span["traceID"], span["spanID"], _json_bytes(span), key, process, fields, is_error(span))
+        )
     return prepared
 
 

@@ -6,7 +6,8 @@ GET /api/operations?service=...&spanKind=...
 GET /api/traces?service=&operation=&tags={"k":"v"}&minDuration=&maxDuration=&start=&end=&lookback=&limit=
 GET /api/traces/{traceID}
 GET /api/dependencies?endTs=&lookback=
-GET /api/metrics/*  (501: no metrics backend, as Jaeger without one)
+GET /api/metrics/latencies|calls|errors?service=&groupByOperation=&endTs=&lookback=&step=&ratePer=&spanKind=
+    (&quantile= for latencies): the store's span metrics, as Jaeger's metrics API answers them
 GET /api/stats      (not Jaeger's: what the store's receivers took)
 POST /api/transform (an OTLP JSON file, as Jaeger UI's "Upload" sends it) -> the traces in it, in /api/traces's
                     shape; nothing is stored
@@ -17,15 +18,17 @@ Every answer is Jaeger's envelope, `{"data", "total", "limit", "offset", "errors
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from workshop.tracestore.api import stats_of, store_of
 from workshop.tracestore.model import BadInput, SpanRecord, assemble_trace
-from workshop.tracestore.query import trace_id, v1_required, v1_trace_query, whole_number
+from workshop.tracestore.query import metrics_query, trace_id, v1_required, v1_trace_query, whole_number
 from workshop.tracestore.receivers.http_body import read_body
 from workshop.tracestore.receivers.otlp import JSON, read_export, spans_from_export
+from workshop.tracestore.spanmetrics import series_points
 
 api_v1 = Blueprint("api_v1", __name__, url_prefix="/api")
 
@@ -104,10 +107,38 @@ def trace(trace_id_text: str) -> Response:
     return envelope([found])
 
 
-@api_v1.get("/metrics/<path:_>")
-def metrics(_: str) -> Response:
-    """Jaeger's Monitor tab asks here; without a metrics backend Jaeger answers this, and so do we."""
-    return error(501, "metrics querying is currently disabled")
+METRICS = {  # what: (the MetricFamily's name, its help, as Jaeger's Prometheus reader says them)
+    "latencies": ("latencies", "{q}th quantile latency, grouped by service"),
+    "calls": ("call_rate", "calls/sec, grouped by service"),
+    "errors": ("error_rate", "error rate, computed as a fraction of errors/sec over calls/sec, grouped by service"),
+}
+
+
+@api_v1.get("/metrics/<what>")
+def metrics(what: str) -> Response:
+    """Jaeger's metrics API (its Monitor tab): a MetricFamily of the span metrics the store counts at ingest."""
+    if what not in METRICS:
+        return error(404, f"no such metric: {what!r} (latencies, calls or errors)")
+    query = metrics_query(request.args, latencies=what == "latencies")
+    name, help_text = METRICS[what]
+    grouped = query.group_by_operation
+    family = {
+        "name": ("service_operation_" if grouped else "service_") + name,
+        "type": "GAUGE",
+        "help": help_text.format(q=f"{query.quantile or 0:.2f}") + (" & operation" if grouped else ""),
+        "metrics": [
+            {
+                "labels": [{"name": label, "value": value} for label, value in labels],
+                "metricPoints": [{"gaugeValue": {"doubleValue": v}, "timestamp": rfc3339(ms)} for ms, v in points],
+            }
+            for labels, points in series_points(store_of().metrics, query, what)
+        ],
+    }
+    return jsonify(family)
+
+
+def rfc3339(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @api_v1.get("/dependencies")

@@ -1,0 +1,119 @@
+"""Jaeger's metrics API over the span metrics the store counts at ingest, on spans with known durations and errors."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from workshop.tracestore import model
+from workshop.tracestore.app import create_app
+from workshop.tracestore.query import BadQuery, metrics_query
+from workshop.tracestore.spanmetrics import BOUNDS_MS, SpanMetrics, quantile_ms
+from workshop.tracestore.store import TraceStore
+
+NOW_MS = (int(time.time()) // 60) * 60_000  # on a minute: the points fall on known times
+GATEWAY = model.process("gateway", [])
+
+
+def span(n: int, operation: str, duration_ms: float, kind: str = "server", error: bool = False, ago_s: int = 30):
+    tags = [model.string_tag("span.kind", kind)] + ([model.tag("error", "bool", True)] if error else [])
+    start = (NOW_MS - ago_s * 1000) * 1000
+    return model.span(f"{n:016x}", f"{n:016x}", operation, [], start, int(duration_ms * 1000), tags, [])
+
+
+@pytest.fixture(scope="module")
+def client():
+    store = TraceStore()
+    spans = [span(n, "GET /a", 5, error=n <= 2) for n in range(1, 11)]  # 10 calls of 5 ms, 2 of them errors
+    spans += [span(n, "GET /b", 300) for n in range(11, 15)]  # 4 calls of 300 ms
+    spans += [span(n, "github_request", 50, kind="client") for n in range(15, 18)]  # client spans
+    spans += [span(99, "GET /a", 5, ago_s=3 * 3600)]  # three hours ago: outside the default hour
+    store.add_spans([(s, GATEWAY) for s in spans])
+    return create_app(store).test_client()
+
+
+def ask(client, what: str, status: int = 200, **params):
+    params = {"service": "gateway", "endTs": NOW_MS, "lookback": 60_000, "step": 60_000, "ratePer": 600_000} | params
+    response = client.get(f"/api/metrics/{what}", query_string=params)
+    assert response.status_code == status, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def test_calls_per_second_by_service_as_jaeger_names_and_shapes_them(client):
+    family = ask(client, "calls")
+    assert family["name"] == "service_call_rate" and family["type"] == "GAUGE" and "calls/sec" in family["help"]
+    (metric,) = family["metrics"]
+    assert metric["labels"] == [{"name": "service_name", "value": "gateway"}]  # service_name first: Jaeger UI reads it
+    point = metric["metricPoints"][-1]
+    assert point["gaugeValue"]["doubleValue"] == pytest.approx(14 / 600)  # 14 server calls over 10 minutes
+    assert point["timestamp"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW_MS / 1000))
+
+
+def test_grouped_by_operation_error_rate_and_span_kinds(client):
+    family = ask(client, "errors", groupByOperation="true")
+    assert family["name"] == "service_operation_error_rate"
+    rates = {m["labels"][1]["value"]: m["metricPoints"][-1]["gaugeValue"]["doubleValue"] for m in family["metrics"]}
+    assert rates == {"GET /a": pytest.approx(0.2), "GET /b": 0.0}
+    assert [m["labels"][0]["name"] for m in family["metrics"]] == ["service_name", "service_name"]
+    clients = ask(client, "calls", groupByOperation="1", spanKind="client")["metrics"]
+    assert [m["labels"][1]["value"] for m in clients] == ["github_request"]
+
+
+def test_latency_quantiles_within_the_histogram_s_bucket(client):
+    family = ask(client, "latencies", quantile="0.95", groupByOperation="true")
+    assert family["name"] == "service_operation_latencies" and family["help"].startswith("0.95th quantile latency")
+    p95 = {m["labels"][1]["value"]: m["metricPoints"][-1]["gaugeValue"]["doubleValue"] for m in family["metrics"]}
+    assert 4 <= p95["GET /a"] <= 6 and 200 <= p95["GET /b"] <= 400  # the buckets 5 ms and 300 ms fall in
+    cell = [0, 0] + [0] * (len(BOUNDS_MS) + 1)
+    cell[2 + 1] = 10  # ten spans between 2 and 4 ms
+    assert quantile_ms(cell, 0.5) == pytest.approx(3.0)
+
+
+def test_jaegers_defaults_an_empty_window_and_a_service_never_seen(client):
+    assert ask(client, "calls", endTs=None, lookback=None, step=None, ratePer=None)["metrics"]  # now, an hour, 5 s
+    assert ask(client, "calls", endTs=NOW_MS - 7200_000)["metrics"] == []  # two hours ago: nothing then
+    assert ask(client, "calls", service="nobody")["metrics"] == []
+    old = ask(client, "calls", endTs=NOW_MS - 3 * 3600_000 + 60_000)["metrics"][0]["metricPoints"]
+    assert old[-1]["gaugeValue"]["doubleValue"] == pytest.approx(1 / 600)  # the span of three hours ago
+
+
+@pytest.mark.parametrize(
+    "what, params, message",
+    [
+        ("calls", {"service": ""}, "unable to parse param 'service': please provide at least one service name"),
+        ("calls", {"groupByOperation": "maybe"}, "unable to parse param 'groupByOperation'"),
+        ("calls", {"spanKind": "sideways"}, "unsupported span kind: 'sideways'"),
+        ("calls", {"step": "-5"}, "unable to parse param 'step'"),
+        ("calls", {"endTs": "soon"}, "parameter 'endTs' must be a whole number"),
+        ("latencies", {}, "unable to parse param 'quantile'"),
+        ("latencies", {"quantile": "NaN"}, "unable to parse param 'quantile'"),
+        ("latencies", {"quantile": "2"}, "unable to parse param 'quantile'"),
+        ("calls", {"lookback": 86_400_000 * 30, "step": 1}, "more than 11000 points"),
+    ],
+)
+def test_bad_parameters_are_400_never_500(client, what, params, message):
+    body = ask(client, what, 400, **params)
+    assert body["errors"][0]["code"] == 400 and message in body["errors"][0]["msg"]
+
+
+def test_an_unknown_metric_is_404():
+    assert create_app(TraceStore()).test_client().get("/api/metrics/minstep?service=a").status_code == 404
+
+
+def test_memory_is_bounded_whatever_the_traffic(monkeypatch):
+    from workshop.tracestore import spanmetrics
+
+    monkeypatch.setattr(spanmetrics, "MAX_SERIES", 100)
+    metrics = SpanMetrics()
+    for n in range(20_000):  # 20,000 services, as the receivers already face
+        metrics.record(f"service-{n}", "op", "server", NOW_MS * 1000, 1000, False)
+    assert metrics.stats.series == 100 and metrics.stats.dropped == 19_900
+
+
+def test_the_parser_reads_repeated_services_and_kinds():
+    query = metrics_query(MultiDict([("service", "a"), ("service", "b"), ("spanKind", "unspecified")]))
+    assert query.services == ["a", "b"] and query.span_kinds == [""] and query.step_ms == 5_000
+    with pytest.raises(BadQuery):
+        metrics_query(MultiDict({"service": "a"}), latencies=True)
