@@ -27,6 +27,7 @@ def wait_http(url: str, timeout: float = 15) -> None:
 class StageProcesses:
     processes: dict[str, subprocess.Popen]
     url: str
+    proxy_url: str = ""  # the github-proxy's, in the lessons that have one
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> tuple[dict[str, int], str]:
         """Signal every process, wait (bounded), and return their exit codes and their output."""
@@ -79,7 +80,7 @@ def stage_processes(
             wait_http(f"http://127.0.0.1:{proxy_port}/")
         if "worker" in processes:
             wait_for_worker(full_env["REDIS_URL"])
-        yield StageProcesses(processes, f"http://127.0.0.1:{app_port}")
+        yield StageProcesses(processes, f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{proxy_port}")
     finally:
         for process in processes.values():
             if process.poll() is None:
