@@ -42,10 +42,12 @@ def init_tracer(service_name):
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(timeout=EXPORT_TIMEOUT), schedule_delay_millis=200))
     trace.set_tracer_provider(provider)
     logging.getLogger(OTLPSpanExporter.__module__).addFilter(SpansLost())  # the exporter's own logger
-    # W3C Trace Context and Baggage, and Jaeger's headers too, so a service still on jaeger-client joins
-    # the same trace, both ways. OTEL_PROPAGATORS=tracecontext,baggage,jaeger says the same; set, it wins.
+    # Jaeger's headers and W3C Trace Context and Baggage, so a service still on jaeger-client joins the
+    # same trace, both ways. Reading a request, each propagator that finds its header overrides the ones
+    # before it: W3C's last, so a valid `traceparent` wins over an `uber-trace-id` sent with it.
+    # OTEL_PROPAGATORS=jaeger,tracecontext,baggage says the same; set, it wins.
     if "OTEL_PROPAGATORS" not in os.environ:
-        propagators = [TraceContextTextMapPropagator(), W3CBaggagePropagator(), JaegerPropagator()]
+        propagators = [JaegerPropagator(), TraceContextTextMapPropagator(), W3CBaggagePropagator()]
         propagate.set_global_textmap(CompositePropagator(propagators))
     return provider
 

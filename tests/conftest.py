@@ -132,7 +132,7 @@ def instrumented_libraries(folder: str) -> Iterator[None]:
     before = propagate.get_global_textmap()
     # what the lesson's OTEL_PROPAGATORS gives its processes (here OpenTelemetry was imported long before)
     propagate.set_global_textmap(
-        CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator(), JaegerPropagator()])
+        CompositePropagator([JaegerPropagator(), TraceContextTextMapPropagator(), W3CBaggagePropagator()])
     )
     try:
         yield

@@ -1,0 +1,92 @@
+"""What a fault probe broke in lessons 8 and 9's propagation and at lesson 9's edge, over the real wire: the
+lesson's processes (and lesson 9's Traefik and Node proxy), a fake GitHub, a trace store of the test's own.
+(Each test here failed on the lessons before they were fixed.)"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+import requests
+
+from tests.conftest import session_redis_url
+from tests.support.lesson9_tools import require_lesson9_tools
+from tests.support.processes import runner_env, running_stage, stage_processes
+from workshop.fake_github import FakeGitHubConfig, create_app
+from workshop.serving import serve_in_thread
+from workshop.terminal.query_client import QueryClient
+from workshop.tracestore.collector import CollectorConfig, running_collector
+from workshop.tracestore.model import TraceTree
+
+CLIENT_TRACE, CLIENT_SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+TRACEPARENT = f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"
+OTHER_TRACE = "abcdef0123456789abcdef0123456789"
+# a valid one of another trace, one of it not sampled, and unusable ones
+UBER_TRACE_IDS = [f"{OTHER_TRACE}:1234567890abcdef:0:1", f"{OTHER_TRACE}:1234567890abcdef:0:0", "zz:yy:0:1", "::::"]
+
+
+@pytest.fixture
+def store():
+    with running_collector(CollectorConfig.on_free_ports()) as collector:
+        yield collector
+
+
+@pytest.fixture
+def github():
+    """A fake GitHub (no 202s), keeping the headers of every call it got."""
+    fake = create_app(FakeGitHubConfig(computing_calls=0, rate_limit=10_000))
+    seen: list[dict[str, str]] = []
+
+    def recording(environ, start_response):
+        seen.append({k[5:].lower().replace("_", "-"): v for k, v in environ.items() if k.startswith("HTTP_")})
+        return fake(environ, start_response)
+
+    with serve_in_thread(recording) as url:
+        yield url, seen
+
+
+@pytest.fixture
+def lesson8(github, store):
+    redis_url = session_redis_url()
+    redis.Redis.from_url(redis_url).flushdb()
+    with stage_processes("step8_opentelemetry", github[0], store.ports, redis_url=redis_url) as app:
+        yield app
+
+
+def server_span(trace: dict, operation: str) -> dict:
+    (span,) = [span for span in trace["spans"] if span["operationName"] == operation]
+    return span
+
+
+@pytest.mark.parametrize("uber_trace_id", UBER_TRACE_IDS)
+def test_lesson_8_a_valid_traceparent_wins_over_an_uber_trace_id(lesson8, store, uber_trace_id):
+    """Before: the Jaeger propagator ran last, and the last wins: the request left the caller's trace (or,
+    for an unusable `uber-trace-id`, started a fresh root)."""
+    headers = {"traceparent": TRACEPARENT, "uber-trace-id": uber_trace_id}
+    response = requests.get(lesson8.url + "/contributors/pallets/flask", headers=headers, timeout=20)
+    assert response.status_code == 200 and response.headers["X-Trace-Id"] == CLIENT_TRACE
+    trace = QueryClient(store.url).wait_for_trace(CLIENT_TRACE, {"gateway", "github-proxy", "worker"}, timeout=10)
+    gateway = server_span(trace, "GET /contributors/<owner>/<repo>")
+    assert [ref["spanID"] for ref in gateway["references"]] == [CLIENT_SPAN]
+
+
+def test_lesson_8_an_uber_trace_id_alone_still_joins_its_trace(lesson8, store):
+    """jaeger-client callers (lesson 6's services) still join: the W3C header wins only when it is there."""
+    headers = {"uber-trace-id": UBER_TRACE_IDS[0]}
+    response = requests.get(lesson8.url + "/contributors/pallets/flask", headers=headers, timeout=20)
+    assert response.status_code == 200 and response.headers["X-Trace-Id"] == OTHER_TRACE
+
+
+def test_lesson_9_through_traefik_a_client_s_uber_trace_id_does_not_split_the_trace(store):
+    """Before: Traefik's four spans sat alone, and the app's eleven landed in the client's trace, rootless."""
+    require_lesson9_tools()
+    env = runner_env(JAEGER_QUERY_PORT=str(store.query_port), OTLP_HTTP_PORT=str(store.otlp_http_port))
+    with running_stage("step9", env) as (runner, output):
+        url = f"http://127.0.0.1:{env['EDGE_PORT']}/contributors/pallets/flask"
+        response = requests.get(url, headers={"uber-trace-id": UBER_TRACE_IDS[0]}, timeout=20)
+        assert response.status_code == 200
+        trace_id = response.headers["X-Trace-Id"]
+        services = {"traefik", "gateway", "github-proxy", "worker"}
+        trace = QueryClient(store.url).wait_for_trace(trace_id, services, timeout=10)
+    assert trace_id != OTHER_TRACE and trace is not None
+    (root,) = TraceTree(trace).roots
+    assert root.service == "traefik" and len(trace["spans"]) >= 15
