@@ -28,7 +28,7 @@ from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator  # noqa: E402
-from tracing_fixes import SpansLost  # noqa: E402
+from tracing_fixes import NotToThirdParties, SpansLost, to_a_third_party  # noqa: E402, F401 (for github_proxy)
 
 EXPORT_TIMEOUT = 2  # seconds to try sending one batch of spans (the SDK's default, 10, delays every exit)
 LOG_FORMAT = "[trace=%(otelTraceID)s span=%(otelSpanID)s] %(levelname)s %(name)s: %(message)s"  # `make` adds the time
@@ -49,6 +49,8 @@ def init_tracer(service_name):
     if "OTEL_PROPAGATORS" not in os.environ:
         propagators = [JaegerPropagator(), TraceContextTextMapPropagator(), W3CBaggagePropagator()]
         propagate.set_global_textmap(CompositePropagator(propagators))
+    # ... but not to GitHub, which is not ours: see to_a_third_party() (and lesson 8's README).
+    propagate.set_global_textmap(NotToThirdParties(propagate.get_global_textmap()))
     return provider
 
 

@@ -90,3 +90,64 @@ def test_lesson_9_through_traefik_a_client_s_uber_trace_id_does_not_split_the_tr
     assert trace_id != OTHER_TRACE and trace is not None
     (root,) = TraceTree(trace).roots
     assert root.service == "traefik" and len(trace["spans"]) >= 15
+
+
+PROPAGATED = {"traceparent", "tracestate", "baggage", "uber-trace-id"}
+MANY_ITEMS = ",".join(f"item{n}=v" for n in range(200))  # each would be an `uberctx-*` header of its own
+
+
+def propagated(headers: dict[str, str]) -> set[str]:
+    return {name for name in headers if name in PROPAGATED or name.startswith("uberctx-")}
+
+
+def test_lesson_8_sends_github_no_trace_context_and_no_baggage(lesson8, github, store):
+    """Before: the `requests` instrumentation wrote traceparent, uber-trace-id, baggage and uberctx-* (the
+    client's name, alice@example.com) into the calls to GitHub, a third party."""
+    _, seen = github
+    response = requests.get(
+        lesson8.url + "/contributors/pallets/flask?top=3", headers={"X-Client": "alice@example.com"}, timeout=20
+    )
+    assert response.status_code == 200 and len(seen) == 1
+    assert propagated(seen[0]) == set() and "alice" not in str(seen[0])
+    # the call is still traced: its CLIENT span, under get_repo_contributors
+    trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], {"github-proxy"}, timeout=10)
+    spans = {span["spanID"]: span for span in trace["spans"]}
+    (work,) = [span for span in spans.values() if span["operationName"] == "get_repo_contributors"]
+    calls = [s for s in spans.values() if [r["spanID"] for r in s["references"]] == [work["spanID"]]]
+    assert [span["operationName"] for span in calls] == ["GET"]
+
+
+def test_lesson_8_s_proxy_called_with_200_baggage_items_answers_normally(lesson8, github):
+    """Before: `502 GitHub answered 431`: 200 `uberctx-*` headers were more than GitHub takes."""
+    _, seen = github
+    response = requests.get(lesson8.proxy_url + "/stats/pallets/flask", headers={"baggage": MANY_ITEMS}, timeout=20)
+    assert response.status_code == 200, response.text
+    assert propagated(seen[-1]) == set()
+
+
+def test_lesson_9_s_node_proxy_sends_github_no_trace_context_and_no_baggage(github):
+    from tests.test_github_proxies import node_proxy
+
+    require_lesson9_tools()
+    url, seen = github
+    with node_proxy(url) as proxy:
+        headers = {"traceparent": TRACEPARENT, "baggage": MANY_ITEMS + ",client=alice%40example.com"}
+        response = requests.get(proxy + "/stats/pallets/flask", headers=headers, timeout=20)
+    assert response.status_code == 200, response.text
+    assert len(seen) == 1 and propagated(seen[0]) == set()
+
+
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "POST", "DELETE"])
+def test_lesson_9_s_node_proxy_answers_anything_but_get_405_without_the_pipeline(github, method):
+    """Before: Express ran the GET route for HEAD (a GitHub call, a whole trace); OPTIONS was 405, as in Python
+    now, which answered it 200."""
+    from tests.test_github_proxies import node_proxy
+
+    require_lesson9_tools()
+    url, seen = github
+    with node_proxy(url) as proxy:
+        response = requests.request(method, proxy + "/stats/pallets/flask", timeout=10)
+    assert (response.status_code, response.headers.get("Allow")) == (405, "GET")
+    assert "X-Trace-Id" not in response.headers and seen == []
+    if method != "HEAD":
+        assert response.json() == {"error": "The method is not allowed for the requested URL: only GET is."}

@@ -10,7 +10,7 @@
 "use strict";
 
 // Tracing first: OpenTelemetry patches `http` and `express` as they load, so it starts before they do.
-const { startTracing, stopTracing } = require("./tracing");
+const { startTracing, stopTracing, toAThirdParty } = require("./tracing");
 if (require.main === module) startTracing();
 
 const express = require("express");
@@ -33,6 +33,15 @@ app.disable("x-powered-by");
 app.set("etag", false); // GitHub's stats change: no conditional answers
 app.set("case sensitive routing", true); // /STATS/... and /stats/.../ are unknown routes, as in Flask
 app.set("strict routing", true);
+
+// GET only: anything else (HEAD and OPTIONS too) is 405 with `Allow: GET`, before any route runs: no call to
+// GitHub, no span (tracing.js), as the Python services answer it.
+const NOT_ALLOWED = "The method is not allowed for the requested URL: only GET is.";
+app.use((req, res, next) => {
+  if (req.method === "GET") return next();
+  res.set("Allow", "GET");
+  errorResponse(res, 405, NOT_ALLOWED);
+});
 
 // Every recorded answer names its trace: look it up with `python -m workshop trace <id>` or in Jaeger.
 // (A caller can ask not to record it: `traceparent: 00-...-00`. Then there is no trace to name.)
@@ -98,11 +107,13 @@ async function getRepoContributors(owner, repo) {
 }
 
 // One attempt. The undici instrumentation makes fetch's CLIENT span (the URL, never the headers: they
-// hold the token); what GitHub said about it is an event on get_repo_contributors's span.
+// hold the token); what GitHub said about it is an event on get_repo_contributors's span. GitHub is a
+// third party: it gets no trace context and no baggage (the instrumentation would send both).
 async function callGitHub(url, headers, attempt) {
   let response;
   try {
-    response = await fetch(url, { headers, signal: AbortSignal.timeout(GITHUB_TIMEOUT * 1000) });
+    const signal = AbortSignal.timeout(GITHUB_TIMEOUT * 1000);
+    response = await toAThirdParty(() => fetch(url, { headers, signal }));
   } catch (error) {
     if (error.name === "TimeoutError") throw new GitHubError(504, `GitHub did not answer within ${GITHUB_TIMEOUT} s`);
     throw new GitHubError(502, `cannot connect to GitHub at ${GITHUB_API_URL}`);
@@ -144,8 +155,6 @@ function errorResponse(res, status, message, retryAfter) {
 }
 
 // Anything else: a JSON answer, as the Python proxy gives.
-const NOT_ALLOWED = "The method is not allowed for the requested URL.";
-app.all("/stats/:owner/:repo", (req, res) => errorResponse(res, 405, NOT_ALLOWED));
 app.use((req, res) => errorResponse(res, 404, "no such route: try /stats/<owner>/<repo>"));
 app.use((error, req, res, next) => { // eslint-disable-line no-unused-vars
   if (error instanceof URIError || error.status === 400) { // Express could not decode the path
