@@ -151,3 +151,59 @@ def test_lesson_9_s_node_proxy_answers_anything_but_get_405_without_the_pipeline
     assert "X-Trace-Id" not in response.headers and seen == []
     if method != "HEAD":
         assert response.json() == {"error": "The method is not allowed for the requested URL: only GET is."}
+
+
+def test_lesson_9_s_traefik_answers_504_when_the_gateway_does_not_answer(tmp_path):
+    """Before: no forwarding timeout, and the client waited its own (60 s for the runner's demo request).
+    The lesson's routes.yml, with its 30 s made 1 s, in front of a gateway that takes connections and
+    never answers (a stopped process's socket does the same)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tests.support.lesson9_tools import STAGE
+    from tests.support.processes import distinct_free_ports
+    from tests.support.stage_loader import ROOT
+
+    require_lesson9_tools()
+    routes = (ROOT / STAGE / "routes.yml").read_text()
+    assert "responseHeaderTimeout: 30s" in routes, "no forwarding timeout"
+    (tmp_path / "routes.yml").write_text(routes.replace("responseHeaderTimeout: 30s", "responseHeaderTimeout: 1s"))
+    (tmp_path / "traefik.sh").write_text((ROOT / STAGE / "traefik.sh").read_text())
+    edge, otlp = distinct_free_ports(2)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        env = {
+            **os.environ,
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+            "EDGE_PORT": str(edge),
+            "GATEWAY_URL": f"http://127.0.0.1:{silent.getsockname()[1]}",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp}",
+        }
+        traefik = subprocess.Popen(
+            ["sh", "traefik.sh"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 15
+            while not socket_open(edge) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            url = f"http://127.0.0.1:{edge}/"
+            while requests.get(url, timeout=10).status_code == 404 and time.monotonic() < deadline:
+                time.sleep(0.1)  # Traefik is up, and has not read routes.yml yet
+            started = time.monotonic()
+            response = requests.get(f"http://127.0.0.1:{edge}/contributors/pallets/flask", timeout=10)
+            assert response.status_code == 504 and time.monotonic() - started < 5
+        finally:
+            traefik.terminate()
+            traefik.wait(timeout=10)
+
+
+def socket_open(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
