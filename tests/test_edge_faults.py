@@ -4,6 +4,8 @@ lesson's processes (and lesson 9's Traefik and Node proxy), a fake GitHub, a tra
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis
 import requests
@@ -86,10 +88,19 @@ def test_lesson_9_through_traefik_a_client_s_uber_trace_id_does_not_split_the_tr
         assert response.status_code == 200
         trace_id = response.headers["X-Trace-Id"]
         services = {"traefik", "gateway", "github-proxy", "worker"}
-        trace = QueryClient(store.url).wait_for_trace(trace_id, services, timeout=10)
-    assert trace_id != OTHER_TRACE and trace is not None
-    (root,) = TraceTree(trace).roots
-    assert root.service == "traefik" and len(trace["spans"]) >= 15
+        query = QueryClient(store.url)
+        trace = query.wait_for_trace(trace_id, services, timeout=10)
+        assert trace_id != OTHER_TRACE and trace is not None
+        (root,) = TraceTree(trace).roots
+        assert root.service == "traefik" and len(trace["spans"]) >= 15
+
+        # HEAD (before: the whole pipeline, a GitHub call and a trace) and OPTIONS: 405 from the gateway at once
+        proxied = len(query.find_traces("github-proxy", limit=100))
+        for method in ("HEAD", "OPTIONS"):
+            response = requests.request(method, url, timeout=10)
+            assert (response.status_code, response.headers.get("Allow")) == (405, "GET"), method
+        time.sleep(1.5)  # the proxy's spans of a request that reached it would have arrived
+        assert len(query.find_traces("github-proxy", limit=100)) == proxied
 
 
 PROPAGATED = {"traceparent", "tracestate", "baggage", "uber-trace-id"}
