@@ -114,3 +114,33 @@ def test_a_raw_utf8_path_is_read_as_utf8_and_double_slashes_get_json(lesson):
     for path in ("//", "//contributors//pallets/flask"):
         response = requests.get(lesson.url + path, timeout=10, allow_redirects=False)
         assert response.status_code == 404 and "no such route" in response.json()["error"], (path, response.text)
+
+
+@pytest.mark.parametrize("stage", ["step4_distributed", "step6_baggage", "step8_opentelemetry"])
+def test_the_gateway_says_the_proxy_hung_up_not_that_it_could_not_connect(stage):
+    """Before: `cannot connect to the github-proxy` for a proxy that took the request and died mid-way."""
+    import threading
+
+    with (
+        socket.create_server(("127.0.0.1", 0)) as hanging_up,
+        running_collector(CollectorConfig.on_free_ports()) as store,
+    ):
+
+        def take_and_close() -> None:
+            while True:
+                try:
+                    connection, _ = hanging_up.accept()
+                except OSError:
+                    return
+                connection.recv(65536)  # the request came in...
+                connection.close()  # ...and the proxy died
+
+        threading.Thread(target=take_and_close, daemon=True).start()
+        proxy = f"http://127.0.0.1:{hanging_up.getsockname()[1]}"
+        redis_url = session_redis_url()
+        with stage_processes(
+            stage, "http://127.0.0.1:9", store.ports, redis_url=redis_url, only={"gateway"}, PROXY_URL=proxy
+        ) as app:
+            response = requests.get(app.url + "/contributors/pallets/flask", timeout=20)
+    assert response.status_code == 502
+    assert response.json() == {"error": "the github-proxy closed the connection without answering"}
