@@ -144,3 +144,30 @@ def test_the_gateway_says_the_proxy_hung_up_not_that_it_could_not_connect(stage)
             response = requests.get(app.url + "/contributors/pallets/flask", timeout=20)
     assert response.status_code == 502
     assert response.json() == {"error": "the github-proxy closed the connection without answering"}
+
+
+def test_lesson_6_ignores_a_jaeger_debug_id_longer_than_64_bytes():
+    """Before: jaeger-client stored a client's `jaeger-debug-id` of any size as a tag (10 KB seen)."""
+    from workshop.terminal.query_client import QueryClient
+
+    with (
+        serve_in_thread(create_app(FakeGitHubConfig(computing_calls=0, rate_limit=10_000))) as github,
+        running_collector(CollectorConfig.on_free_ports()) as store,
+    ):
+        redis_url = session_redis_url()
+        redis.Redis.from_url(redis_url).flushdb()
+        with stage_processes("step6_baggage", github, store.ports, redis_url=redis_url) as app:
+            ids = []
+            for debug_id in ("d" * 10_000, "my-debug-session"):
+                response = requests.get(
+                    app.url + "/contributors/pallets/flask", headers={"jaeger-debug-id": debug_id}, timeout=20
+                )
+                assert response.status_code == 200
+                ids.append(response.headers["X-Trace-Id"])
+            query = QueryClient(store.url)
+            traces = [query.wait_for_trace(trace_id, {"gateway", "github-proxy"}, timeout=10) for trace_id in ids]
+    tagged = [
+        [tag["value"] for span in trace["spans"] for tag in span["tags"] if tag["key"] == "jaeger-debug-id"]
+        for trace in traces
+    ]
+    assert tagged == [[], ["my-debug-session"]]
