@@ -10,7 +10,9 @@ hand it as if it were a request:
   lower case. They get 405 with `Allow: GET`: these services are read-only APIs, and a HEAD answered
   honestly would cost the whole GET.
 It also reads a raw UTF-8 path as UTF-8 (werkzeug would read it as latin-1), answers `//` from the app (not
-werkzeug's 308 HTML page), and closes the connection once it answered, even after a body it did not read.
+werkzeug's 308 HTML page), closes the connection once it answered, even after a body it did not read, and
+says what the server itself refuses (a garbled request line, HTTP/2.0, more than 100 headers, a header line
+over 64 KB) in JSON, as the app would, rather than in an HTML page.
 """
 
 import json
@@ -19,6 +21,7 @@ import re
 import signal
 import threading
 import time
+from http import HTTPStatus
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Response
@@ -92,6 +95,14 @@ class RequestHandler(WSGIRequestHandler):
         if parsed:  # the path's raw bytes as %-escapes, which werkzeug decodes as UTF-8
             self.path = re.sub(r"[^\x00-\x7f]", lambda byte: f"%{ord(byte.group()):02X}", self.path)
         return parsed
+
+    def send_error(self, code, message=None, explain=None):
+        if self.request_version == "HTTP/0.9":  # the request line was not understood: answer HTTP/1.0's way,
+            self.request_version = "HTTP/1.0"  # with a status line (HTTP/0.9 has none)
+        self.error_content_type = "application/json"
+        self.error_message_format = json.dumps({"error": HTTPStatus(code).phrase.lower()}).replace("%", "%%") + "\n"
+        self.log_error("%d: %s", code, message)  # what was wrong, for the log; the client gets the status's name
+        super().send_error(code)
 
     def make_environ(self):
         environ = super().make_environ()  # the app reads the body (if ever) from the stream as it was

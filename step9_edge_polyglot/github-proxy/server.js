@@ -38,6 +38,7 @@ app.set("strict routing", true);
 // GitHub, no span (tracing.js), as the Python services answer it.
 const NOT_ALLOWED = "The method is not allowed for the requested URL: only GET is.";
 app.use((req, res, next) => {
+  if (req.httpVersionMajor !== 1) return errorResponse(res, 505, "http version not supported"); // as in Python
   if (req.method === "GET") return next();
   res.set("Allow", "GET");
   errorResponse(res, 405, NOT_ALLOWED);
@@ -60,8 +61,9 @@ class GitHubError extends Error {
   }
 }
 
-app.get("/stats/:owner/:repo", async (req, res) => {
+app.get("/stats/:owner/:repo", async (req, res, next) => {
   const { owner, repo } = req.params;
+  if (owner.includes("/") || repo.includes("/")) return next(); // a %2F: Flask reads it as a "/", no such route
   if (!OWNER_NAME.test(owner)) {
     return errorResponse(res, 400, `invalid owner ${quote(owner)}: use 1-39 letters, digits or single hyphens`);
   }
@@ -222,6 +224,12 @@ if (require.main === module) {
     const body = JSON.stringify({ error: reason.toLowerCase() });
     const head = `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}`;
     if (socket.writable) socket.end(`${head}\r\nConnection: close\r\n\r\n${body}`);
+  });
+  // CONNECT (a tunnel) never reaches Express: 405 too, as every method but GET.
+  server.on("connect", (req, socket) => {
+    const body = JSON.stringify({ error: NOT_ALLOWED });
+    const head = `HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nContent-Type: application/json\r\n`;
+    socket.end(`${head}Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
   });
   // Until Ctrl-C or SIGTERM, then the requests in flight are finished (10 s at most, as in Python), and the
   // last spans are sent.
