@@ -2,7 +2,7 @@
 
 - `DroppedSpans`: jaeger-client drops spans silently when it cannot send them; this says so in the log.
 - `FlaskTracing`: flask-opentracing's request tracing, made safe for concurrent requests, and careful
-  with the `uber-trace-id` header, which is input from outside.
+  with the `uber-trace-id` and `jaeger-debug-id` headers, which are input from outside.
 """
 
 import logging
@@ -56,6 +56,12 @@ class FlaskTracing(flask_opentracing.FlaskTracing):
         if header is not None and not TRACE_CONTEXT.fullmatch(unquote(header)):
             logging.getLogger("tracing").warning("invalid uber-trace-id ignored: %.80r", header)
             del request.environ["HTTP_UBER_TRACE_ID"]
+        # jaeger-debug-id names a debug trace the client asks for: jaeger-client stores it as a tag, of
+        # any size. One longer than a baggage item may be is ignored.
+        debug_id = request.environ.get("HTTP_JAEGER_DEBUG_ID")
+        if debug_id is not None and len(debug_id.encode("latin-1", "replace")) > MAX_DEBUG_ID_BYTES:
+            logging.getLogger("tracing").warning("jaeger-debug-id of %d bytes ignored", len(debug_id))
+            del request.environ["HTTP_JAEGER_DEBUG_ID"]
         super()._before_request_fn(attributes)
         # Baggage headers but no trace id: jaeger-client would never record this new trace. The
         # sampler decides, as for any new trace.
@@ -64,6 +70,8 @@ class FlaskTracing(flask_opentracing.FlaskTracing):
         if untraced and self.tracer.sampler.is_sampled(span.context.trace_id, span.operation_name)[0]:
             span.context.flags |= SAMPLED_FLAG
 
+
+MAX_DEBUG_ID_BYTES = 64
 
 # uber-trace-id is {trace id}:{span id}:{parent span id}:{flags}, in hex: 128, 64, 64 and 8 bits at most
 TRACE_CONTEXT = re.compile(r"[0-9a-f]{1,32}:[0-9a-f]{1,16}:[0-9a-f]{1,16}:[0-9a-f]{1,2}", re.IGNORECASE)

@@ -24,6 +24,7 @@ import uuid
 
 import redis
 import requests
+import urllib3
 from flask import Flask, jsonify, request
 from opentelemetry import propagate
 from opentracing import global_tracer
@@ -149,7 +150,9 @@ def call_github_proxy(owner, repo):
             response = requests.get(url, headers=headers, timeout=PROXY_TIMEOUT)
         except requests.Timeout:
             raise GitHubError(504, f"the github-proxy did not answer within {PROXY_TIMEOUT:g} s") from None
-        except requests.ConnectionError:
+        except requests.ConnectionError as error:
+            if isinstance(error.args[0], urllib3.exceptions.ProtocolError):  # it connected, then hung up
+                raise GitHubError(502, "the github-proxy closed the connection without answering") from None
             raise GitHubError(502, f"cannot connect to the github-proxy at {PROXY_URL}") from None
         span.set_tag(tags.HTTP_STATUS_CODE, response.status_code)
         if response.status_code >= 400:

@@ -26,6 +26,7 @@ import uuid
 
 import redis
 import requests
+import urllib3
 from flask import Flask, jsonify, request
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
@@ -140,7 +141,9 @@ def call_github_proxy(owner, repo):
         response = requests.get(url, timeout=PROXY_TIMEOUT)
     except requests.Timeout:
         raise GitHubError(504, f"the github-proxy did not answer within {PROXY_TIMEOUT:g} s") from None
-    except requests.ConnectionError:
+    except requests.ConnectionError as error:
+        if isinstance(error.args[0], urllib3.exceptions.ProtocolError):  # it connected, then hung up
+            raise GitHubError(502, "the github-proxy closed the connection without answering") from None
         raise GitHubError(502, f"cannot connect to the github-proxy at {PROXY_URL}") from None
     return read_proxy_answer(response)
 

@@ -26,6 +26,7 @@ from tracing import (
     instrument_libraries,
     instrument_logs,
     recorded_trace_id,
+    to_a_third_party,
 )
 from werkzeug.exceptions import HTTPException
 
@@ -95,9 +96,11 @@ def get_repo_contributors(owner, repo):
 
 def call_github(url, headers, attempt):
     """One attempt. The requests instrumentation makes its CLIENT span (the URL, never the headers: they
-    hold the token); what GitHub said about it is an event on get_repo_contributors's span."""
+    hold the token); what GitHub said about it is an event on get_repo_contributors's span. GitHub is a
+    third party: it gets no trace context and no baggage (the instrumentation would send both)."""
     try:
-        response = requests.get(url, headers=headers, timeout=GITHUB_TIMEOUT)
+        with to_a_third_party():
+            response = requests.get(url, headers=headers, timeout=GITHUB_TIMEOUT)
     except requests.Timeout:
         raise GitHubError(504, f"GitHub did not answer within {GITHUB_TIMEOUT:g} s") from None
     except requests.ConnectionError:

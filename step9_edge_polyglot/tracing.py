@@ -28,7 +28,7 @@ from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator  # noqa: E402
-from tracing_fixes import SpansLost  # noqa: E402
+from tracing_fixes import NotToThirdParties, SpansLost, to_a_third_party  # noqa: E402, F401 (for github_proxy)
 
 EXPORT_TIMEOUT = 2  # seconds to try sending one batch of spans (the SDK's default, 10, delays every exit)
 LOG_FORMAT = "[trace=%(otelTraceID)s span=%(otelSpanID)s] %(levelname)s %(name)s: %(message)s"  # `make` adds the time
@@ -42,11 +42,15 @@ def init_tracer(service_name):
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(timeout=EXPORT_TIMEOUT), schedule_delay_millis=200))
     trace.set_tracer_provider(provider)
     logging.getLogger(OTLPSpanExporter.__module__).addFilter(SpansLost())  # the exporter's own logger
-    # W3C Trace Context and Baggage, and Jaeger's headers too, so a service still on jaeger-client joins
-    # the same trace, both ways. OTEL_PROPAGATORS=tracecontext,baggage,jaeger says the same; set, it wins.
+    # Jaeger's headers and W3C Trace Context and Baggage, so a service still on jaeger-client joins the
+    # same trace, both ways. Reading a request, each propagator that finds its header overrides the ones
+    # before it: W3C's last, so a valid `traceparent` wins over an `uber-trace-id` sent with it.
+    # OTEL_PROPAGATORS=jaeger,tracecontext,baggage says the same; set, it wins.
     if "OTEL_PROPAGATORS" not in os.environ:
-        propagators = [TraceContextTextMapPropagator(), W3CBaggagePropagator(), JaegerPropagator()]
+        propagators = [JaegerPropagator(), TraceContextTextMapPropagator(), W3CBaggagePropagator()]
         propagate.set_global_textmap(CompositePropagator(propagators))
+    # ... but not to GitHub, which is not ours: see to_a_third_party() (and lesson 8's README).
+    propagate.set_global_textmap(NotToThirdParties(propagate.get_global_textmap()))
     return provider
 
 

@@ -131,9 +131,8 @@ def instrumented_libraries(folder: str) -> Iterator[None]:
     load_stage_module(folder, "tracing").instrument_libraries()
     before = propagate.get_global_textmap()
     # what the lesson's OTEL_PROPAGATORS gives its processes (here OpenTelemetry was imported long before)
-    propagate.set_global_textmap(
-        CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator(), JaegerPropagator()])
-    )
+    propagators = CompositePropagator([JaegerPropagator(), TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+    propagate.set_global_textmap(load_stage_module(folder, "tracing_fixes").NotToThirdParties(propagators))
     try:
         yield
     finally:

@@ -188,7 +188,7 @@ def test_invalid_names_are_400_and_never_reach_github(proxy, path, message):
 def test_unknown_routes_and_methods_answer_json(proxy):
     for path in ("/STATS/pallets/flask", "/stats/pallets/flask/"):
         assert proxy.get(path).status_code == 404, path
-    assert proxy.get("/stats/a%2Fb/flask").status_code in (400, 404)  # Flask routes the decoded path, Express not
+    assert proxy.get("/stats/a%2Fb/flask").status_code == 404  # Flask routes the decoded path; Express agrees
     response = proxy.get("/stats/%FF/flask")  # not UTF-8 once decoded
     assert response.status_code == 400 and "error" in response.json()
     response = proxy.get("/nothing/here")
@@ -203,3 +203,71 @@ def test_an_unreachable_github_is_502_naming_it(proxy):
     with serve(closed) as url:
         response = requests.get(url + "/stats/pallets/flask", timeout=10)
     assert (response.status_code, response.json()) == (502, {"error": f"cannot connect to GitHub at {closed}"})
+
+
+# --- what the servers themselves answer (before any route): both proxies as real processes ---------------------
+
+NOT_ALLOWED = {"error": "The method is not allowed for the requested URL: only GET is."}
+NO_ROUTE = {"error": "no such route: try /stats/<owner>/<repo>"}
+SAME = [
+    (b"OPTIONS /stats/pallets/flask HTTP/1.1\r\nHost: x\r\n\r\n", 405, NOT_ALLOWED),
+    (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 405, NOT_ALLOWED),
+    (b"HEAD /stats/pallets/flask HTTP/1.1\r\nHost: x\r\n\r\n", 405, None),
+    (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405, NOT_ALLOWED),
+    (b"GET /stats/pallets/flask HTTP/2.0\r\nHost: x\r\n\r\n", 505, {"error": "http version not supported"}),
+    (b"GET /stats/a%2Fb/flask HTTP/1.1\r\nHost: x\r\n\r\n", 404, NO_ROUTE),
+    (
+        b"GET /x HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
+        431,
+        {"error": "request header fields too large"},
+    ),
+    (b"\x16\x03\x01 hello\r\n\r\n", 400, {"error": "bad request"}),
+]
+
+
+@pytest.fixture(scope="module")
+def both_proxies() -> Iterator[dict[str, str]]:
+    """Lesson 8's Python proxy (`python github_proxy.py`, with serving.py) and lesson 9's Node one."""
+    from tests.support.processes import stage_processes
+
+    require_lesson9_tools()
+    with (
+        serve_in_thread(create_app(FakeGitHubConfig(computing_calls=0))) as github,
+        stage_processes("step8_opentelemetry", github, {"otlp_http": free_port()}, only={"github-proxy"}) as python,
+        node_proxy(github) as node,
+    ):
+        yield {"python": python.proxy_url, "node": node}
+
+
+def raw_answer(url: str, request: bytes) -> tuple[int, object]:
+    """Send `request` as bytes; the answer's status and JSON body (None if it has none)."""
+    import json
+    import socket
+
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request)
+        answer = b""
+        expected = (lambda: 0) if request.startswith(b"HEAD ") else (lambda: length(answer))  # HEAD: no body
+        while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < expected():
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body) if body.strip() else None
+
+
+def length(answer: bytes) -> int:
+    for line in answer.partition(b"\r\n\r\n")[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 0
+
+
+@pytest.mark.parametrize("request_bytes, status, body", SAME, ids=[r[:20].decode("latin-1") for r, _, _ in SAME])
+def test_the_servers_refuse_the_same_requests_the_same_way(both_proxies, request_bytes, status, body):
+    """Before: OPTIONS 200 in Python, 405 in Node; %2F 404 / 400; HTTP/2.0 an HTML 505 without a status line
+    in Python, 200 in Node; CONNECT: Node closed the connection; Python's refusals were HTML pages."""
+    answers = {kind: raw_answer(url, request_bytes) for kind, url in both_proxies.items()}
+    assert answers == {"python": (status, body), "node": (status, body)}

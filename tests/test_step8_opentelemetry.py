@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.conftest import TOKEN, instrumented_libraries, serve_stage_app, untraced_get
+from tests.conftest import TOKEN, instrumented_libraries, serve_stage_app, session_redis_url, untraced_get
 from tests.support.expected_trees import EXPECTED_TREES, canonical
 from tests.support.spans import build_tree, find, settled
 from tests.support.wire_capture import headers_to_the_proxy, job_as_queued
@@ -122,6 +122,7 @@ def test_w3c_and_jaeger_headers_to_the_proxy(monkeypatch, otel_spans):
 
 
 def test_the_job_carries_traceparent_and_uber_trace_id(fake_github, monkeypatch, otel_spans):
+    session_redis_url()  # started (if this test is the first to need it) before the instrumentation: no PING span
     with instrumented_libraries(STAGE):
         job, response = job_as_queued(
             STAGE, monkeypatch, fake_github.url, "/contributors/a/b?top=5", {"X-Client": "ci"}

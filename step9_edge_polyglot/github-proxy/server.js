@@ -10,7 +10,7 @@
 "use strict";
 
 // Tracing first: OpenTelemetry patches `http` and `express` as they load, so it starts before they do.
-const { startTracing, stopTracing } = require("./tracing");
+const { startTracing, stopTracing, toAThirdParty } = require("./tracing");
 if (require.main === module) startTracing();
 
 const express = require("express");
@@ -34,6 +34,16 @@ app.set("etag", false); // GitHub's stats change: no conditional answers
 app.set("case sensitive routing", true); // /STATS/... and /stats/.../ are unknown routes, as in Flask
 app.set("strict routing", true);
 
+// GET only: anything else (HEAD and OPTIONS too) is 405 with `Allow: GET`, before any route runs: no call to
+// GitHub, no span (tracing.js), as the Python services answer it.
+const NOT_ALLOWED = "The method is not allowed for the requested URL: only GET is.";
+app.use((req, res, next) => {
+  if (req.httpVersionMajor !== 1) return errorResponse(res, 505, "http version not supported"); // as in Python
+  if (req.method === "GET") return next();
+  res.set("Allow", "GET");
+  errorResponse(res, 405, NOT_ALLOWED);
+});
+
 // Every recorded answer names its trace: look it up with `python -m workshop trace <id>` or in Jaeger.
 // (A caller can ask not to record it: `traceparent: 00-...-00`. Then there is no trace to name.)
 app.use((req, res, next) => {
@@ -51,8 +61,9 @@ class GitHubError extends Error {
   }
 }
 
-app.get("/stats/:owner/:repo", async (req, res) => {
+app.get("/stats/:owner/:repo", async (req, res, next) => {
   const { owner, repo } = req.params;
+  if (owner.includes("/") || repo.includes("/")) return next(); // a %2F: Flask reads it as a "/", no such route
   if (!OWNER_NAME.test(owner)) {
     return errorResponse(res, 400, `invalid owner ${quote(owner)}: use 1-39 letters, digits or single hyphens`);
   }
@@ -98,11 +109,13 @@ async function getRepoContributors(owner, repo) {
 }
 
 // One attempt. The undici instrumentation makes fetch's CLIENT span (the URL, never the headers: they
-// hold the token); what GitHub said about it is an event on get_repo_contributors's span.
+// hold the token); what GitHub said about it is an event on get_repo_contributors's span. GitHub is a
+// third party: it gets no trace context and no baggage (the instrumentation would send both).
 async function callGitHub(url, headers, attempt) {
   let response;
   try {
-    response = await fetch(url, { headers, signal: AbortSignal.timeout(GITHUB_TIMEOUT * 1000) });
+    const signal = AbortSignal.timeout(GITHUB_TIMEOUT * 1000);
+    response = await toAThirdParty(() => fetch(url, { headers, signal }));
   } catch (error) {
     if (error.name === "TimeoutError") throw new GitHubError(504, `GitHub did not answer within ${GITHUB_TIMEOUT} s`);
     throw new GitHubError(502, `cannot connect to GitHub at ${GITHUB_API_URL}`);
@@ -144,8 +157,6 @@ function errorResponse(res, status, message, retryAfter) {
 }
 
 // Anything else: a JSON answer, as the Python proxy gives.
-const NOT_ALLOWED = "The method is not allowed for the requested URL.";
-app.all("/stats/:owner/:repo", (req, res) => errorResponse(res, 405, NOT_ALLOWED));
 app.use((req, res) => errorResponse(res, 404, "no such route: try /stats/<owner>/<repo>"));
 app.use((error, req, res, next) => { // eslint-disable-line no-unused-vars
   if (error instanceof URIError || error.status === 400) { // Express could not decode the path
@@ -213,6 +224,12 @@ if (require.main === module) {
     const body = JSON.stringify({ error: reason.toLowerCase() });
     const head = `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}`;
     if (socket.writable) socket.end(`${head}\r\nConnection: close\r\n\r\n${body}`);
+  });
+  // CONNECT (a tunnel) never reaches Express: 405 too, as every method but GET.
+  server.on("connect", (req, socket) => {
+    const body = JSON.stringify({ error: NOT_ALLOWED });
+    const head = `HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nContent-Type: application/json\r\n`;
+    socket.end(`${head}Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
   });
   // Until Ctrl-C or SIGTERM, then the requests in flight are finished (10 s at most, as in Python), and the
   // last spans are sent.

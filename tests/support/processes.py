@@ -27,6 +27,7 @@ def wait_http(url: str, timeout: float = 15) -> None:
 class StageProcesses:
     processes: dict[str, subprocess.Popen]
     url: str
+    proxy_url: str = ""  # the github-proxy's, in the lessons that have one
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> tuple[dict[str, int], str]:
         """Signal every process, wait (bounded), and return their exit codes and their output."""
@@ -79,7 +80,10 @@ def stage_processes(
             wait_http(f"http://127.0.0.1:{proxy_port}/")
         if "worker" in processes:
             wait_for_worker(full_env["REDIS_URL"])
-        yield StageProcesses(processes, f"http://127.0.0.1:{app_port}")
+        exited = {name: process.returncode for name, process in processes.items() if process.poll() is not None}
+        if exited:  # another checkout's process took the port between the pick and the start: not ours answered
+            raise RuntimeError(f"{folder}: {exited} exited on start: {processes[next(iter(exited))].stdout.read()}")
+        yield StageProcesses(processes, f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{proxy_port}")
     finally:
         for process in processes.values():
             if process.poll() is None:
@@ -100,7 +104,7 @@ def wait_for_worker(redis_url: str, timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
-_picked = itertools.count()
+_picked = itertools.count(os.getpid() % 1_000)  # not where another test session (another checkout) starts
 
 
 def distinct_free_ports(count: int, kind: int = socket.SOCK_STREAM) -> list[int]:
