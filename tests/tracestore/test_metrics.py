@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -117,3 +118,18 @@ def test_the_parser_reads_repeated_services_and_kinds():
     assert query.services == ["a", "b"] and query.span_kinds == [""] and query.step_ms == 5_000
     with pytest.raises(BadQuery):
         metrics_query(MultiDict({"service": "a"}), latencies=True)
+
+
+def test_the_monitor_page_charts_the_metrics_and_links_each_point_to_its_traces(client):
+    html = client.get("/monitor?service=gateway&window=1h", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert "requests per second" in html and "error rate" in html and "latency" in html
+    assert html.count("<circle") >= 5  # requests, errors, p50, p75, p95: a point each at least
+    assert ">GET /a</a>" in html and ">GET /b</a>" in html and "20.0%" in html  # the operations' table
+    links = [link.replace("&amp;", "&") for link in re.findall(r'<a href="(/search\?[^"]*minDuration[^"]*)"', html)]
+    assert links, "a latency point links to the traces at least that slow"
+    found = client.get(links[-1], headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert found.count('name="trace"') >= 1
+    sorted_by_p95 = client.get("/monitor/results?service=gateway&sort=p95").get_data(as_text=True)
+    assert sorted_by_p95.index(">GET /b</a>") < sorted_by_p95.index(">GET /a</a>")  # the slower first
+    odd = client.get("/monitor?service=nobody&window=forever&spanKind=sideways&sort=x", headers={"Accept": "text/html"})
+    assert odd.status_code == 200  # unknown choices fall back to the defaults

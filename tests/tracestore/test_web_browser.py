@@ -127,3 +127,13 @@ def test_a_new_trace_appears_on_the_open_search_page_without_a_reload(lesson6, p
     page.get_by_label(f"compare {fresh}").wait_for(timeout=10_000)
     assert page.evaluate("window.notReloaded") is True
     assert time.monotonic() - started < 15
+
+
+def test_the_monitor_page_draws_lesson_6_and_a_latency_point_opens_its_traces(lesson6, page):
+    page.goto(lesson6["store"].url + "/monitor?service=gateway")
+    charts = page.locator("figure.monitor-chart svg")
+    assert charts.count() == 3 and page.locator("figure.monitor-chart circle").count() >= 5
+    assert page.locator("table.operations tbody tr", has_text="contributors").count() == 1
+    page.locator("figure.monitor-chart", has_text="latency").locator("circle").last.click()
+    page.wait_for_url("**/search?**minDuration**")
+    page.get_by_label(f"compare {lesson6['first']}").wait_for(timeout=5_000)  # the request behind the point

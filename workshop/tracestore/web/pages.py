@@ -10,6 +10,8 @@ real Jaeger alike.
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
@@ -18,6 +20,7 @@ from workshop.tracestore.diagnosis import diagnose
 from workshop.tracestore.durations import format_duration_us
 from workshop.tracestore.model import Json, TraceTree, normalize_trace_id
 from workshop.tracestore.query import BadQuery, TraceQuery, v1_trace_query
+from workshop.tracestore.web import monitor as monitoring
 from workshop.tracestore.web.model import (
     HOW_COMPARE_MATCHES,
     colours,
@@ -37,7 +40,7 @@ LOOKBACKS = [
     ("", "any time"),
 ]
 LIVE_SECONDS = 2
-FORM_FIELDS = ("operation", "tags", "minDuration", "maxDuration", "limit")
+FORM_FIELDS = ("operation", "tags", "minDuration", "maxDuration", "limit", "start", "end")  # start, end: µs
 
 pages = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
 pages.add_app_template_filter(format_duration_us, "duration")
@@ -165,6 +168,49 @@ def dependencies():
     links = store.dependencies()
     graph = dependency_graph(links, store.services())
     return render_template("dependencies.html", graph=graph, links=links, colours=colours(list(graph.nodes)))
+
+
+@pages.get("/monitor")
+def monitor():
+    """Jaeger UI's Monitor tab, at its path: a service's rates and latencies from the span metrics."""
+    return render_template("monitor.html", **monitor_context())
+
+
+@pages.get("/monitor/results")
+def monitor_results():
+    return render_template("monitor_results.html", **monitor_context())
+
+
+def monitor_context() -> dict:
+    args, store = request.args, store_of()
+    services = store.services()
+    service = args.get("service") if args.get("service") in services else (services[0] if services else "")
+    kind = args.get("spanKind") if args.get("spanKind") in monitoring.KINDS else "server"
+    windows = {value: (text, seconds) for value, text, seconds in monitoring.WINDOWS}
+    window = args.get("window") if args.get("window") in windows else "1h"
+    sort = args.get("sort") if args.get("sort") in monitoring.SORTS else "calls"
+    text, seconds = windows[window]
+    end_ms = int(time.time() * 1000)
+    metrics = store.metrics
+    return {
+        "services": services,
+        "service": service,
+        "kinds": monitoring.KINDS,
+        "span_kind": kind,
+        "windows": monitoring.WINDOWS,
+        "window": window,
+        "window_text": text,
+        "sort": sort,
+        "sorts": monitoring.SORTS,
+        "charts": monitoring.charts(metrics, service, kind, seconds, end_ms) if service else [],
+        "rows": monitoring.operations(metrics, service, kind, seconds, end_ms, sort) if service else [],
+        "width": monitoring.WIDTH,
+        "height": monitoring.HEIGHT,
+        "start": monitoring.clock(end_ms - seconds * 1000),
+        "end": monitoring.clock(end_ms),
+        "rate_window": format_duration_us(max(seconds * 1000 // monitoring.POINTS, 60_000) * 1000),
+        "live_seconds": LIVE_SECONDS * 5,
+    }
 
 
 @pages.get("/receivers")
