@@ -138,6 +138,75 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 1 if findings else 0
 
 
+def cmd_load(args: argparse.Namespace) -> int:
+    import threading
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from workshop import load
+    from workshop.tracestore.durations import format_duration_us, parse_duration_us
+
+    try:
+        duration_s = parse_duration_us(args.duration) / 1e6
+    except ValueError as problem:
+        raise WorkshopError(f"--duration: {problem}") from None
+    url = load.check_target(args.url or load.default_url(dict(os.environ)), args.allow_remote)
+    console = Console()
+    total = int(args.rate * duration_s)
+    console.print(f"{total} requests to {url}: {args.rate:g} a second for {format_duration_us(int(duration_s * 1e6))}")
+    stop, done, result = threading.Event(), threading.Event(), {}
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("answered", total=total)
+
+        def work() -> None:
+            try:
+                result["summary"] = load.run_load(
+                    url, args.rate, duration_s, args.concurrency, lambda _: progress.advance(task), stop
+                )
+            except WorkshopError as error:
+                result["error"] = error
+            finally:
+                done.set()
+
+        # waited for with an Event: a Thread.join() that Ctrl-C interrupts can take the thread for finished
+        threading.Thread(target=work, name="load", daemon=True).start()
+        try:
+            while not done.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            stop.set()
+            console.print("stopping: the requests in flight finish first ...")
+            done.wait(load.TIMEOUT_S + 5)
+    if "error" in result:
+        raise result["error"]
+    summary = result["summary"]
+    console.print(load_summary(summary))
+    return 130 if summary.stopped else 0
+
+
+def load_summary(summary) -> str:
+    lines = [
+        f"sent {summary.sent}, answered {len(summary.answers)}" + (" (stopped with Ctrl-C)" if summary.stopped else "")
+    ]
+    lines.append("by status: " + ", ".join(f"{status} × {count}" for status, count in summary.by_status().items()))
+    percentiles = summary.percentiles_ms()
+    if percentiles:
+        lines.append("latency: " + ", ".join(f"{name} {value:,.0f} ms" for name, value in percentiles.items()))
+    refused = sum(1 for answer in summary.answers if answer.status in (403, 429, 502, 503))
+    if summary.answers and refused > len(summary.answers) / 3:
+        lines.append(
+            "many refusals: the fake GitHub allows 60 calls an hour, as GitHub does; for load, start the lesson "
+            "with FAKE_GITHUB_RATE_LIMIT=100000"
+        )
+    for answer in summary.slowest():
+        lines.append(f"slow: {answer.seconds * 1000:,.0f} ms {answer.path}  trace {answer.trace_id}")
+    query = ENDPOINT["query"].port(dict(os.environ))
+    lines.append(f"now the Monitor page: http://localhost:{query}/monitor (its points link to these traces)")
+    return "\n".join(lines)
+
+
 COUNT_LIMIT = 1000  # `traces --count` counts this many at most
 
 
@@ -340,6 +409,14 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("--json", action="store_true", help="the findings as JSON, each with its kind and span ids")
     why.add_argument("--query-url", default=query_url, help=f"the store or Jaeger to ask (default {query_url})")
     why.set_defaults(func=cmd_explain)
+
+    loader = commands.add_parser("load", help="send a running lesson a steady stream of requests (make load)")
+    loader.add_argument("url", nargs="?", help="where (default: the running lesson: Traefik's port, else the app's)")
+    loader.add_argument("--rate", type=float, default=5.0, help="requests a second (default 5, at most 200)")
+    loader.add_argument("--duration", default="1m", help="how long: 30s, 2m (default 1m, at most 10m)")
+    loader.add_argument("--concurrency", type=int, default=8, help="requests in flight at most (default 8)")
+    loader.add_argument("--allow-remote", action="store_true", help="allow a URL that is not this machine")
+    loader.set_defaults(func=cmd_load)
 
     bench = commands.add_parser("bench", help="what tracing costs, and what the trace store can take")
     bench.add_argument("--quick", action="store_true", help="fewer requests and spans: a rough figure, fast")
