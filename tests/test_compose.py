@@ -17,7 +17,7 @@ from workshop.lessons.environment import lesson_environment
 from workshop.lessons.stages import OPENTELEMETRY, all_stages
 from workshop.ports import ENDPOINT, TRACE_STORE
 
-INFRA = {"fake-github", "jaeger", "redis"}
+INFRA = {"fake-github", "jaeger", "prometheus", "redis"}
 STORAGE = {"jaeger-badger": "badger", "jaeger-cassandra": "cassandra"}  # profile -> Jaeger's storage backend
 ONE_SHOT = {"jaeger-badger-data-owner"}  # runs once and exits: no health check, others wait for its success
 # what the runner, the bench and the tests give every lesson process (the runner's own: PATH, Python's)
@@ -90,9 +90,8 @@ def test_each_stage_profile_runs_exactly_its_procfile(compose, stage):
     assert any("GITHUB_API_URL" in service["environment"] for service in own.values())
     if stage.needs_redis:
         assert {name for name, service in own.items() if "REDIS_URL" in service["environment"]} == {"gateway", "worker"}
-    expected_infra = (
-        {"fake-github"} | ({"jaeger"} if stage.traced else set()) | ({"redis"} if stage.needs_redis else set())
-    )
+    traced = {"jaeger", "prometheus"} if stage.traced else set()  # Prometheus keeps Jaeger's span metrics
+    expected_infra = {"fake-github"} | traced | ({"redis"} if stage.needs_redis else set())
     assert set(services) & INFRA == expected_infra
 
 
@@ -111,6 +110,7 @@ def test_images_are_pinned_to_exact_multi_arch_tags(compose):
     assert {image for image in images.values() if image.startswith("jaegertracing/")} == {"jaegertracing/jaeger:2.21.0"}
     assert re.fullmatch(r"redis:8\.\d+\.\d+", images["redis"])
     assert re.fullmatch(r"cassandra:5\.0\.\d+", images["cassandra"])  # Jaeger v2 supports Cassandra 4.x and 5.x
+    assert re.fullmatch(r"prom/prometheus:v3\.\d+\.\d+", images["prometheus"])
     for name, image in images.items():
         assert ":" in image and not image.endswith(":latest"), name
         assert "all-in-one" not in image  # Jaeger v1, end of life
@@ -173,6 +173,24 @@ def test_each_storage_receives_what_the_in_memory_jaeger_receives(compose, profi
     store = extensions["jaeger_query"]["storage"]["traces"]
     assert config["exporters"]["jaeger_storage_exporter"]["trace_storage"] == store
     assert list(extensions["jaeger_storage"]["backends"][store]) == [STORAGE[profile_name]]
+
+
+def test_the_docker_jaeger_computes_span_metrics_as_jaegers_config_spm_does(compose):
+    """The Monitor tab under DOCKER=1: spanmetrics connector -> prometheus exporter -> Prometheus -> the query."""
+    services = compose["services"]
+    config = jaeger_config(services["jaeger"])
+    pipelines = config["service"]["pipelines"]
+    assert pipelines["traces"]["exporters"] == ["jaeger_storage_exporter", "spanmetrics"]
+    assert pipelines["metrics/spanmetrics"] == {"receivers": ["spanmetrics"], "exporters": ["prometheus"]}
+    assert "spanmetrics" in config["connectors"]
+    storage = config["extensions"]["jaeger_storage"]
+    metrics = config["extensions"]["jaeger_query"]["storage"]["metrics"]
+    assert storage["metric_backends"][metrics]["prometheus"]["endpoint"] == "http://prometheus:9090"
+    scraped = config["exporters"]["prometheus"]["endpoint"].rsplit(":", 1)[1]
+    prometheus = yaml.safe_load((ROOT / "jaeger" / "prometheus.yml").read_text())
+    assert prometheus["scrape_configs"][0]["static_configs"][0]["targets"] == [f"jaeger:{scraped}"]
+    assert services["jaeger"]["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
+    assert "/etc/jaeger/prometheus.yml" in services["prometheus"]["command"][0]
 
 
 def test_badger_keeps_traces_on_a_volume_its_user_owns(compose):
