@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
+from workshop.bench import metrics as metrics_bench
 from workshop.bench.doctor import doctor_time
 from workshop.bench.latency import latency
 from workshop.bench.processes import PYTHON
@@ -143,6 +144,34 @@ def run_benchmarks(quick: bool = False) -> list[Result]:
             f"{seconds:.2f} s ({groups} kinds of finding)",
             "< 1 s; nothing at ingest (it reads the store)",
             seconds < 1,
+        )
+    )
+    console.print("span metrics: ingest with and without them, a day's query, their memory ...")
+    without, with_metrics = metrics_bench.ingest_cost(2_000 if quick else 5_000)
+    results.append(
+        Result(
+            "store ingest (in-process, 10-span batches) with span metrics",
+            f"{with_metrics:,.0f} spans/s with, {without:,.0f} without ({100 * (with_metrics / without - 1):+.1f}%)",
+            "within 5%",
+            with_metrics >= without * 0.95,
+        )
+    )
+    seconds = metrics_bench.day_query()
+    results.append(
+        Result(
+            "span metrics: p95 by operation over a day of 50 operations",
+            f"{seconds * 1000:,.0f} ms",
+            "< 50 ms",
+            seconds < 0.05,
+        )
+    )
+    megabytes, cells = metrics_bench.memory(300_000 if quick else 1_000_000)
+    results.append(
+        Result(
+            "span metrics' memory after 1,000,000 spans of 1,000 operations in an hour",
+            f"{megabytes:,.1f} MB ({cells:,} buckets)",
+            "bounded (200,000 buckets at most)",
+            cells <= 200_000,
         )
     )
     console.print("store: steady 5,000 spans/s ...")
