@@ -31,16 +31,19 @@ MAX_RATE = 200.0  # requests a second
 MAX_DURATION_S = 600
 MAX_CONCURRENCY = 64
 TIMEOUT_S = 15.0
-# what a room's traffic asks: mostly ordinary repositories, some of GitHub's errors, a few slow ones
+# what a room's traffic asks: mostly repositories asked before, some asked for the first time (GitHub is still
+# computing their statistics: the lessons' 202 staircase), some of GitHub's errors, a few slow ones
+NEW = "load/new"  # a repository no one asked for yet: a fresh name each time
 MIX = [
     ("pallets/flask", 40),
     ("psf/requests", 20),
-    ("encode/httpx", 15),
+    ("encode/httpx", 10),
+    (NEW, 10),
     ("a/server-error", 6),
     ("a/does-not-exist", 6),
-    ("a/rate-limited", 4),
-    ("a/empty", 4),
-    ("a/slow", 5),
+    ("a/rate-limited", 3),
+    ("a/empty", 3),
+    ("a/slow", 2),
 ]
 
 
@@ -150,7 +153,10 @@ def run_load(
                 break
             if not slots.acquire(timeout=TIMEOUT_S):  # every slot busy for a whole timeout: skip this one
                 continue
-            pending.append(pool.submit(one, chooser.choices(paths, weights)[0]))
+            path = chooser.choices(paths, weights)[0]
+            if path.endswith(NEW):
+                path += f"-{n}-{chooser.randrange(10**6)}"
+            pending.append(pool.submit(one, path))
             summary.sent += 1
     session.close()
     return summary
