@@ -10,8 +10,12 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
 
 from tests.support.stage_loader import ROOT
 from workshop.lessons.environment import lesson_environment
@@ -130,6 +134,7 @@ def runner_env(**extra: str) -> dict[str, str]:
         variables = [endpoint.variable for endpoint in ENDPOINTS if endpoint.protocol == protocol]
         env.update(zip(variables, map(str, distinct_free_ports(len(variables), kind)), strict=True))
     env.update(PYTHONUNBUFFERED="1", COLUMNS="120")
+    env[RUN_MARKER] = uuid.uuid4().hex
     env.update(extra)
     return env
 
@@ -146,15 +151,42 @@ def run_workshop(*args: str, env: dict[str, str], timeout: float = 60) -> subpro
     )
 
 
-def processes_mentioning(*needles: str) -> list[str]:
-    """Command lines of running processes that contain any of the needles (ps works on Linux and macOS)."""
-    listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, timeout=10).stdout
-    own = str(os.getpid())
-    return [
-        line.strip()
-        for line in listing.splitlines()
-        if any(needle in line for needle in needles) and line.split()[0] != own and "ps -eo" not in line
-    ]
+RUN_MARKER = "WORKSHOP_TEST_RUN"  # in the environment of every process a test's runner starts (runner_env)
+
+
+def processes_started_with(env: Mapping[str, str]) -> list[str]:
+    """The processes still running (zombies too) that were started with this environment, told apart by the
+    marker `runner_env` put in it: only the test's own, never another test's or another clone's that happen
+    to use the same ports. ("pid state command line", from /proc: Linux.)"""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("finds a test's own processes by their environment, in /proc (Linux)")
+    marker = f"{RUN_MARKER}={env[RUN_MARKER]}".encode()
+    found, marked = [], set()
+    entries = [entry for entry in Path("/proc").iterdir() if entry.name.isdigit() and entry.name != str(os.getpid())]
+    stats = {}
+    for entry in entries:
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        stats[entry.name] = (stat, command)
+        if marker in environ:
+            marked.add(entry.name)
+    for pid, (stat, command) in stats.items():
+        state, parent = stat[0], stat[1]
+        if pid in marked or (state == "Z" and parent in marked):  # a zombie has no environment left
+            found.append(f"{pid} {state} {command}")
+    return found
+
+
+def wait_until_gone(env: Mapping[str, str], timeout: float = 60) -> list[str]:
+    """Until none of the processes started with `env` runs (or the timeout): those still left."""
+    deadline = time.monotonic() + timeout
+    while (left := processes_started_with(env)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
 
 
 def run_stage_folder(folder, number: int, once: bool = True, settings: str = "") -> subprocess.CompletedProcess:
