@@ -13,7 +13,14 @@ import time
 import pytest
 import requests
 
-from tests.support.processes import run_stage_folder, run_workshop, runner_env, running_stage, wait_until_gone
+from tests.support.processes import (
+    distinct_free_ports,
+    run_stage_folder,
+    run_workshop,
+    runner_env,
+    running_stage,
+    wait_until_gone,
+)
 from tests.support.stage_loader import ROOT
 from workshop.errors import WorkshopError
 from workshop.tracestore.collector import CollectorConfig, running_collector
@@ -201,3 +208,32 @@ def test_a_screenshot_of_the_demo_trace_page(tmp_path):
     data = picture.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(data[16:20], "big") == 1280
     assert "the trace page, as a browser shows it:" in result.stdout
+
+
+def test_spans_sent_where_nothing_listens_keep_the_lesson_running_and_say_why_the_trace_is_missing():
+    """Lesson 7's "try next": before, the runner waited for the trace, said it did not arrive and stopped
+    everything (exit 0), so the learner never saw the services' "spans dropped" lines."""
+    nowhere = distinct_free_ports(1)[0]
+    env = runner_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://localhost:{nowhere}")
+    with running_stage("step7", env) as (runner, output):
+        assert runner.poll() is None
+    said = " ".join("".join(output).split())
+    assert f"The spans go to http://localhost:{nowhere} (OTEL_EXPORTER_OTLP_ENDPOINT), where nothing listens" in said
+    assert "its links below stay empty" in said and "did not arrive" not in said
+
+
+def test_a_borrowed_store_that_stops_is_said():
+    """The runner's own advice for a port clash (lesson 3 on other ports while lesson 9 runs) makes lesson 3
+    use lesson 9's store; before, stopping lesson 9 left lesson 3 running without one and without a word."""
+    with running_collector(CollectorConfig.on_free_ports()) as store:
+        env = runner_env(JAEGER_AGENT_PORT=str(store.jaeger_compact_port), JAEGER_QUERY_PORT=str(store.query_port))
+        with running_stage("step2", env) as (runner, output):
+            store.server.shutdown()  # its query API stops answering (as when its `make step9` ends)
+            store.server.server_close()
+            for line in runner.stdout:  # (running_stage stops it if the line never comes)
+                output.append(line)
+                if "make step2 again." in line:
+                    break
+    said = " ".join("".join(output).split())
+    assert f"The trace store at {store.url}, which this lesson borrowed (it was running already), has stopped" in said
+    assert "For a store of its own: Ctrl-C, then make step2 again." in said

@@ -28,6 +28,8 @@ class Demo:
     services: set[str]  # the services its trace must have; empty for an untraced stage
     trace_timeout: float
     once: bool = False  # everything stops after the demo (ONCE=1)
+    spans_elsewhere: str | None = None  # why the trace cannot arrive in the store (the spans go elsewhere)
+    slow: float = 0.0  # how long the last answer took, if over a second
 
     def run(self) -> tuple[bool, str | None]:
         """Send the request, print the answer and its trace: (whether all of it worked, the trace id)."""
@@ -39,6 +41,11 @@ class Demo:
         trace_id = response.headers.get("X-Trace-Id")
         if self.services and not trace_id:
             # A sampler that keeps a share of the traces (lessons 6 and 8's "try next") did not keep this one.
+            if self.slow:
+                self.console.print(
+                    f"[yellow]That took {self.slow:.1f} s, but the sampler kept no trace of it: the one below is "
+                    "of the request asked again, answered fast (GitHub had the stats ready by then).[/]"
+                )
             self.console.print(
                 "[yellow]The answer names no trace: the sampler did not keep it. Asking again with "
                 f"[bold]{KEEP_THIS_TRACE}: make demo[/bold] (jaeger-client keeps such a trace) and a "
@@ -50,6 +57,12 @@ class Demo:
             if response is None:
                 return False, None
             trace_id = response.headers.get("X-Trace-Id")
+        if self.services and self.spans_elsewhere:
+            self.console.print(f"[yellow]{self.spans_elsewhere}[/yellow]")
+            if self.once:  # waits for it as ever (the services' "spans dropped" lines come meanwhile), and exits 1
+                self._print_trace(trace_id)
+                return False, trace_id
+            return True, trace_id  # keep running: the services' log shows what happens to their spans
         return (self._print_trace(trace_id) if self.services else True), trace_id
 
     def _send(self, url: str, headers: dict[str, str]) -> requests.Response | None:
@@ -63,6 +76,7 @@ class Demo:
         return response
 
     def _print_answer(self, response: requests.Response, elapsed: float) -> None:
+        self.slow = elapsed if elapsed > 1 else 0.0
         colour = "green" if response.ok else "yellow"
         self.console.print(
             f"[{colour}]{response.status_code} {response.reason}[/{colour}] in [bold]{elapsed:.2f} s[/bold]"
@@ -89,7 +103,7 @@ class Demo:
             self.console.print(f"[yellow]That took {elapsed:.1f} s. Asked again, it is fast. Why was it slow?[/]")
         elif elapsed > 1 and not self.services:
             self.console.print(f"[yellow]That took {elapsed:.1f} s. Ask again: it is fast now. Why was it slow?[/]")
-        elif elapsed > 1:
+        elif elapsed > 1 and response.headers.get("X-Trace-Id"):  # (no trace of it: run() says so)
             self.console.print(f"[yellow]That took {elapsed:.1f} s: the trace below shows where the time went.[/]")
 
     def _print_trace(self, trace_id: str | None) -> bool:

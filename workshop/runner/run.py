@@ -18,6 +18,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import sys
 import threading
 import time
@@ -25,13 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 import requests
 from rich.console import Console
 
 from workshop.errors import WorkshopError
 from workshop.lessons.environment import lesson_environment
-from workshop.lessons.stages import ROOT, Stage
+from workshop.lessons.stages import OPENTELEMETRY, ROOT, Stage
 from workshop.ports import ENDPOINT, ENDPOINTS, TRACE_STORE, PortCheck, wait_for_http, wait_for_tcp
 from workshop.runner.demo import DEMO_REPO, Demo
 from workshop.runner.redis_server import RedisPlan, plan_redis
@@ -39,6 +41,7 @@ from workshop.toolchain import ensure_node_packages, ensure_traefik
 
 READY_TIMEOUT = 20.0  # seconds for every process to answer
 TRACE_TIMEOUT = 10.0  # seconds for the demo's trace to arrive in the store
+STORE_CHECK_INTERVAL = 2.0  # seconds between two looks at a trace store another run started
 
 
 def _port(name: str):
@@ -104,6 +107,7 @@ class Plan:
     env: dict[str, str]
     notes: list[str]
     redis: RedisPlan | None = None
+    spans_elsewhere: str | None = None  # OTEL_EXPORTER_OTLP_ENDPOINT away from the store: why its trace is missing
 
     @property
     def services(self) -> set[str]:
@@ -198,7 +202,29 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
             port_check.tcp(port, ENDPOINT[served].variable)
         processes.append(Process(name, command, cwd=str(stage.folder), ready_port=port))
     port_check.raise_if_any()
-    return Plan(stage, settings, processes, env, notes, redis)
+    return Plan(stage, settings, processes, env, notes, redis, _spans_elsewhere(stage, settings))
+
+
+def _spans_elsewhere(stage: Stage, settings: Settings) -> str | None:
+    """Lesson 7's "send the spans where nothing listens": OTEL_EXPORTER_OTLP_ENDPOINT names another address
+    than the store's, so the demo's trace cannot arrive there. What to say instead of waiting for it."""
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not endpoint or not stage.traced or stage.facts.tracer != OPENTELEMETRY:
+        return None
+    url = urlsplit(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    local = url.hostname in ("localhost", "127.0.0.1", "::1", settings.host)
+    if local and port == settings.otlp_http_port:
+        return None
+    try:
+        with socket.create_connection((url.hostname or "localhost", port), timeout=1):
+            listener = "which is not this run's trace store"
+    except OSError:
+        listener = "where nothing listens"
+    return (
+        f"The spans go to {endpoint} (OTEL_EXPORTER_OTLP_ENDPOINT), {listener}: the trace store gets none, "
+        "so its links below stay empty. The services say so in their log (spans dropped) once a minute."
+    )
 
 
 class Run:
@@ -290,6 +316,28 @@ class Run:
             self.manager.terminate()
         else:
             self._say("[bold]Running. Press Ctrl-C to stop everything.[/bold]")
+            if self.plan.stage.traced and not any(p.name == "trace-store" for p in self.plan.processes):
+                self._watch_borrowed_store()
+
+    def _watch_borrowed_store(self) -> None:
+        """The trace store this run uses is another's (another `make stepN`, a Jaeger): if it goes away, say
+        so, rather than leave the printed links dead and the traces lost without a word. (A store of our own
+        cannot be started now: honcho starts every process at once. Starting this lesson again does.)"""
+        url, missed = self.plan.settings.query_url, 0
+        while not self.manager.stopping:
+            time.sleep(STORE_CHECK_INTERVAL)
+            if _jaeger_answers(url):
+                if missed >= 2:
+                    self._say(f"[green]The trace store at {url} answers again.[/green]")
+                missed = 0
+                continue
+            missed += 1
+            if missed == 2 and not self.manager.stopping:  # twice in a row: not a blip
+                self._say(
+                    f"[red]The trace store at {url}, which this lesson borrowed (it was running already), has "
+                    "stopped: new traces go nowhere and the links above no longer work. For a store of its "
+                    f"own: Ctrl-C, then make {self.plan.stage.name} again.[/red]"
+                )
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + self.plan.settings.ready_timeout
@@ -322,6 +370,7 @@ class Run:
             self.plan.services,
             settings.trace_timeout,
             self.once,
+            self.plan.spans_elsewhere,
         )
         ok, trace_id = demo.run()
         self._print_urls(trace_id)
