@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -105,25 +107,44 @@ def wait_for_worker(redis_url: str, timeout: float = 15) -> None:
 
 
 _picked = itertools.count()
+_held: dict[int, int] = {}  # port -> the open lock file that reserves it for this process, until it exits
+PORT_LOCKS = Path(tempfile.gettempdir()) / "workshop-test-ports"
 
 
 def distinct_free_ports(count: int, kind: int = socket.SOCK_STREAM) -> list[int]:
     """`count` free ports, different from each other, for processes a test starts with fixed ports.
 
-    They come from below the OS's ephemeral range (where every `port 0` server of the suite lands) and from
-    a block of 1,000 of this xdist worker's own, so no other test, here or in a parallel worker, takes one
-    between the pick and its use."""
+    They come from below the OS's ephemeral range (where every `port 0` server of the suite lands), from
+    a block of 1,000 of this xdist worker's own, and each is reserved for this process (a lock file that it
+    holds until it exits): another clone's suite on the same machine, whose workers have the same numbers,
+    skips it. So no other test, here, in a parallel worker or in another clone, takes one between the pick
+    and its use."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
     base = 20_000 + (int(worker) % 10 if worker.isdigit() else 0) * 1_000
     free = tcp_port_free if kind == socket.SOCK_STREAM else udp_port_free
     ports: list[int] = []
     for _ in range(1_000):
         port = base + next(_picked) % 1_000
-        if port not in ports and free("127.0.0.1", port):
+        if port not in ports and _reserve(port) and free("127.0.0.1", port):
             ports.append(port)
             if len(ports) == count:
                 return ports
-    raise RuntimeError(f"no {count} free ports in {base}-{base + 999}")
+    raise RuntimeError(f"no {count} free ports in {base}-{base + 999} (others are reserved in {PORT_LOCKS})")
+
+
+def _reserve(port: int) -> bool:
+    """Whether this process holds `port`'s lock (taking it now if no other process holds it)."""
+    if port in _held:
+        return True
+    PORT_LOCKS.mkdir(exist_ok=True)
+    fd = os.open(PORT_LOCKS / str(port), os.O_CREAT | os.O_RDWR, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _held[port] = fd
+    return True
 
 
 def runner_env(**extra: str) -> dict[str, str]:
