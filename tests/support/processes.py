@@ -244,7 +244,9 @@ def running_stage(stage: str, env: dict[str, str]) -> Iterator[tuple[subprocess.
             output.append(line)
             if "Press Ctrl-C" in line or time.monotonic() > deadline:
                 break
-        assert any("Press Ctrl-C" in line for line in output), "".join(output)
+        if not any("Press Ctrl-C" in line for line in output):
+            code = runner.poll() if runner.poll() is not None else "none yet: still running"
+            raise AssertionError(f"no 'Press Ctrl-C' (the runner's exit code: {code}); it printed:\n" + "".join(output))
         yield runner, output
     finally:
         if runner.poll() is None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 from rich.console import Console
@@ -29,6 +30,7 @@ class Demo:
     trace_timeout: float
     once: bool = False  # everything stops after the demo (ONCE=1)
     spans_elsewhere: str | None = None  # why the trace cannot arrive in the store (the spans go elsewhere)
+    lock: contextlib.AbstractContextManager = field(default_factory=contextlib.nullcontext)  # the output's
     slow: float = 0.0  # how long the last answer took, if over a second
 
     def run(self) -> tuple[bool, str | None]:
@@ -72,7 +74,8 @@ class Demo:
         except requests.RequestException as error:
             self.console.print(f"[red]the demo request failed: {error}[/red]")
             return None
-        self._print_answer(response, time.monotonic() - started)
+        with self.lock:  # the answer in one piece: no process's log line inside its table
+            self._print_answer(response, time.monotonic() - started)
         return response
 
     def _print_answer(self, response: requests.Response, elapsed: float) -> None:
@@ -116,8 +119,9 @@ class Demo:
                 f"[red]trace {trace_id} did not arrive at {self.query_url} within {self.trace_timeout:g} s[/red]"
             )
             return False
-        self.console.print()
-        self.console.print(render_trace(trace))
+        with self.lock:
+            self.console.print()
+            self.console.print(render_trace(trace))
         missing = self.services - trace_services(trace)
         if missing:
             self.console.print(f"[red]the trace lacks spans from {', '.join(sorted(missing))}[/red]")

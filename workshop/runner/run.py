@@ -371,6 +371,7 @@ class Run:
             settings.trace_timeout,
             self.once,
             self.plan.spans_elsewhere,
+            self.output.lock,
         )
         ok, trace_id = demo.run()
         self._print_urls(trace_id)
@@ -527,19 +528,22 @@ class SurvivingOutput:
     def __init__(self, stream: TextIO):
         self.stream = stream
         self.lost = False
+        self.lock = threading.RLock()  # held for a whole line (LessonPrinter) or the demo's answer (Demo)
 
     def write(self, text: str) -> int:
-        try:
-            return self.stream.write(text)
-        except OSError:  # BrokenPipeError, EIO (a closed terminal)
-            self._lose()
-            return len(text)
+        with self.lock:
+            try:
+                return self.stream.write(text)
+            except OSError:  # BrokenPipeError, EIO (a closed terminal)
+                self._lose()
+                return len(text)
 
     def flush(self) -> None:
-        try:
-            self.stream.flush()
-        except OSError:
-            self._lose()
+        with self.lock:
+            try:
+                self.stream.flush()
+            except OSError:
+                self._lose()
 
     def _lose(self) -> None:
         self.lost = True
