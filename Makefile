@@ -73,7 +73,7 @@ doctor:
 	  line="✗ Python: PYTHON=$(PYTHON) is $$found; the lessons need 3.10–3.13. Fix: install one, then make doctor PYTHON=python3.12"; \
 	  if [ -n "$(JSON)" ]; then printf '{"ok": false, "summary": "%s"}\n' "$$line"; else echo "$$line"; fi; exit 1; \
 	fi; \
-	$$py -m workshop.doctor --python "$(PYTHON)" $(if $(JSON),--json)
+	WORKSHOP_VENV="$(VENV)" $$py -m workshop.doctor --python "$(PYTHON)" $(if $(JSON),--json)
 
 # A host's USB stick: PLATFORMS=all|here|linux-x86_64,linux-aarch64,macos-x86_64,macos-arm64, PYTHONS=all|3.12,...
 # Here WHEELHOUSE is where it goes, not where .venv installs from (target-specific, for the prerequisite too).
