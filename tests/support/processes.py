@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
 
 from tests.support.stage_loader import ROOT
 from workshop.lessons.environment import lesson_environment
@@ -105,25 +111,44 @@ def wait_for_worker(redis_url: str, timeout: float = 15) -> None:
 
 
 _picked = itertools.count(os.getpid() % 1_000)  # not where another test session (another checkout) starts
+_held: dict[int, int] = {}  # port -> the open lock file that reserves it for this process, until it exits
+PORT_LOCKS = Path(tempfile.gettempdir()) / "workshop-test-ports"
 
 
 def distinct_free_ports(count: int, kind: int = socket.SOCK_STREAM) -> list[int]:
     """`count` free ports, different from each other, for processes a test starts with fixed ports.
 
-    They come from below the OS's ephemeral range (where every `port 0` server of the suite lands) and from
-    a block of 1,000 of this xdist worker's own, so no other test, here or in a parallel worker, takes one
-    between the pick and its use."""
+    They come from below the OS's ephemeral range (where every `port 0` server of the suite lands), from
+    a block of 1,000 of this xdist worker's own, and each is reserved for this process (a lock file that it
+    holds until it exits): another clone's suite on the same machine, whose workers have the same numbers,
+    skips it. So no other test, here, in a parallel worker or in another clone, takes one between the pick
+    and its use."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
     base = 20_000 + (int(worker) % 10 if worker.isdigit() else 0) * 1_000
     free = tcp_port_free if kind == socket.SOCK_STREAM else udp_port_free
     ports: list[int] = []
     for _ in range(1_000):
         port = base + next(_picked) % 1_000
-        if port not in ports and free("127.0.0.1", port):
+        if port not in ports and _reserve(port) and free("127.0.0.1", port):
             ports.append(port)
             if len(ports) == count:
                 return ports
-    raise RuntimeError(f"no {count} free ports in {base}-{base + 999}")
+    raise RuntimeError(f"no {count} free ports in {base}-{base + 999} (others are reserved in {PORT_LOCKS})")
+
+
+def _reserve(port: int) -> bool:
+    """Whether this process holds `port`'s lock (taking it now if no other process holds it)."""
+    if port in _held:
+        return True
+    PORT_LOCKS.mkdir(exist_ok=True)
+    fd = os.open(PORT_LOCKS / str(port), os.O_CREAT | os.O_RDWR, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _held[port] = fd
+    return True
 
 
 def runner_env(**extra: str) -> dict[str, str]:
@@ -134,6 +159,7 @@ def runner_env(**extra: str) -> dict[str, str]:
         variables = [endpoint.variable for endpoint in ENDPOINTS if endpoint.protocol == protocol]
         env.update(zip(variables, map(str, distinct_free_ports(len(variables), kind)), strict=True))
     env.update(PYTHONUNBUFFERED="1", COLUMNS="120")
+    env[RUN_MARKER] = uuid.uuid4().hex
     env.update(extra)
     return env
 
@@ -150,15 +176,42 @@ def run_workshop(*args: str, env: dict[str, str], timeout: float = 60) -> subpro
     )
 
 
-def processes_mentioning(*needles: str) -> list[str]:
-    """Command lines of running processes that contain any of the needles (ps works on Linux and macOS)."""
-    listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, timeout=10).stdout
-    own = str(os.getpid())
-    return [
-        line.strip()
-        for line in listing.splitlines()
-        if any(needle in line for needle in needles) and line.split()[0] != own and "ps -eo" not in line
-    ]
+RUN_MARKER = "WORKSHOP_TEST_RUN"  # in the environment of every process a test's runner starts (runner_env)
+
+
+def processes_started_with(env: Mapping[str, str]) -> list[str]:
+    """The processes still running (zombies too) that were started with this environment, told apart by the
+    marker `runner_env` put in it: only the test's own, never another test's or another clone's that happen
+    to use the same ports. ("pid state command line", from /proc: Linux.)"""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("finds a test's own processes by their environment, in /proc (Linux)")
+    marker = f"{RUN_MARKER}={env[RUN_MARKER]}".encode()
+    found, marked = [], set()
+    entries = [entry for entry in Path("/proc").iterdir() if entry.name.isdigit() and entry.name != str(os.getpid())]
+    stats = {}
+    for entry in entries:
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        stats[entry.name] = (stat, command)
+        if marker in environ:
+            marked.add(entry.name)
+    for pid, (stat, command) in stats.items():
+        state, parent = stat[0], stat[1]
+        if pid in marked or (state == "Z" and parent in marked):  # a zombie has no environment left
+            found.append(f"{pid} {state} {command}")
+    return found
+
+
+def wait_until_gone(env: Mapping[str, str], timeout: float = 60) -> list[str]:
+    """Until none of the processes started with `env` runs (or the timeout): those still left."""
+    deadline = time.monotonic() + timeout
+    while (left := processes_started_with(env)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
 
 
 def run_stage_folder(folder, number: int, once: bool = True, settings: str = "") -> subprocess.CompletedProcess:
@@ -195,7 +248,9 @@ def running_stage(stage: str, env: dict[str, str]) -> Iterator[tuple[subprocess.
             output.append(line)
             if "Press Ctrl-C" in line or time.monotonic() > deadline:
                 break
-        assert any("Press Ctrl-C" in line for line in output), "".join(output)
+        if not any("Press Ctrl-C" in line for line in output):
+            code = runner.poll() if runner.poll() is not None else "none yet: still running"
+            raise AssertionError(f"no 'Press Ctrl-C' (the runner's exit code: {code}); it printed:\n" + "".join(output))
         yield runner, output
     finally:
         if runner.poll() is None:

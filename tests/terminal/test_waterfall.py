@@ -89,6 +89,17 @@ def test_the_waterfall_fits_the_terminal_and_keeps_its_bars(width):
     assert ("start" in header) == (width >= 100)
 
 
+def test_a_long_root_name_cut_to_fit_80_columns_keeps_its_error_mark():
+    """Lesson 8 with WITHOUT=worker: the root's name was cut before its ✗ error."""
+    trace = lesson_trace()
+    trace["spans"][0]["operationName"] = "GET /contributors/<owner>/<repo>"
+    trace["spans"][0]["tags"].append(kv("error", True))
+    root = draw(render_trace(trace, width=80))[3]
+    assert "✗ error" in root and "█" in root and len(root) <= 80, root
+    wide = draw(render_trace(trace, width=200))[3]
+    assert "gateway GET /contributors/<owner>/<repo> ✗ error" in wide  # not cut where there is room
+
+
 def test_a_stack_trace_in_a_log_stays_readable_and_long_values_are_cut():
     lines = draw(render_trace(lesson_trace(), logs=True, width=80))
     assert any("Traceback (most recent call last):" in line for line in lines)

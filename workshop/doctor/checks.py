@@ -25,7 +25,7 @@ from workshop.toolchain import (
 
 SUPPORTED = ((3, 10), (3, 13))  # the Pythons the lessons are tested on
 PROBE_TIMEOUT = 10.0  # seconds for any one command or request a check makes
-VENV = ROOT / ".venv"
+VENV = ROOT / (os.environ.get("WORKSHOP_VENV") or ".venv")  # the Makefile's VENV (make test-pythons: .venv-3.X)
 STAGES = all_stages()
 ALL = tuple(stage.number for stage in STAGES)
 

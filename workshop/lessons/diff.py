@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -109,4 +110,9 @@ def _diff_tags(name: str, code_only: bool) -> int:
     if not number.isdigit() or int(number) < 2:
         raise WorkshopError(f"no lesson before {name}: diff-step2 is the first")
     paths = ["--", ".", ":(exclude)README.md"] if code_only else []
-    return subprocess.call(["git", "diff", f"step{int(number) - 1}", f"step{number}", *paths], cwd=ROOT)
+    # the code first, the README last, as between folders (git's own order puts README.md first: R < a)
+    with tempfile.NamedTemporaryFile("w", suffix=".order") as order:
+        order.write("[!R]*\nR[!E]*\nRE[!A]*\n")  # every file but README.md, which no line matches: last
+        order.flush()
+        diff = ["git", "diff", f"-O{order.name}", f"step{int(number) - 1}", f"step{number}", *paths]
+        return subprocess.call(diff, cwd=ROOT)

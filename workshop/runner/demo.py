@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 from rich.console import Console
@@ -28,6 +29,9 @@ class Demo:
     services: set[str]  # the services its trace must have; empty for an untraced stage
     trace_timeout: float
     once: bool = False  # everything stops after the demo (ONCE=1)
+    spans_elsewhere: str | None = None  # why the trace cannot arrive in the store (the spans go elsewhere)
+    lock: contextlib.AbstractContextManager = field(default_factory=contextlib.nullcontext)  # the output's
+    slow: float = 0.0  # how long the last answer took, if over a second
 
     def run(self) -> tuple[bool, str | None]:
         """Send the request, print the answer and its trace: (whether all of it worked, the trace id)."""
@@ -39,6 +43,11 @@ class Demo:
         trace_id = response.headers.get("X-Trace-Id")
         if self.services and not trace_id:
             # A sampler that keeps a share of the traces (lessons 6 and 8's "try next") did not keep this one.
+            if self.slow:
+                self.console.print(
+                    f"[yellow]That took {self.slow:.1f} s, but the sampler kept no trace of it: the one below is "
+                    "of the request asked again, answered fast (GitHub had the stats ready by then).[/]"
+                )
             self.console.print(
                 "[yellow]The answer names no trace: the sampler did not keep it. Asking again with "
                 f"[bold]{KEEP_THIS_TRACE}: make demo[/bold] (jaeger-client keeps such a trace) and a "
@@ -50,6 +59,12 @@ class Demo:
             if response is None:
                 return False, None
             trace_id = response.headers.get("X-Trace-Id")
+        if self.services and self.spans_elsewhere:
+            self.console.print(f"[yellow]{self.spans_elsewhere}[/yellow]")
+            if self.once:  # waits for it as ever (the services' "spans dropped" lines come meanwhile), and exits 1
+                self._print_trace(trace_id)
+                return False, trace_id
+            return True, trace_id  # keep running: the services' log shows what happens to their spans
         return (self._print_trace(trace_id) if self.services else True), trace_id
 
     def _send(self, url: str, headers: dict[str, str]) -> requests.Response | None:
@@ -59,10 +74,12 @@ class Demo:
         except requests.RequestException as error:
             self.console.print(f"[red]the demo request failed: {error}[/red]")
             return None
-        self._print_answer(response, time.monotonic() - started)
+        with self.lock:  # the answer in one piece: no process's log line inside its table
+            self._print_answer(response, time.monotonic() - started)
         return response
 
     def _print_answer(self, response: requests.Response, elapsed: float) -> None:
+        self.slow = elapsed if elapsed > 1 else 0.0
         colour = "green" if response.ok else "yellow"
         self.console.print(
             f"[{colour}]{response.status_code} {response.reason}[/{colour}] in [bold]{elapsed:.2f} s[/bold]"
@@ -89,7 +106,7 @@ class Demo:
             self.console.print(f"[yellow]That took {elapsed:.1f} s. Asked again, it is fast. Why was it slow?[/]")
         elif elapsed > 1 and not self.services:
             self.console.print(f"[yellow]That took {elapsed:.1f} s. Ask again: it is fast now. Why was it slow?[/]")
-        elif elapsed > 1:
+        elif elapsed > 1 and response.headers.get("X-Trace-Id"):  # (no trace of it: run() says so)
             self.console.print(f"[yellow]That took {elapsed:.1f} s: the trace below shows where the time went.[/]")
 
     def _print_trace(self, trace_id: str | None) -> bool:
@@ -102,8 +119,9 @@ class Demo:
                 f"[red]trace {trace_id} did not arrive at {self.query_url} within {self.trace_timeout:g} s[/red]"
             )
             return False
-        self.console.print()
-        self.console.print(render_trace(trace))
+        with self.lock:
+            self.console.print()
+            self.console.print(render_trace(trace))
         missing = self.services - trace_services(trace)
         if missing:
             self.console.print(f"[red]the trace lacks spans from {', '.join(sorted(missing))}[/red]")

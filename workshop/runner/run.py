@@ -12,23 +12,28 @@ and runs until Ctrl-C or SIGTERM (or, with --once, stops and exits 0 only if the
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import shlex
 import signal
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlsplit
 
 import requests
 from rich.console import Console
 
 from workshop.errors import WorkshopError
 from workshop.lessons.environment import lesson_environment
-from workshop.lessons.stages import ROOT, Stage
+from workshop.lessons.stages import OPENTELEMETRY, ROOT, Stage
 from workshop.ports import ENDPOINT, ENDPOINTS, TRACE_STORE, PortCheck, wait_for_http, wait_for_tcp
 from workshop.runner.demo import DEMO_REPO, Demo
 from workshop.runner.redis_server import RedisPlan, plan_redis
@@ -36,6 +41,7 @@ from workshop.toolchain import ensure_node_packages, ensure_traefik
 
 READY_TIMEOUT = 20.0  # seconds for every process to answer
 TRACE_TIMEOUT = 10.0  # seconds for the demo's trace to arrive in the store
+STORE_CHECK_INTERVAL = 2.0  # seconds between two looks at a trace store another run started
 
 
 def _port(name: str):
@@ -101,6 +107,7 @@ class Plan:
     env: dict[str, str]
     notes: list[str]
     redis: RedisPlan | None = None
+    spans_elsewhere: str | None = None  # OTEL_EXPORTER_OTLP_ENDPOINT away from the store: why its trace is missing
 
     @property
     def services(self) -> set[str]:
@@ -195,7 +202,29 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
             port_check.tcp(port, ENDPOINT[served].variable)
         processes.append(Process(name, command, cwd=str(stage.folder), ready_port=port))
     port_check.raise_if_any()
-    return Plan(stage, settings, processes, env, notes, redis)
+    return Plan(stage, settings, processes, env, notes, redis, _spans_elsewhere(stage, settings))
+
+
+def _spans_elsewhere(stage: Stage, settings: Settings) -> str | None:
+    """Lesson 7's "send the spans where nothing listens": OTEL_EXPORTER_OTLP_ENDPOINT names another address
+    than the store's, so the demo's trace cannot arrive there. What to say instead of waiting for it."""
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not endpoint or not stage.traced or stage.facts.tracer != OPENTELEMETRY:
+        return None
+    url = urlsplit(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    local = url.hostname in ("localhost", "127.0.0.1", "::1", settings.host)
+    if local and port == settings.otlp_http_port:
+        return None
+    try:
+        with socket.create_connection((url.hostname or "localhost", port), timeout=1):
+            listener = "which is not this run's trace store"
+    except OSError:
+        listener = "where nothing listens"
+    return (
+        f"The spans go to {endpoint} (OTEL_EXPORTER_OTLP_ENDPOINT), {listener}: the trace store gets none, "
+        "so its links below stay empty. The services say so in their log (spans dropped) once a minute."
+    )
 
 
 class Run:
@@ -205,19 +234,33 @@ class Run:
         self.plan = plan
         self.screenshot = screenshot  # with it: save the demo trace's page as a PNG, then stop (like once)
         self.once = once or screenshot is not None
-        self.console = console or Console(highlight=False)
-        self.manager = _honcho_manager(after_start=self._start_demo)
+        # Every line goes out through one output that survives a closed one (a `| tee` that Ctrl-C ended, a
+        # closed terminal): a write that fails is dropped, never an exception in the middle of stopping.
+        self.output = SurvivingOutput(sys.stdout)
+        self.demo_output = MutableOutput(self.output)  # the demo's lines: none once a stop is asked
+        self.console = console or Console(file=self.demo_output, highlight=False)
+        self.manager = _honcho_manager(after_start=self._start_demo, output=self.output, on_signal=self._stop_asked)
         self.succeeded = False
         self.finished = threading.Event()
+        self.stopped_by: int | None = None  # the signal that asked everything to stop (Ctrl-C, kill, a hang-up)
+        self.stopped_before_the_demo_finished = False
         env = {**os.environ, **plan.env}
         for process in plan.processes:
             self.manager.add_process(process.name, _exec(process.command), env=env, cwd=process.cwd)
 
     def run(self) -> int:
+        """0 or 1 (see below), or 128 + the signal that stopped it (Ctrl-C: 130): `exit_as_signalled` then."""
         # Closing the terminal (SIGHUP) stops everything, as Ctrl-C does; so does losing `make` (our parent).
         signal.signal(signal.SIGHUP, self._hang_up)
-        threading.Thread(target=self._watch_parent, args=(os.getppid(),), name="parent", daemon=True).start()
         self.manager.loop()  # starts the processes, then the demo; returns when every process has stopped
+        self.manager.join_runners()
+        if self.stopped_by is not None:
+            if self.stopped_before_the_demo_finished:
+                name = "Ctrl-C" if self.stopped_by == signal.SIGINT else signal.Signals(self.stopped_by).name
+                Console(file=self.output, highlight=False).print(
+                    f"[yellow]stopped as asked ({name}), before the demo had finished[/yellow]"
+                )
+            return 128 + self.stopped_by
         crashed = self.manager.stopped_on_their_own
         if crashed:
             codes = ", ".join(f"{name} (exit code {code})" for name, code in crashed.items())
@@ -236,6 +279,16 @@ class Run:
         devnull = os.open(os.devnull, os.O_WRONLY)  # the terminal is gone: writing to it would fail
         os.dup2(devnull, sys.stdout.fileno())
         os.dup2(devnull, sys.stderr.fileno())
+        self._stop_asked(signum)
+
+    def _stop_asked(self, signum: int) -> None:
+        """Ctrl-C, SIGTERM or SIGHUP: the first one stops everything, and is how the runner exits."""
+        if self.stopped_by is None and not self.manager.stopping:
+            self.stopped_by = signum
+            self.stopped_before_the_demo_finished = not self.finished.is_set()
+            self.demo_output.muted = True  # what the demo would say now is about the stop, not the lesson
+            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+            self.manager.say(f"{name} received: stopping everything\n")
         self.manager.terminate()
 
     def _watch_parent(self, parent: int) -> None:
@@ -246,6 +299,7 @@ class Run:
             time.sleep(0.5)
 
     def _start_demo(self) -> None:
+        threading.Thread(target=self._watch_parent, args=(os.getppid(),), name="parent", daemon=True).start()
         threading.Thread(target=self._demo, name="demo", daemon=True).start()
 
     def _say(self, text: str) -> None:
@@ -262,6 +316,28 @@ class Run:
             self.manager.terminate()
         else:
             self._say("[bold]Running. Press Ctrl-C to stop everything.[/bold]")
+            if self.plan.stage.traced and not any(p.name == "trace-store" for p in self.plan.processes):
+                self._watch_borrowed_store()
+
+    def _watch_borrowed_store(self) -> None:
+        """The trace store this run uses is another's (another `make stepN`, a Jaeger): if it goes away, say
+        so, rather than leave the printed links dead and the traces lost without a word. (A store of our own
+        cannot be started now: honcho starts every process at once. Starting this lesson again does.)"""
+        url, missed = self.plan.settings.query_url, 0
+        while not self.manager.stopping:
+            time.sleep(STORE_CHECK_INTERVAL)
+            if _jaeger_answers(url):
+                if missed >= 2:
+                    self._say(f"[green]The trace store at {url} answers again.[/green]")
+                missed = 0
+                continue
+            missed += 1
+            if missed == 2 and not self.manager.stopping:  # twice in a row: not a blip
+                self._say(
+                    f"[red]The trace store at {url}, which this lesson borrowed (it was running already), has "
+                    "stopped: new traces go nowhere and the links above no longer work. For a store of its "
+                    f"own: Ctrl-C, then make {self.plan.stage.name} again.[/red]"
+                )
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + self.plan.settings.ready_timeout
@@ -294,6 +370,8 @@ class Run:
             self.plan.services,
             settings.trace_timeout,
             self.once,
+            self.plan.spans_elsewhere,
+            self.output.lock,
         )
         ok, trace_id = demo.run()
         self._print_urls(trace_id)
@@ -345,17 +423,50 @@ class Run:
             self._say(f"    TRACE_STORE_FILE=traces.jsonl make {stage} ONCE=1")
 
 
-def _honcho_manager(after_start: Callable[[], None]):
-    """honcho's Manager, calling `after_start` once it has forked its process runners: our demo thread
-    starts only then, so no fork happens in a process that already runs a second thread."""
+def _honcho_manager(after_start: Callable[[], None], output: TextIO, on_signal: Callable[[int], None]):
+    """honcho's Manager, calling `after_start` once it has forked its process runners: our threads
+    start only then, so no fork happens in a process that already runs a second thread.
+
+    honcho runs each process from a runner of its own (a multiprocessing worker) in our process group, so
+    the signals a terminal sends to that group reach the runners too: Ctrl-C (SIGINT) and, when the window
+    closes, SIGHUP. A runner that died of one would never report its process's exit, and the manager would
+    wait for that report forever. So the runners ignore all three (from their first instruction: we block
+    the signals while forking them), and only the processes they start get their usual signals back."""
     from honcho.manager import Manager
 
     class ManagerThenDemo(Manager):
         stopped_on_their_own: dict[str, int] = {}  # replaced, never changed in place
 
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._process_ctor = _SignalProofProcess
+
         def _start(self) -> None:
-            super()._start()
+            for signum in (signal.SIGINT, signal.SIGTERM):  # ours rather than honcho's (set by loop())
+                signal.signal(signum, lambda signum, frame: on_signal(signum))
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, RUNNER_SIGNALS)  # the runners start with them
+            try:  # blocked, and ignore them before unblocking; ours arrive here once unblocked
+                super()._start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             after_start()
+
+        def _killall(self, force: bool = False) -> None:
+            if not self._all_started():  # a stop asked so early that a runner has not said its process's pid
+                retry = threading.Timer(0.1, self._killall, args=(force,))
+                retry.daemon = True
+                retry.start()
+                return
+            super()._killall(force)
+
+        def say(self, text: str) -> None:
+            self._system_print(text)
+
+        def join_runners(self, timeout: float = 10) -> None:
+            """Wait for the runners too (each has reported its process's exit), so none is left behind."""
+            for process in self._processes.values():
+                if "process" in process:
+                    process["process"].join(timeout)
 
         @property
         def stopping(self) -> bool:
@@ -371,7 +482,94 @@ def _honcho_manager(after_start: Callable[[], None]):
 
     from workshop.runner.lesson_printer import LessonPrinter
 
-    return ManagerThenDemo(printer=LessonPrinter())
+    return ManagerThenDemo(printer=LessonPrinter(output))
+
+
+RUNNER_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def _signal_proof_runner_class():
+    from honcho.process import Popen, Process
+
+    class SignalProofProcess(Process):
+        """honcho's process runner, which no signal for the whole process group stops (see above)."""
+
+        def run(self, events=None, ignore_signals=False) -> None:
+            for signum in RUNNER_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, RUNNER_SIGNALS)
+            self._child_ctor = functools.partial(Popen, preexec_fn=_usual_signals)
+            super().run(events, ignore_signals)
+
+    return SignalProofProcess
+
+
+def _usual_signals() -> None:
+    """In the process a runner starts, before it executes its command: the signals as a process has them."""
+    for signum in RUNNER_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+
+
+class _LazyRunnerClass:
+    """honcho is imported only when a run starts (run_stage says how to install it if it is missing)."""
+
+    def __call__(self, *args, **kwargs):
+        return _signal_proof_runner_class()(*args, **kwargs)
+
+
+_SignalProofProcess = _LazyRunnerClass()
+
+
+class SurvivingOutput:
+    """The runner's stdout, which a closed pipe or terminal does not stop: `make step3 | tee log` and Ctrl-C
+    ends `tee` first, and every later write would fail (EPIPE) in the middle of stopping the processes. After
+    the first failure, the output goes to /dev/null."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.lost = False
+        self.lock = threading.RLock()  # held for a whole line (LessonPrinter) or the demo's answer (Demo)
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            try:
+                return self.stream.write(text)
+            except OSError:  # BrokenPipeError, EIO (a closed terminal)
+                self._lose()
+                return len(text)
+
+    def flush(self) -> None:
+        with self.lock:
+            try:
+                self.stream.flush()
+            except OSError:
+                self._lose()
+
+    def _lose(self) -> None:
+        self.lost = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        with contextlib.suppress(OSError):
+            self.stream.flush()  # what was waiting in the buffer goes to /dev/null too
+
+    def isatty(self) -> bool:
+        return not self.lost and self.stream.isatty()
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+class MutableOutput:
+    """An output that says nothing once `muted`."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.muted = False
+
+    def write(self, text: str) -> int:
+        return len(text) if self.muted else self.stream.write(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
 
 
 # A process that exits with one of these stopped as asked: 0, or by SIGINT/SIGTERM (as a signal, or 128 + it).
@@ -383,6 +581,18 @@ def _exec(command: str) -> str:
     """`exec` a simple command, so the shell honcho starts becomes the process (its own signals and exit code);
     a command with assignments or shell operators (`A=1 python x.py`, `a && b`) runs in the shell as written."""
     return f"exec {command}" if SIMPLE_COMMAND.fullmatch(command) else command
+
+
+def exit_as_signalled(code: int) -> int:
+    """A run that a signal stopped (`Run.run` gave 128 + it) ends as that signal would end it, so that the
+    shell and `make` see what happened: bash's status 130 after Ctrl-C, make's "Interrupt" (not "Error 130")."""
+    signum = code - 128
+    if signum in RUNNER_SIGNALS:
+        sys.stdout.flush()
+        signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+        os.kill(os.getpid(), signum)
+    return code
 
 
 def _python() -> str:

@@ -17,6 +17,7 @@ SERVICE_STYLES = ["cyan", "magenta", "green", "yellow", "blue", "bright_red"]
 
 MAX_VALUE_CHARS = 500  # a longer tag or log value is cut, with a note (`trace <id> --json` has all of it)
 MIN_BAR_WIDTH = 12
+ERROR_MARK = " ✗ error"
 WIDE = 100  # from this many columns on, the waterfall also shows when each span started
 
 
@@ -73,7 +74,8 @@ def render_trace(
         f"\n{len(services)} service{'s' * (len(services) != 1)}: {', '.join(services)}",
     )
     labels = [_label(node, styles) for node in rows]
-    layout = Layout.fit(width, max(len(label.plain) for label in labels))
+    marks = [len(ERROR_MARK) if node.error else 0 for node in rows]
+    layout = Layout.fit(width, max(len(label.plain) + mark for label, mark in zip(labels, marks, strict=True)))
     axis = f"0 ─ {format_duration_us(scale)}" + (" (fixed scale)" if scale_us else "")
     start_column = f"{'start':>{layout.start}} " if layout.start else ""
     header = Text(f"{'span':<{layout.label}} {start_column}{'duration':>{layout.duration}} {axis}", style="dim")
@@ -81,7 +83,13 @@ def render_trace(
     for label, node in zip(labels, rows, strict=True):
         span = node.span
         style = styles.get(node.service, "white")
-        line = _fit(label, layout.label, ERROR_MARK if node.error else "")
+        mark = ERROR_MARK if node.error else ""  # a name cut to fit keeps its error mark
+        if len(label.plain) + len(mark) <= layout.label:
+            line = label
+        else:
+            line = label[: max(1, layout.label - len(mark) - 1)] + Text("…")
+        if mark:
+            line.append(mark, style="bold red")
         line.pad_right(layout.label - len(line.plain))
         line.append(" ")
         if layout.start:
@@ -122,22 +130,7 @@ def _label(node: SpanNode, styles: dict[str, str]) -> Text:
     label.append(node.operation, style=style)
     if node.follows_from:
         label.append(" ⇢", style=style)
-    if node.error:
-        label.append(ERROR_MARK, style="bold red")
-    return label
-
-
-ERROR_MARK = " ✗ error"
-
-
-def _fit(label: Text, width: int, keep: str) -> Text:
-    """`label` cut to `width` with …, keeping its ending `keep` (the error mark) whole: the name is what is cut."""
-    if len(label.plain) <= width:
-        return label
-    if keep and label.plain.endswith(keep) and width > len(keep) + 2:
-        head, tail = label[: len(label.plain) - len(keep)], label[len(label.plain) - len(keep) :]
-        return head[: width - len(keep) - 1] + Text("…") + tail
-    return label[: width - 1] + Text("…")
+    return label  # (render_trace adds ERROR_MARK, after cutting the name if it must)
 
 
 def render_trace_list(traces: list[Json], limit: int | None = None, width: int | None = None) -> Table:

@@ -1,0 +1,37 @@
+"""What the demo says about its answer and the trace it prints."""
+
+from __future__ import annotations
+
+import io
+import time
+
+from flask import Flask, jsonify, request
+from rich.console import Console
+
+from workshop.runner.demo import Demo
+from workshop.serving import serve_in_thread
+
+
+def test_a_slow_answer_the_sampler_did_not_keep_is_not_said_to_be_the_trace_below(monkeypatch):
+    """Lesson 6's sampling "try next": the first request took 2 s and was not kept; the one asked again
+    (kept, with jaeger-debug-id) is fast. Before: "That took 2.0 s: the trace below shows where the time
+    went", above the fast one's trace."""
+    app = Flask(__name__)
+
+    @app.get("/contributors/<owner>/<repo>")
+    def contributors(owner, repo):
+        if "jaeger-debug-id" not in request.headers:
+            time.sleep(1.2)  # GitHub computing the stats: retries
+            return jsonify(repo=f"{owner}/{repo}", contributors=[])
+        response = jsonify(repo=f"{owner}/{repo}", contributors=[])
+        response.headers["X-Trace-Id"] = "abc"
+        return response
+
+    out = io.StringIO()
+    monkeypatch.setattr(Demo, "_print_trace", lambda self, trace_id: True)
+    with serve_in_thread(app) as url:
+        demo = Demo(Console(file=out, width=200), url, "pallets/flask", "http://unused", {"gateway"}, 1)
+        assert demo.run() == (True, "abc")
+    said = out.getvalue()
+    assert "the trace below shows where the time went" not in said
+    assert "but the sampler kept no trace of it: the one below is of the request asked again" in said
