@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import requests
 
 from workshop.errors import WorkshopError
+from workshop.ports import ENDPOINT
 
 MAX_RATE = 200.0  # requests a second
 MAX_DURATION_S = 600
@@ -80,7 +81,7 @@ def check_target(url: str, allow_remote: bool) -> str:
     """The URL, if it may be sent load: http(s), and on this machine unless asked otherwise."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WorkshopError(f"not an http:// URL: {url!r} (like http://127.0.0.1:8480)")
+        raise WorkshopError(f"not an http:// URL: {url!r} (like http://127.0.0.1:{ENDPOINT['app'].default})")
     if not allow_remote and not _loopback(parts.hostname):
         raise WorkshopError(
             f"{parts.hostname} is not this machine: load goes to a lesson on this laptop. To load another "
@@ -164,8 +165,6 @@ def run_load(
 
 def default_url(environ: dict[str, str]) -> str:
     """The running lesson's entry: Traefik's port if something answers there (lesson 9), else the app's."""
-    from workshop.ports import ENDPOINT
-
     for name in ("edge", "app"):
         port = ENDPOINT[name].port(environ)
         try:
