@@ -106,7 +106,8 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check workshop tests step*_*/
 
 # Most of the tests' time is waiting on real processes (servers, UDP, Redis), so they run in
-# parallel, more workers than cores; every test picks free ports. TEST_WORKERS=0 runs them in one process.
+# parallel, more workers than cores, each taking the next test when it is free (worksteal: the long ones do
+# not queue behind each other); every test picks free ports. TEST_WORKERS=0 runs them in one process.
 TEST_WORKERS ?= 6
 # Lesson 9's Traefik and Node.js packages (make step9 installs them too, on first use)
 prepare: $(STAMP)
@@ -116,7 +117,7 @@ test: $(STAMP)
 	@$(PY) -m workshop prepare || echo "warning: lesson 9's tools are missing (see above): its tests will say so"
 	@start=$$(date +%s); \
 	$(PY) -m ruff check workshop tests step*_*/ && $(PY) -m ruff format --check workshop tests step*_*/ && \
-	$(PY) -m pytest -n $(TEST_WORKERS) -m "not wheelhouse"; status=$$?; \
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not wheelhouse"; status=$$?; \
 	echo "make test: $$(( $$(date +%s) - start )) s (ruff and pytest)"; exit $$status
 
 # The offline room install, proven: a fresh clone installs from WHEELHOUSE (`make wheelhouse PLATFORMS=here`)
