@@ -237,3 +237,23 @@ def test_a_borrowed_store_that_stops_is_said():
     said = " ".join("".join(output).split())
     assert f"The trace store at {store.url}, which this lesson borrowed (it was running already), has stopped" in said
     assert "For a store of its own: Ctrl-C, then make step2 again." in said
+
+
+def test_the_runner_waits_for_a_store_that_is_loading_its_journal():
+    """A large journal loads while the store answers: the runner waits as long as it reads on, not 20 s."""
+    from flask import Flask
+
+    from workshop.runner.run import wait_for_journal
+    from workshop.serving import serve_in_thread
+
+    answers = iter(
+        [{"journal": {"path": "j", "read_bytes": n, "done": False}} for n in range(5)] + [{"journal": {"done": True}}]
+    )
+    stalled = {"journal": {"path": "j", "read_bytes": 7, "done": False}}
+    app, said = Flask("stats"), []
+    app.add_url_rule("/api/stats", "stats", lambda: next(answers, stalled))
+    with serve_in_thread(app) as url:
+        assert wait_for_journal(url, said.append, poll_s=0.01) is True  # five polls of progress, then done
+        assert wait_for_journal(url, said.append, poll_s=0.01, stall_s=0.1) is False  # reads nothing more
+    assert said == ["[red]the trace store read no more of its journal j for 0.1 s[/red]"]
+    assert wait_for_journal("http://127.0.0.1:9", said.append) is False and "stopped answering" in said[-1]

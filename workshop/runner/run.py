@@ -346,6 +346,9 @@ class Run:
                 ready = self.plan.redis.wait_ready(deadline)
             elif process.ready_url:
                 ready = wait_for_http(process.ready_url, deadline)
+                if ready and process.name == "trace-store":  # it answers at once; a large journal loads meanwhile
+                    ready = wait_for_journal(self.plan.settings.query_url, self._say)
+                    deadline = max(deadline, time.monotonic() + 5)  # its journal's time is not the others'
             elif process.ready_port:
                 ready = wait_for_tcp(self.plan.settings.host, process.ready_port, deadline)
             else:
@@ -631,3 +634,28 @@ def _prepare(stage: Stage, started: set[str], say: Callable[[str], None], wheelh
         ensure_traefik(say, wheelhouse=wheelhouse)
     if stage.node_project is not None and stage.facts.node_process in started:
         ensure_node_packages(stage.node_project, say, wheelhouse=wheelhouse)
+
+
+JOURNAL_STALL_S = 30.0  # a journal's load that reads nothing more for this long has stopped
+
+
+def wait_for_journal(query_url: str, say, poll_s: float = 0.5, stall_s: float = JOURNAL_STALL_S) -> bool:
+    """Until the trace store has loaded its journal (TRACE_STORE_FILE), however long that takes while it reads
+    on (it prints how far it is); False if it reads nothing more for `stall_s`, or stops answering."""
+    import requests
+
+    last, since = -1, time.monotonic()
+    while True:
+        try:
+            journal = requests.get(query_url + "/api/stats", timeout=5).json().get("journal")
+        except (requests.RequestException, ValueError):
+            say("[red]the trace store stopped answering while it loaded its journal: see its log above[/red]")
+            return False
+        if not journal or journal.get("done"):
+            return True
+        if journal.get("read_bytes", 0) != last:
+            last, since = journal.get("read_bytes", 0), time.monotonic()
+        elif time.monotonic() - since > stall_s:
+            say(f"[red]the trace store read no more of its journal {journal.get('path')} for {stall_s:g} s[/red]")
+            return False
+        time.sleep(poll_s)
