@@ -35,3 +35,27 @@ def test_a_slow_answer_the_sampler_did_not_keep_is_not_said_to_be_the_trace_belo
     said = out.getvalue()
     assert "the trace below shows where the time went" not in said
     assert "but the sampler kept no trace of it: the one below is of the request asked again" in said
+
+
+def test_the_demo_says_what_the_trace_doctor_finds_in_its_trace():
+    from workshop.tracestore import model
+    from workshop.tracestore.collector import CollectorConfig, running_collector
+
+    with running_collector(CollectorConfig.on_free_ports()) as store:
+        failed = model.span(
+            "00000000000b0a0d",
+            "00000000000b0a0d",
+            "contributors",
+            [],
+            1_700_000_000_000_000,
+            5,
+            [model.tag("http.status_code", "int64", 502)],
+            [],
+        )
+        store.store.add_spans([(failed, model.process("contributors", []))])
+        out = io.StringIO()
+        demo = Demo(Console(file=out, width=200), "http://unused", "a/server-error", store.url, {"contributors"}, 5)
+        assert demo._print_trace("00000000000b0a0d")
+    said = out.getvalue()
+    assert "✗ the trace doctor: contributors' contributors answered 502 but is not marked as an error" in said
+    assert "python -m workshop explain 00000000000b0a0d" in said

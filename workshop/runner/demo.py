@@ -10,10 +10,14 @@ from dataclasses import dataclass, field
 
 import requests
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from workshop.errors import WorkshopError
+from workshop.terminal.explain import neighbours
 from workshop.terminal.query_client import QueryClient, trace_services
 from workshop.terminal.waterfall import render_trace
+from workshop.tracestore.diagnosis import diagnose
 
 DEMO_TIMEOUT = 30.0  # seconds for the demo request
 DEMO_REPO = "pallets/flask"  # the repository it asks about, unless DEMO_REPO names another
@@ -109,6 +113,18 @@ class Demo:
         elif elapsed > 1 and response.headers.get("X-Trace-Id"):  # (no trace of it: run() says so)
             self.console.print(f"[yellow]That took {elapsed:.1f} s: the trace below shows where the time went.[/]")
 
+    def _print_findings(self, trace: dict) -> None:
+        """The trace doctor's word, one line a finding, when the demo's trace has something wrong with it."""
+        client = QueryClient(self.query_url)
+        try:
+            findings = diagnose(trace, neighbours(client, trace))
+        except WorkshopError:  # the store went away meanwhile: the trace above is what there is
+            return
+        for finding in findings:
+            self.console.print(f"[red]✗ the trace doctor:[/red] {escape(finding.title)} (lesson: {finding.lesson})")
+        if findings:
+            self.console.print(f"  why, and what to check: .venv/bin/python -m workshop explain {trace['traceID']}")
+
     def _print_trace(self, trace_id: str | None) -> bool:
         if not trace_id:
             self.console.print("[red]the answer has no X-Trace-Id header: is the stage traced?[/red]")
@@ -122,6 +138,7 @@ class Demo:
         with self.lock:
             self.console.print()
             self.console.print(render_trace(trace))
+        self._print_findings(trace)
         missing = self.services - trace_services(trace)
         if missing:
             self.console.print(f"[red]the trace lacks spans from {', '.join(sorted(missing))}[/red]")

@@ -62,7 +62,8 @@ class Finding:
 
 
 def named(node: SpanNode) -> str:
-    return f"{node.service}'s {node.operation}"
+    """`gateway's send_clean_job`, `contributors' contributors`."""
+    return f"{node.service}{chr(39) if node.service.endswith('s') else chr(39) + 's'} {node.operation}"
 
 
 def diagnose(trace: Json, neighbours: Iterable[Json] = ()) -> list[Finding]:
@@ -440,7 +441,7 @@ def _between(finding: Finding) -> str:
         "cardinality": "name spans with values (operation names that embed ids)",
     }
     if finding.kind == "lost_context":
-        pair = re.findall(r"^(\S+)'s .* into (\S+)'s", finding.title)
+        pair = re.findall(r"^(\S+?)'s? .* into (\S+?)'s? ", finding.title)
         if pair:
             return f"lost the trace context between {pair[0][1]} and {pair[0][0]}"
     return words.get(finding.kind, finding.kind)
