@@ -13,7 +13,7 @@ PIP_FROM := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE))/
 # With no network, pip's defaults (5 retries, 15 s timeouts) keep a learner waiting long before it says so.
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check --retries 1 --timeout 5
 
-.PHONY: help setup doctor wheelhouse lock test test-wheelhouse test-pythons lint bench stage-tags screenshots down clean \
+.PHONY: help setup doctor wheelhouse lock test test-wheelhouse test-pythons lint bench load stage-tags screenshots down clean \
         step1 step2 step3 step4 step5 step6 step7 step8 step9 prepare \
         diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8 diff-step9
 
@@ -29,6 +29,7 @@ help:
 	@echo "make test-wheelhouse    from WHEELHOUSE=<folder>, with no network: install a"
 	@echo "                        fresh clone, then run lesson 9"
 	@echo "make bench              the benchmark (tracing's latency cost, store throughput)"
+	@echo "make load               a minute of requests to the running lesson (RATE=, ...)"
 	@echo "make screenshots        each lesson's trace page, as docs/stepN-trace.png"
 	@echo "make stage-tags         a branch 'stages', tags step1 .. step9"
 	@echo "make down               stop what DOCKER=1 started"
@@ -131,6 +132,10 @@ test-pythons:
 
 bench: $(STAMP)
 	$(PY) -m workshop bench
+
+# Traffic for the running lesson (in another terminal): make load RATE=10 DURATION=2m [URL=http://...]
+load: $(STAMP)
+	@$(PY) -m workshop load $(URL) --rate "$(or $(RATE),5)" --duration "$(or $(DURATION),1m)"
 
 # every traced lesson (the lessons' facts say which: workshop/lessons/stages.py)
 TRACED_LESSONS = $(PY) -c 'from workshop.lessons.stages import all_stages; print(*(s.name for s in all_stages() if s.traced))'
