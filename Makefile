@@ -6,20 +6,24 @@ STAMP  := $(VENV)/.installed
 
 # make step3 ONCE=1    run lesson 3, print its trace, exit (0 only if the trace arrived)
 # make step3 DOCKER=1  run lesson 3 with docker compose and real Jaeger
-RUN_FLAGS := $(if $(ONCE),--once) $(if $(DOCKER),--docker)
+# make step5 MISTAKE=job-without-context   run lesson 5 with one of its classic mistakes (make mistakes)
+RUN_FLAGS := $(if $(ONCE),--once) $(if $(DOCKER),--docker) $(if $(MISTAKE),--mistake "$(MISTAKE)")
 
 # make setup WHEELHOUSE=<folder>   install from a folder `make wheelhouse` made, with no network
 PIP_FROM := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE))/python)
 # With no network, pip's defaults (5 retries, 15 s timeouts) keep a learner waiting long before it says so.
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check --retries 1 --timeout 5
 
-.PHONY: help setup doctor wheelhouse lock test test-wheelhouse test-pythons lint bench load stage-tags screenshots down clean \
+.PHONY: help setup doctor wheelhouse lock test test-wheelhouse test-pythons lint bench load mistakes stage-tags screenshots \
+        down clean \
         step1 step2 step3 step4 step5 step6 step7 step8 step9 prepare \
         diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8 diff-step9
 
 help:
 	@echo "make step1 .. step9     run a lesson and show its trace"
 	@echo "                        (ONCE=1: print it and exit; DOCKER=1: with real Jaeger)"
+	@echo "make step5 MISTAKE=job-without-context"
+	@echo "                        a lesson with a classic mistake in it (make mistakes)"
 	@echo "make diff-step3         what lesson 3 changes: the diff from lesson 2"
 	@echo "                        (the code first; CODE=1: only the code)"
 	@echo "make setup              create .venv (WHEELHOUSE=<folder>: from a wheelhouse)"
@@ -101,6 +105,10 @@ step1 step2 step3 step4 step5 step6 step7 step8 step9: $(STAMP)
 
 diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8 diff-step9: $(STAMP)
 	@$(PY) -m workshop diff $(subst diff-,,$@) $(if $(CODE),--code)
+
+# each lesson's classic mistakes, to run with make stepN MISTAKE=<name> (workshop/lessons/mistakes/)
+mistakes: $(STAMP)
+	@$(PY) -m workshop mistakes
 
 lint: $(STAMP)
 	$(PY) -m ruff check workshop tests step*_*/

@@ -274,6 +274,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from workshop.lessons.stages import find_stage
 
     stage = find_stage(args.stage)
+    if args.mistake:
+        return _run_mistake(stage, args)
     if args.docker:
         from workshop.runner.docker import run_with_docker
 
@@ -282,6 +284,46 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     code = run_stage(stage, once=args.once, screenshot=Path(args.screenshot) if args.screenshot else None)
     return exit_as_signalled(code)
+
+
+def _run_mistake(stage, args: argparse.Namespace) -> int:
+    """`make step5 MISTAKE=job-without-context`: the mistake, as a diff, then the lesson run with it."""
+    from workshop.lessons.diff import coloured
+    from workshop.lessons.mistakes import find_mistake, scratch_copy
+    from workshop.lessons.stages import ROOT
+    from workshop.runner.run import exit_as_signalled, run_stage
+
+    mistake = find_mistake(args.mistake, stage)
+    if args.docker:
+        raise WorkshopError("MISTAKE= runs without Docker (compose runs the lesson's own folder): leave out DOCKER=1")
+    if stage.folder == ROOT:
+        raise WorkshopError("MISTAKE= patches a copy of a lesson folder: run it on main (git checkout main)")
+    paint = coloured if sys.stdout.isatty() else (lambda line: line)
+    print(f"{stage.name} with a mistake, {mistake.name}: {mistake.says}.")
+    print(f"The mistake, as a diff against {stage.folder.name}/ (applied to a scratch copy; the lesson is untouched):")
+    sys.stdout.writelines(paint(line) for line in mistake.diff().splitlines(keepends=True))
+    sys.stdout.flush()
+    with scratch_copy(stage, mistake) as broken:
+        code = run_stage(broken, once=args.once, mistake=mistake)
+    return exit_as_signalled(code)
+
+
+def cmd_mistakes(args: argparse.Namespace) -> int:
+    """`make mistakes`: each lesson's classic mistakes, one line each."""
+    import textwrap
+
+    from workshop.lessons.mistakes import MISTAKES
+
+    width = 80
+    for stage in sorted({m.stage for m in MISTAKES.values()}, key=lambda name: int(name[4:])):
+        if args.stage and args.stage.removeprefix("step").split("_")[0] != stage[4:]:
+            continue
+        print(f"{stage}:")
+        for mistake in (m for m in MISTAKES.values() if m.stage == stage):
+            print(f"  {mistake.name}")
+            print(textwrap.fill(mistake.says, width, initial_indent="      ", subsequent_indent="      "))
+    print("Run one: make step5 MISTAKE=job-without-context (the lesson, with that mistake in its code)")
+    return 0
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -344,7 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="print the demo and its trace, then stop")
     run.add_argument("--docker", action="store_true", help="with docker compose and real Jaeger")
     run.add_argument("--screenshot", metavar="PNG", help="save the demo trace's page (a real Chromium), then stop")
+    run.add_argument("--mistake", metavar="NAME", help="with one of the lesson's classic mistakes (make mistakes)")
     run.set_defaults(func=cmd_run)
+
+    mistakes = commands.add_parser("mistakes", help="each lesson's classic mistakes (make stepN MISTAKE=<name>)")
+    mistakes.add_argument("stage", nargs="?", help="only this lesson's (step2 .. step9)")
+    mistakes.set_defaults(func=cmd_mistakes)
 
     fake = commands.add_parser("fake-github", help="serve the offline GitHub")
     fake.add_argument("--host", default=os.environ.get("FAKE_GITHUB_HOST", "127.0.0.1"))

@@ -53,7 +53,7 @@ def test_a_job_without_its_context_is_named_on_both_traces():
     (here,) = diagnose(sender, [worker])
     assert here.kind == "lost_context" and here.traces == ["bbbb"] and here.spans == ["a2"] and here.lesson == "step5"
     assert here.title == (
-        "worker's handle_clean_job started a trace of its own 3ms into gateway's send_clean_job: "
+        "worker's handle_clean_job started a trace of its own 3 ms into gateway's send_clean_job: "
         "the job carried no trace context"
     )
     assert "the job's body" in here.detail

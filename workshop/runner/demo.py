@@ -14,10 +14,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from workshop.errors import WorkshopError
+from workshop.lessons.mistakes import Mistake
 from workshop.terminal.explain import neighbours
 from workshop.terminal.query_client import QueryClient, trace_services
 from workshop.terminal.waterfall import render_trace
-from workshop.tracestore.diagnosis import diagnose
+from workshop.tracestore.diagnosis import Finding, diagnose
 
 DEMO_TIMEOUT = 30.0  # seconds for the demo request
 DEMO_REPO = "pallets/flask"  # the repository it asks about, unless DEMO_REPO names another
@@ -36,6 +37,8 @@ class Demo:
     spans_elsewhere: str | None = None  # why the trace cannot arrive in the store (the spans go elsewhere)
     lock: contextlib.AbstractContextManager = field(default_factory=contextlib.nullcontext)  # the output's
     slow: float = 0.0  # how long the last answer took, if over a second
+    mistake: Mistake | None = None  # the lesson runs with this mistake in its code (MISTAKE=)
+    browser_url: str = ""  # the trace store's pages, as a learner's browser reaches them
 
     def run(self) -> tuple[bool, str | None]:
         """Send the request, print the answer and its trace: (whether all of it worked, the trace id)."""
@@ -113,23 +116,43 @@ class Demo:
         elif elapsed > 1 and response.headers.get("X-Trace-Id"):  # (no trace of it: run() says so)
             self.console.print(f"[yellow]That took {elapsed:.1f} s: the trace below shows where the time went.[/]")
 
-    def _print_findings(self, trace: dict) -> None:
-        """The trace doctor's word, one line a finding, when the demo's trace has something wrong with it."""
+    def _findings(self, trace: dict) -> list[Finding]:
+        """The trace doctor's findings. With a mistake, asked again (the trace and its neighbours fetched anew)
+        until the finding the mistake makes is there, within the trace timeout: the other half of a lost hop is
+        another trace, which arrives on its own schedule."""
         client = QueryClient(self.query_url)
-        try:
-            findings = diagnose(trace, neighbours(client, trace))
-        except WorkshopError:  # the store went away meanwhile: the trace above is what there is
-            return
+        deadline = time.monotonic() + (self.trace_timeout if self.mistake else 0)
+        while True:
+            try:
+                findings = diagnose(trace, neighbours(client, trace))
+            except WorkshopError:  # the store went away meanwhile: the trace above is what there is
+                return []
+            if self.mistake is None or self._made_by_mistake(findings) or time.monotonic() >= deadline:
+                return findings
+            time.sleep(0.5)
+            with contextlib.suppress(WorkshopError):
+                trace = client.trace(trace["traceID"])
+
+    def _made_by_mistake(self, findings: list[Finding]) -> Finding | None:
+        return next((f for f in findings if self.mistake and f.kind == self.mistake.finding), None)
+
+    def _print_findings(self, trace: dict) -> list[Finding]:
+        """The trace doctor's word, one line a finding, when the demo's trace has something wrong with it."""
+        findings = self._findings(trace)
         for finding in findings:
             self.console.print(f"[red]✗ the trace doctor:[/red] {escape(finding.title)} (lesson: {finding.lesson})")
+            for other in finding.traces[:1]:
+                self.console.print(f"  the other trace: {self.browser_url or self.query_url}/trace/{other}")
         if findings:
             self.console.print(f"  why, and what to check: .venv/bin/python -m workshop explain {trace['traceID']}")
+        return findings
 
     def _print_trace(self, trace_id: str | None) -> bool:
         if not trace_id:
             self.console.print("[red]the answer has no X-Trace-Id header: is the stage traced?[/red]")
             return False
-        trace = QueryClient(self.query_url).wait_for_trace(trace_id, self.services, self.trace_timeout)
+        lacking = self.mistake.lacks if self.mistake else frozenset()
+        trace = QueryClient(self.query_url).wait_for_trace(trace_id, self.services - lacking, self.trace_timeout)
         if trace is None:
             self.console.print(
                 f"[red]trace {trace_id} did not arrive at {self.query_url} within {self.trace_timeout:g} s[/red]"
@@ -138,9 +161,30 @@ class Demo:
         with self.lock:
             self.console.print()
             self.console.print(render_trace(trace))
-        self._print_findings(trace)
+        findings = self._print_findings(trace)
         missing = self.services - trace_services(trace)
+        if self.mistake is not None:
+            return self._judge_mistake(findings, missing)
         if missing:
             self.console.print(f"[red]the trace lacks spans from {', '.join(sorted(missing))}[/red]")
             return False
         return True
+
+    def _judge_mistake(self, findings: list[Finding], missing: set[str]) -> bool:
+        """With MISTAKE=: the broken trace is the point. True if the doctor found what the mistake does."""
+        mistake = self.mistake
+        assert mistake is not None
+        if missing:
+            lacking = ", ".join(sorted(missing))
+            self.console.print(f"[yellow]the trace lacks spans from {lacking}: the mistake's doing[/yellow]")
+        if self._made_by_mistake(findings):
+            self.console.print(
+                f"[bold]That is the mistake {mistake.name}[/bold]: {mistake.says}. The lesson as it should be: "
+                f"make {mistake.stage}"
+            )
+            return True
+        self.console.print(
+            f"[red]The trace doctor did not find what {mistake.name} does (a {mistake.finding} finding) within "
+            f"{self.trace_timeout:g} s: see the services' log above[/red]"
+        )
+        return False

@@ -33,6 +33,7 @@ from rich.console import Console
 
 from workshop.errors import WorkshopError
 from workshop.lessons.environment import lesson_environment
+from workshop.lessons.mistakes import Mistake
 from workshop.lessons.stages import OPENTELEMETRY, ROOT, Stage
 from workshop.ports import ENDPOINT, ENDPOINTS, TRACE_STORE, PortCheck, wait_for_http, wait_for_tcp
 from workshop.runner.demo import DEMO_REPO, Demo
@@ -108,10 +109,16 @@ class Plan:
     notes: list[str]
     redis: RedisPlan | None = None
     spans_elsewhere: str | None = None  # OTEL_EXPORTER_OTLP_ENDPOINT away from the store: why its trace is missing
+    mistake: Mistake | None = None  # MISTAKE=: the stage is a scratch copy of the lesson, with this patch applied
 
     @property
     def services(self) -> set[str]:
         return set(self.stage.processes()) - self.settings.without if self.stage.traced else set()
+
+    @property
+    def command(self) -> str:
+        """How a learner runs this again: `make step5`, or `make step5 MISTAKE=job-without-context`."""
+        return f"make {self.stage.name}" + (f" MISTAKE={self.mistake.name}" if self.mistake else "")
 
     @property
     def entry_url(self) -> str:
@@ -336,7 +343,7 @@ class Run:
                 self._say(
                     f"[red]The trace store at {url}, which this lesson borrowed (it was running already), has "
                     "stopped: new traces go nowhere and the links above no longer work. For a store of its "
-                    f"own: Ctrl-C, then make {self.plan.stage.name} again.[/red]"
+                    f"own: Ctrl-C, then {self.plan.command} again.[/red]"
                 )
 
     def _wait_ready(self) -> bool:
@@ -375,6 +382,8 @@ class Run:
             self.once,
             self.plan.spans_elsewhere,
             self.output.lock,
+            mistake=self.plan.mistake,
+            browser_url=f"http://localhost:{settings.query_port}",
         )
         ok, trace_id = demo.run()
         self._print_urls(trace_id)
@@ -409,8 +418,7 @@ class Run:
 
     def _print_after_once(self, trace_id: str | None) -> None:
         """ONCE=1 stops everything after this, the trace store too: say only what still works then."""
-        stage = self.plan.stage.name
-        self._say(f"  Everything stops now (ONCE=1). To keep it running and ask again: make {stage}")
+        self._say(f"  Everything stops now (ONCE=1). To keep it running and ask again: {self.plan.command}")
         if not (self.plan.stage.traced and trace_id):
             return
         journal = os.environ.get("TRACE_STORE_FILE")
@@ -423,7 +431,7 @@ class Run:
             self._say(f"    {_python()} -m workshop trace {trace_id} --all")
         elif not journal:
             self._say("  The trace store stops too, and its traces with it. To keep them in a file:")
-            self._say(f"    TRACE_STORE_FILE=traces.jsonl make {stage} ONCE=1")
+            self._say(f"    TRACE_STORE_FILE=traces.jsonl {self.plan.command} ONCE=1")
 
 
 def _honcho_manager(after_start: Callable[[], None], output: TextIO, on_signal: Callable[[int], None]):
@@ -607,13 +615,26 @@ def _python() -> str:
 
 
 def run_stage(
-    stage: Stage, once: bool = False, settings: Settings | None = None, screenshot: Path | None = None
+    stage: Stage,
+    once: bool = False,
+    settings: Settings | None = None,
+    screenshot: Path | None = None,
+    mistake: Mistake | None = None,
 ) -> int:
+    """Run `stage`; with `mistake`, `stage` is the scratch copy that has it (workshop.lessons.mistakes)."""
     try:
         import honcho  # noqa: F401
     except ImportError:
         raise WorkshopError("honcho is not installed: run `make setup` first (make stepN does it for you)") from None
-    plan = plan_run(stage, settings or Settings())
+    settings = settings or Settings()
+    if mistake is not None and mistake.demo_repo and "DEMO_REPO" not in os.environ:
+        settings.demo_repo = mistake.demo_repo
+    plan = plan_run(stage, settings)
+    if mistake is not None:
+        plan.mistake = mistake
+        plan.env.update(mistake.environment)
+        if "GITHUB_TOKEN" in mistake.environment:
+            plan.notes.append("GITHUB_TOKEN: a made-up token for this run (yours, if you have one, is not used)")
     prepare_toolchain(plan)
     return Run(plan, once, screenshot=screenshot).run()
 

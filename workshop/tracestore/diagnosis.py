@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
-from workshop.tracestore.durations import format_duration_us
+from workshop.tracestore.durations import format_duration_us, roughly_us
 from workshop.tracestore.model import CHILD_OF, Json, SpanNode, TraceTree, low_half, tag_text
 
 SKEW_TOLERANCE_US = 1_000  # a child may start this much before its parent before it is called clock skew
@@ -32,6 +32,7 @@ LESSONS = {
     "step6": "step6_baggage/README.md",
     "step7": "step7_opentelemetry_shim/README.md",
     "step8": "step8_opentelemetry/README.md",
+    "step9": "step9_edge_polyglot/README.md",
 }
 SECRET_KEY = re.compile(r"token|passw|secret|authorization|api[-_.]?key|cookie|credential|private[-_.]?key", re.I)
 SECRET_VALUE = re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})|\b[Bb]earer\s+\S{8,}")
@@ -84,6 +85,7 @@ def findings_for(tree: TraceTree, others: list[TraceTree], names: NameIndex | No
     findings += errors_not_marked(tree)
     findings += secrets(tree)
     findings += oversized_baggage(tree)
+    findings += baggage_lost(tree)
     findings += cardinality(tree, names if names is not None else name_index([tree, *others]))
     return findings
 
@@ -157,7 +159,7 @@ def lost_context(tree: TraceTree, others: list[TraceTree]) -> list[Finding]:
 
 def _lost(caller: SpanNode, root: SpanNode, other: str, caller_here: bool) -> Finding:
     carrier, lesson = _carrier(caller)
-    into = format_duration_us(max(root.start - caller.start, 0))
+    into = roughly_us(max(root.start - caller.start, 0))
     what = "job" if caller.kind == "producer" else "request"
     return Finding(
         kind="lost_context",
@@ -353,6 +355,61 @@ def oversized_baggage(tree: TraceTree) -> list[Finding]:
     return findings
 
 
+NOT_RECEIVED = "-"  # the lessons tag `baggage.<key>` with the item a service read, and with this when none came
+
+
+def baggage_lost(tree: TraceTree) -> list[Finding]:
+    """A span of another service says it got no baggage item that a span above it, in this trace, set."""
+    findings = []
+    for node in tree.spans:
+        wanted = [
+            entry["key"].removeprefix("baggage.")
+            for entry in node.span["tags"]
+            if entry["key"].startswith("baggage.") and tag_text(entry["value"]) == NOT_RECEIVED
+        ]
+        for key in wanted:
+            setter = next(
+                (up for up in _ancestors(node) if up.service != node.service and _sets_baggage(up, key)), None
+            )
+            if setter is None:
+                continue
+            findings.append(
+                Finding(
+                    kind="baggage_lost",
+                    title=f"{named(node)} did not get the baggage item {key!r} that {named(setter)} set",
+                    detail="The trace context arrived (the span is in this trace) but the baggage did not: it "
+                    "travels beside the context (the uberctx-* headers, W3C's `baggage`) and must be sent and read "
+                    "with it.",
+                    causes=[
+                        "the context was read by a call that drops the baggage (the OpenTracing shim's extract())",
+                        "the item was kept where nothing sends it (the shim's span.set_baggage_item())",
+                        "the item was set after the call that should have carried it",
+                        "the sender's propagators write the context but not the baggage",
+                    ],
+                    check=[
+                        f"in {setter.service}: that the item is set before the call, in the context that is sent",
+                        f"in {node.service}: that the context and its baggage are read and made current together",
+                    ],
+                    lesson="step7"
+                    if "otel.scope.name" in node.tags
+                    else "step6",  # OpenTelemetry's rules, or jaeger-client's
+                    spans=[node.id, setter.id],
+                )
+            )
+    return findings
+
+
+def _ancestors(node: SpanNode) -> Iterable[SpanNode]:
+    parent = node.parent
+    while parent is not None:
+        yield parent
+        parent = parent.parent
+
+
+def _sets_baggage(node: SpanNode, key: str) -> bool:
+    return any(where == "baggage" and item == key for where, item, _ in _fields(node))
+
+
 def _shape(name: str) -> tuple[str, int] | None:
     """`GET /contributors/pallets/flask` -> ("GET", 3): a verb and a path, for comparing names by shape."""
     verb, _, path = name.partition(" ")
@@ -438,6 +495,7 @@ def _between(finding: Finding) -> str:
         "error_not_marked": "have a 5xx span not marked as an error",
         "secret": "record something that looks like a credential",
         "oversized_baggage": "carry heavy baggage",
+        "baggage_lost": "lost a baggage item on the way downstream",
         "cardinality": "name spans with values (operation names that embed ids)",
     }
     if finding.kind == "lost_context":

@@ -46,6 +46,15 @@ def quoted(text: str, limit: int = 40) -> str:
     return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
+def roughly_us(us: float) -> str:
+    """A duration in words, rounded: 850 µs, 3 ms, 1.2 s (for a sentence, not a column)."""
+    if us < 1_000:
+        return f"{us:.0f} µs"
+    if us < 1_000_000:
+        return f"{us / 1_000:.0f} ms"
+    return f"{us / 1_000_000:.2g} s"
+
+
 def format_duration_us(us: float) -> str:
     """A short human form: 850µs, 12.3ms, 2.05s."""
     if us < 1_000:
