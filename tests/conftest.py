@@ -26,7 +26,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from tests.support.service_router import ClearableReporter, ServiceRouter, as_service
 from tests.support.stage_loader import ROOT, load_stage_module
 from workshop.fake_github import FakeGitHubConfig, create_app
-from workshop.lessons.stages import OPENTELEMETRY, find_stage
+from workshop.lessons.stages import OPENTELEMETRY, Stage, find_stage
 from workshop.ports import free_port
 from workshop.runner.redis_server import redis_server_binary, server_command
 
@@ -100,10 +100,13 @@ def github_module(folder: str):
 
 
 @contextlib.contextmanager
-def serve_stage_app(folder: str, monkeypatch: pytest.MonkeyPatch, github_url: str, token: str = "") -> Iterator[str]:
+def serve_stage_app(
+    folder: str, monkeypatch: pytest.MonkeyPatch, github_url: str, token: str = "", stage: Stage | None = None
+) -> Iterator[str]:
     """Serve a stage's services from threads on free ports, pointed at `github_url`, with short waits.
-    Yields the URL of the app (the gateway, from lesson 4)."""
-    stage = find_stage(folder)
+    Yields the URL of the app (the gateway, from lesson 4). `stage`: when `folder` is not a lesson's own
+    (a copy of it, absolute), which lesson it is."""
+    stage = stage or find_stage(folder)
     # lessons 7 on trace with OpenTelemetry (lesson 7 through the OpenTracing shim)
     monkeypatch.setattr(ROUTER, "opentelemetry", stage.tracer == OPENTELEMETRY)
     github = github_module(folder)

@@ -10,6 +10,7 @@ import yaml
 
 from tests.support.stage_loader import ROOT
 from workshop.cli import build_parser
+from workshop.lessons.mistakes import MISTAKES, mistakes_of
 from workshop.lessons.stages import all_stages
 from workshop.ports import ENDPOINT
 
@@ -124,3 +125,17 @@ def test_the_hosts_agenda_reads_each_readme_at_150_words_a_minute():
     for stage, (_, minutes) in zip(all_stages(), rows, strict=True):
         words = len((stage.folder / "README.md").read_text().split())
         assert int(minutes) == -(-words // 150), f"lesson {stage.number}: {words} words"
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_mistake_shown_is_one_of_its_lessons(readme):
+    for stage, name in re.findall(r"make (step\d) MISTAKE=([a-z0-9-]+)", readme.read_text()):
+        assert MISTAKES.get(name) is not None and MISTAKES[name].stage == stage, f"{readme.name}: {stage} {name}"
+
+
+@pytest.mark.parametrize("stage", [s for s in all_stages() if s.traced], ids=lambda stage: stage.name)
+def test_each_lessons_try_next_names_its_mistakes(stage):
+    text = (stage.folder / "README.md").read_text()
+    try_next = text[text.index("## Try next") :]
+    for mistake in mistakes_of(stage):
+        assert f"make {stage.name} MISTAKE={mistake.name}" in try_next

@@ -6,7 +6,9 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -299,8 +301,10 @@ def _run_mistake(stage, args: argparse.Namespace) -> int:
     if stage.folder == ROOT:
         raise WorkshopError("MISTAKE= patches a copy of a lesson folder: run it on main (git checkout main)")
     paint = coloured if sys.stdout.isatty() else (lambda line: line)
-    print(f"{stage.name} with a mistake, {mistake.name}: {mistake.says}.")
-    print(f"The mistake, as a diff against {stage.folder.name}/ (applied to a scratch copy; the lesson is untouched):")
+    width = min(shutil.get_terminal_size((80, 24)).columns, 120)
+    print(textwrap.fill(f"{stage.name} with a mistake, {mistake.name}: {mistake.says}.", width))
+    where = f"The mistake, as a diff against {stage.folder.name}/ (applied to a scratch copy: the lesson is untouched):"
+    print(textwrap.fill(where, width))
     sys.stdout.writelines(paint(line) for line in mistake.diff().splitlines(keepends=True))
     sys.stdout.flush()
     with scratch_copy(stage, mistake) as broken:
@@ -310,8 +314,6 @@ def _run_mistake(stage, args: argparse.Namespace) -> int:
 
 def cmd_mistakes(args: argparse.Namespace) -> int:
     """`make mistakes`: each lesson's classic mistakes, one line each."""
-    import textwrap
-
     from workshop.lessons.mistakes import MISTAKES
 
     width = 80
@@ -322,7 +324,7 @@ def cmd_mistakes(args: argparse.Namespace) -> int:
         for mistake in (m for m in MISTAKES.values() if m.stage == stage):
             print(f"  {mistake.name}")
             print(textwrap.fill(mistake.says, width, initial_indent="      ", subsequent_indent="      "))
-    print("Run one: make step5 MISTAKE=job-without-context (the lesson, with that mistake in its code)")
+    print("Run one: make step5 MISTAKE=job-without-context (lesson 5, with that mistake)")
     return 0
 
 

@@ -13,6 +13,7 @@ import time
 import pytest
 import requests
 
+from tests.support.lesson9_tools import require_lesson9_tools
 from tests.support.processes import (
     distinct_free_ports,
     run_stage_folder,
@@ -257,3 +258,41 @@ def test_the_runner_waits_for_a_store_that_is_loading_its_journal():
         assert wait_for_journal(url, said.append, poll_s=0.01, stall_s=0.1) is False  # reads nothing more
     assert said == ["[red]the trace store read no more of its journal j for 0.1 s[/red]"]
     assert wait_for_journal("http://127.0.0.1:9", said.append) is False and "stopped answering" in said[-1]
+
+
+def test_a_mistake_runs_from_a_scratch_copy_and_the_doctor_names_it(tmp_path):
+    """`make step5 MISTAKE=job-without-context`: the patch, then the lesson run with it, and the doctor's words."""
+    env = runner_env(TMPDIR=str(tmp_path), COLUMNS="200")
+    result = run_workshop("run", "step5", "--mistake", "job-without-context", "--once", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "step5 with a mistake, job-without-context: the gateway puts the job in Redis without its trace" in out
+    assert "-        global_tracer().inject(span.context, Format.TEXT_MAP, carrier)\n" in out  # the patch, first
+    said = re.search(
+        r"✗ the trace doctor: worker's handle_clean_job started a trace of its own \d+ ms into gateway's "
+        r"send_clean_job: the job carried no trace context \(lesson: step5\)\n  the other trace: "
+        rf"http://localhost:{env['JAEGER_QUERY_PORT']}/trace/([0-9a-f]{{16}})\n",
+        out,
+    )
+    assert said, out
+    assert "the trace lacks spans from worker: the mistake's doing" in out
+    assert "That is the mistake job-without-context" in out and "make step5 MISTAKE=job-without-context" in out
+    assert list(tmp_path.iterdir()) == []  # the scratch copy is gone
+    assert not wait_until_gone(env)
+
+
+def test_lesson_9s_mistake_runs_with_traefik_and_node():
+    require_lesson9_tools()
+    env = runner_env(COLUMNS="200")
+    result = run_workshop("run", "step9", "--mistake", "traefik-speaks-b3", "--once", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "started a trace of its own" in result.stdout and "into traefik's" in result.stdout
+    assert "the trace lacks spans from traefik: the mistake's doing" in result.stdout
+    assert not wait_until_gone(env)
+
+
+def test_a_mistake_of_another_lesson_or_with_docker_is_a_clear_error():
+    bad = run_workshop("run", "step4", "--mistake", "job-without-context", "--once", env=runner_env())
+    assert bad.returncode == 2 and "job-without-context is a mistake of step5, not step4" in bad.stderr
+    docker = run_workshop("run", "step5", "--mistake", "job-without-context", "--docker", env=runner_env())
+    assert docker.returncode == 2 and "MISTAKE= runs without Docker" in docker.stderr

@@ -150,6 +150,28 @@ def test_heavy_baggage():
     assert "10 items" in finding.title
 
 
+def test_baggage_set_upstream_that_a_service_downstream_did_not_get():
+    set_here = [
+        model.log_entry(
+            T0, [model.string_tag(k, v) for k, v in (("event", "baggage"), ("key", "client"), ("value", "make demo"))]
+        )
+    ]
+    gateway = {**GATEWAY, "logs": set_here}
+    worker = {**WORKER, "parent": "a2", "tags": {"baggage.client": "-"}}
+    (finding,) = diagnose(build("aaaa", [gateway, SEND, worker]))
+    assert finding.kind == "baggage_lost" and finding.spans == ["b1", "a1"]
+    assert (
+        finding.title == "worker's handle_clean_job did not get the baggage item 'client' that gateway's "
+        "contributors set"
+    )
+    assert finding.lesson == "step6"  # jaeger-client's spans; OpenTelemetry's (a scope tag) link to lesson 7
+    otel = {**worker, "tags": {"baggage.client": "-", "otel.scope.name": "worker"}}
+    assert diagnose(build("aaaa", [gateway, SEND, otel]))[0].lesson == "step7"
+    arrived = {**worker, "tags": {"baggage.client": "make demo"}}
+    assert diagnose(build("aaaa", [gateway, SEND, arrived])) == []
+    assert diagnose(build("aaaa", [GATEWAY, SEND, worker])) == []  # nobody set it: nothing was lost
+
+
 def test_operation_names_that_embed_values_across_traces():
     def request(n: int, name: str) -> model.Json:
         return build(f"{n:04x}", [{**GATEWAY, "id": f"{n:016x}", "op": name}])

@@ -407,7 +407,7 @@ def _ancestors(node: SpanNode) -> Iterable[SpanNode]:
 
 
 def _sets_baggage(node: SpanNode, key: str) -> bool:
-    return any(where == "baggage" and item == key for where, item, _ in _fields(node))
+    return any(where == "baggage" and item == key and value != NOT_RECEIVED for where, item, value in _fields(node))
 
 
 def _shape(name: str) -> tuple[str, int] | None:

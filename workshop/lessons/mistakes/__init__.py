@@ -68,7 +68,7 @@ MISTAKES: dict[str, Mistake] = {
             3,
             "a 5xx answer gets its status code tagged, and no error mark",
             "error_not_marked",
-            ("contributors' GET /contributors/<owner>/<repo>", "502"),
+            ("contributors' contributors", "502"),
             demo_repo="a/server-error",
         ),
         Mistake(
@@ -84,7 +84,7 @@ MISTAKES: dict[str, Mistake] = {
             4,
             "the gateway calls the github-proxy without injecting the trace context into the headers",
             "lost_context",
-            ("github-proxy's GET /stats/<owner>/<repo>", "gateway's call_github_proxy", "request"),
+            ("github-proxy's stats", "gateway's call_github_proxy", "the request carried no trace context"),
             lacks=frozenset({"github-proxy"}),
         ),
         Mistake(
@@ -108,7 +108,7 @@ MISTAKES: dict[str, Mistake] = {
             6,
             "the gateway puts a GitHub token in baggage, for the services downstream",
             "secret",
-            ("gateway's GET /contributors/<owner>/<repo>", "baggage 'auth-token'"),
+            ("gateway's contributors", "baggage 'auth-token'"),
             environment=TOKEN,
         ),
         Mistake(
@@ -116,21 +116,21 @@ MISTAKES: dict[str, Mistake] = {
             6,
             "the gateway puts the request's headers in baggage, past the lesson's 64-byte limit",
             "oversized_baggage",
-            ("gateway's GET /contributors/<owner>/<repo>", "request.headers"),
+            ("gateway's contributors", "request.headers"),
         ),
         Mistake(
             "shim-extract-drops-baggage",
             7,
             "the worker reads the job's context with the shim's extract(), which drops the baggage",
             "baggage_lost",
-            ("worker's handle_clean_job", "'client'", "gateway's GET /contributors/<owner>/<repo>"),
+            ("worker's handle_clean_job", "'client'", "gateway's contributors"),
         ),
         Mistake(
             "baggage-on-the-span",
             7,
             "baggage set with the shim's span.set_baggage_item(), which keeps it in that one span",
             "baggage_lost",
-            ("github-proxy's GET /stats/<owner>/<repo>", "'client'", "gateway's GET /contributors/<owner>/<repo>"),
+            ("github-proxy's stats", "'client'", "gateway's contributors"),
         ),
         Mistake(
             "propagators-disagree",
