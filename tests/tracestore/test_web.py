@@ -222,6 +222,6 @@ def test_the_trace_page_says_what_is_wrong_only_when_something_is(held):
     collector.store.add_spans([(sender, model.process("gateway", [])), (worker, model.process("worker", []))])
     html = page(client, "/trace/00000000000000e1")
     assert "What's wrong with this trace?" in html and 'data-kind="lost_context"' in html
-    assert "worker&#39;s handle_clean_job started a trace of its own 3ms into gateway&#39;s send_clean_job" in html
+    assert "worker&#39;s handle_clean_job started a trace of its own 3 ms into gateway&#39;s send_clean_job" in html
     assert 'href="/trace/00000000000000e2"' in html and "step5_queue/README.md" in html
     assert 'href="/trace/00000000000000e1...00000000000000e2"' in html  # both, side by side
