@@ -204,3 +204,70 @@ def test_recent_findings_are_grouped():
     (group,) = diagnose_recent([sender, worker, later_sender, later_worker])
     assert group.kind == "lost_context" and group.title == "lost the trace context between gateway and worker"
     assert sorted(group.traces) == ["aaaa", "bbbb", "cccc", "dddd"] and group.lesson == "step5"
+
+
+def zipkin_trace(spans: list[dict]) -> model.Json:
+    """Zipkin v2 JSON, read by the store's Zipkin receiver, as Jaeger's API answers it."""
+    from workshop.tracestore.receivers.zipkin import spans_from_zipkin
+
+    records, _ = spans_from_zipkin(spans)
+    return model.assemble_trace(records[0][0]["traceID"], records)
+
+
+def zipkin(trace_id: str, span_id: str, name: str, service: str, kind: str, start: int, **more) -> dict:
+    return {
+        "traceId": trace_id,
+        "id": span_id,
+        "name": name,
+        "kind": kind,
+        "timestamp": T0 + start,
+        "duration": more.pop("duration", 1_000),
+        "localEndpoint": {"serviceName": service},
+        **more,
+    }
+
+
+def test_zipkins_shared_span_ids_are_one_whole_trace_and_its_lost_hop_is_found():
+    client = zipkin(
+        "a1b2",
+        "00000000000000c1",
+        "get /stats",
+        "node-proxy",
+        "CLIENT",
+        0,
+        duration=5_000,
+        remoteEndpoint={"serviceName": "github"},
+    )
+    shared = zipkin("a1b2", "00000000000000c1", "get /stats", "github", "SERVER", 1_000, shared=True)
+    assert diagnose(zipkin_trace([client, shared])) == []  # one id for both halves: Zipkin's way, not a fault
+    alone = zipkin("ffff", "00000000000000d1", "get /stats", "github", "SERVER", 1_000)
+    (finding,) = diagnose(zipkin_trace([client]), [zipkin_trace([alone])])
+    assert finding.kind == "lost_context" and finding.traces == ["000000000000ffff"]
+    assert "github's get /stats started a trace of its own 1 ms into node-proxy's get /stats" in finding.title
+
+
+def test_a_nodejs_service_over_otlp_that_lost_the_context_is_matched_by_its_port():
+    """Another language's spans (OpenTelemetry JS's current HTTP names): the hop is matched by the port."""
+    call = {
+        "id": "a2",
+        "service": "gateway",
+        "op": "GET",
+        "start": 1_000,
+        "duration": 5_000,
+        "parent": "a1",
+        "kind": "client",
+        "tags": {"url.full": "http://127.0.0.1:8481/stats/a/b"},
+    }
+    node = {
+        "id": "c1",
+        "service": "github-proxy",
+        "op": "GET /stats/:owner/:repo",
+        "start": 2_000,
+        "duration": 1_000,
+        "kind": "server",
+        "tags": {"server.port": 8481, "telemetry.sdk.language": "nodejs"},
+    }
+    (finding,) = diagnose(build("aaaa", [GATEWAY, call]), [build("cccc", [node])])
+    assert finding.kind == "lost_context" and finding.spans == ["a2"] and finding.traces == ["cccc"]
+    elsewhere = {**node, "tags": {"server.port": 9999}}
+    assert diagnose(build("aaaa", [GATEWAY, call]), [build("cccc", [elsewhere])]) == []
