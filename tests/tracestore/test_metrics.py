@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 import re
 import time
 
@@ -11,7 +13,7 @@ from werkzeug.datastructures import MultiDict
 from workshop.tracestore import model
 from workshop.tracestore.app import create_app
 from workshop.tracestore.query import BadQuery, metrics_query
-from workshop.tracestore.spanmetrics import BOUNDS_MS, SpanMetrics, quantile_ms
+from workshop.tracestore.spanmetrics import BOUNDS_MS, SpanMetrics, histogram_cell, quantile_ms
 from workshop.tracestore.store import TraceStore
 
 NOW_MS = (int(time.time()) // 60) * 60_000  # on a minute: the points fall on known times
@@ -67,9 +69,38 @@ def test_latency_quantiles_within_the_histogram_s_bucket(client):
     assert family["name"] == "service_operation_latencies" and family["help"].startswith("0.95th quantile latency")
     p95 = {m["labels"][1]["value"]: m["metricPoints"][-1]["gaugeValue"]["doubleValue"] for m in family["metrics"]}
     assert 4 <= p95["GET /a"] <= 6 and 200 <= p95["GET /b"] <= 400  # the buckets 5 ms and 300 ms fall in
-    cell = [0, 0] + [0] * (len(BOUNDS_MS) + 1)
-    cell[2 + 1] = 10  # ten spans between 2 and 4 ms
-    assert quantile_ms(cell, 0.5) == pytest.approx(3.0)
+    counts = [0] * (len(BOUNDS_MS) + 1)
+    counts[1] = 10  # ten spans between 2 and 4 ms
+    assert quantile_ms(histogram_cell(counts), 0.5) == pytest.approx(3.0)
+    counts[-1] = 10  # and ten past the last bound, 15 s: the median is the last of the first ten
+    assert quantile_ms(histogram_cell(counts), 0.5) == pytest.approx(4.0)
+    assert quantile_ms(histogram_cell(counts), 0.99) == 15_000.0
+    assert math.isnan(quantile_ms(histogram_cell([0] * (len(BOUNDS_MS) + 1)), 0.5))  # no calls
+
+
+def reference_quantile(counts: list[int], q: float) -> float:
+    """Prometheus's histogram_quantile, written out plainly over per-bucket counts."""
+    rank, seen = q * sum(counts), 0
+    for index, count in enumerate(counts):
+        if count and seen + count >= rank:
+            if index == len(BOUNDS_MS):
+                return float(BOUNDS_MS[-1])
+            lower = BOUNDS_MS[index - 1] if index else 0
+            return lower + (BOUNDS_MS[index] - lower) * (rank - seen) / count
+        seen += count
+    raise AssertionError("unreachable")
+
+
+def test_the_packed_cells_quantile_is_prometheus_s():
+    """A cell holds its counters side by side in one int, compared all at once: the same answers, always."""
+    draw = random.Random(7)
+    for _ in range(500):
+        counts = [draw.choice([0, 0, 1, 3, 1000, 2**30]) for _ in range(len(BOUNDS_MS) + 1)]
+        if not any(counts):
+            continue
+        cell = histogram_cell(counts, errors=draw.randrange(10))
+        for q in (0.01, 0.5, 0.75, 0.95, 0.99, 1.0):
+            assert quantile_ms(cell, q) == pytest.approx(reference_quantile(counts, q)), (counts, q)
 
 
 def test_jaegers_defaults_an_empty_window_and_a_service_never_seen(client):

@@ -32,7 +32,7 @@ from typing import NamedTuple
 from workshop.tracestore.journal import Journal, Loading, journal_line, read_journal, remove
 from workshop.tracestore.model import Json, SpanRecord, assemble_trace, is_error, tag_text
 from workshop.tracestore.query import TraceQuery
-from workshop.tracestore.spanmetrics import SpanMetrics
+from workshop.tracestore.spanmetrics import Recorded, SpanMetrics
 
 log = logging.getLogger("workshop.tracestore.store")
 
@@ -147,18 +147,20 @@ class TraceStore:
     def add_spans(self, records: list[SpanRecord], journal: bool = True) -> int:
         """Store `records`; how many were stored (the others were beyond their trace's span limit)."""
         prepared = _prepare(records)
-        stored = []
+        stored: list[_Span] = []
+        counted: list[Recorded] = []  # the spans new to the store, for its span metrics
         with self._lock:
             for item in prepared:
-                span = self._add(item)
+                span = self._add(item, counted)
                 if span is not None:
                     stored.append(span)
             compaction = self._journal_append(stored) if journal else None
+        self.metrics.record_many(counted)
         if compaction is not None:
             self._compact_journal(*compaction)
         return len(stored)
 
-    def _add(self, item: _Prepared) -> _Span | None:
+    def _add(self, item: _Prepared, counted: list[Recorded]) -> _Span | None:
         trace = self._trace_for(item.trace_id)
         old = trace.spans.get(item.span_id)
         if old is None and len(trace.spans) >= min(self.max_spans_per_trace, self.max_spans):
@@ -168,7 +170,7 @@ class TraceStore:
             self._forget(old)
         span = _Span(item.blob, self._process(item.process_key, item.process), *item.fields)
         if old is None:  # counted once, however often it is sent
-            self.metrics.record(span.service, span.operation, span.kind, span.start, span.duration, item.error)
+            counted.append((span.service, span.operation, span.kind, span.start, span.duration, item.error))
         trace.add(item.span_id, span)
         self._remember(span)
         self.stats.spans_stored += 1
