@@ -302,9 +302,13 @@ def _run_mistake(stage, args: argparse.Namespace) -> int:
         raise WorkshopError("MISTAKE= patches a copy of a lesson folder: run it on main (git checkout main)")
     paint = coloured if sys.stdout.isatty() else (lambda line: line)
     width = min(shutil.get_terminal_size((80, 24)).columns, 120)
-    print(textwrap.fill(f"{stage.name} with a mistake, {mistake.name}: {mistake.says}.", width))
+    print(textwrap.fill(f"{stage.name} with a mistake, {mistake.name}: {mistake.says}.", width, break_on_hyphens=False))
+    if "GITHUB_TOKEN" in mistake.environment:
+        print(
+            textwrap.fill("GITHUB_TOKEN: a made-up token, for this run (yours, if you have one, is not used).", width)
+        )
     where = f"The mistake, as a diff against {stage.folder.name}/ (applied to a scratch copy: the lesson is untouched):"
-    print(textwrap.fill(where, width))
+    print(textwrap.fill(where, width, break_on_hyphens=False))
     sys.stdout.writelines(paint(line) for line in mistake.diff().splitlines(keepends=True))
     sys.stdout.flush()
     with scratch_copy(stage, mistake) as broken:
@@ -323,7 +327,12 @@ def cmd_mistakes(args: argparse.Namespace) -> int:
         print(f"{stage}:")
         for mistake in (m for m in MISTAKES.values() if m.stage == stage):
             print(f"  {mistake.name}")
-            print(textwrap.fill(mistake.says, width, initial_indent="      ", subsequent_indent="      "))
+            indent = "      "
+            print(
+                textwrap.fill(
+                    mistake.says, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+                )
+            )
     print("Run one: make step5 MISTAKE=job-without-context (lesson 5, with that mistake)")
     return 0
 

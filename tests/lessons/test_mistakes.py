@@ -71,10 +71,10 @@ def test_lesson_9s_copy_links_its_node_packages():
 
 def test_a_name_that_is_not_the_lessons_says_which_are():
     with pytest.raises(
-        WorkshopError, match="job-without-context is a mistake of step5, not step4: make step5 MISTAKE="
+        WorkshopError, match="job-without-context is a mistake of step5, not step4:\n  make step5 MISTAKE="
     ):
         find_mistake("job-without-context", find_stage("step4"))
-    with pytest.raises(WorkshopError, match="step5's are job-without-context, worker-ignores-the-context") as typo:
+    with pytest.raises(WorkshopError, match="step5's: job-without-context, worker-ignores-the-context") as typo:
         find_mistake("job-without-contxt", find_stage("step5"))
     assert "Did you mean job-without-context (step5)?" in str(typo.value)
 

@@ -53,9 +53,15 @@ def test_the_demo_says_what_the_trace_doctor_finds_in_its_trace():
             [],
         )
         store.store.add_spans([(failed, model.process("contributors", []))])
-        out = io.StringIO()
-        demo = Demo(Console(file=out, width=200), "http://unused", "a/server-error", store.url, {"contributors"}, 5)
-        assert demo._print_trace("00000000000b0a0d")
-    said = out.getvalue()
-    assert "✗ the trace doctor: contributors' contributors answered 502 but is not marked as an error" in said
-    assert "python -m workshop explain 00000000000b0a0d" in said
+        said = {}
+        for once in (False, True):
+            out = io.StringIO()
+            demo = Demo(Console(file=out, width=80), "http://unused", "a/server-error", store.url, {"contributors"}, 5)
+            demo.once = once
+            assert demo._print_trace("00000000000b0a0d")
+            said[once] = out.getvalue()
+    doctor = "✗ the trace doctor: contributors' contributors answered 502 but is not marked as an error (taught in"
+    assert doctor in said[False].replace("\n", " ") and doctor in said[True].replace("\n", " ")
+    assert "\n    .venv/bin/python -m workshop explain 00000000000b0a0d\n" in said[False]  # whole, to copy
+    # ONCE=1 stops the store next: what explain would say comes now, and no command that would fail then
+    assert "explain" not in said[True] and "  - check: span.set_tag('error', True)" in said[True]

@@ -139,7 +139,7 @@ def test_sighup_stops_every_process_like_ctrl_c():
 def test_once_says_only_what_still_works_afterwards(tmp_path):
     result = run_workshop("run", "step2", "--once", env=runner_env())
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Everything stops now (ONCE=1). To keep it running and ask again: make step2" in result.stdout
+    assert "Everything stops now (ONCE=1). To keep it running and ask again:\n    make step2\n" in result.stdout
     assert "TRACE_STORE_FILE=traces.jsonl make step2 ONCE=1" in result.stdout
     assert "workshop trace" not in result.stdout  # nothing answers it after the run
     journal = tmp_path / "kept.jsonl"
@@ -261,23 +261,31 @@ def test_the_runner_waits_for_a_store_that_is_loading_its_journal():
 
 
 def test_a_mistake_runs_from_a_scratch_copy_and_the_doctor_names_it(tmp_path):
-    """`make step5 MISTAKE=job-without-context`: the patch, then the lesson run with it, and the doctor's words."""
+    """`make step5 MISTAKE=job-without-context`: the patch, then the lesson run with it; the doctor's words in
+    the terminal, with the link to the worker's trace, and on the trace page, with the lesson's."""
     env = runner_env(TMPDIR=str(tmp_path), COLUMNS="200")
-    result = run_workshop("run", "step5", "--mistake", "job-without-context", "--once", env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
-    assert "step5 with a mistake, job-without-context: the gateway puts the job in Redis without its trace" in out
-    assert "-        global_tracer().inject(span.context, Format.TEXT_MAP, carrier)\n" in out  # the patch, first
-    said = re.search(
-        r"✗ the trace doctor: worker's handle_clean_job started a trace of its own \d+ ms into gateway's "
-        r"send_clean_job: the job carried no trace context \(lesson: step5\)\n  the other trace: "
-        rf"http://localhost:{env['JAEGER_QUERY_PORT']}/trace/([0-9a-f]{{16}})\n",
-        out,
-    )
-    assert said, out
-    assert "the trace lacks spans from worker: the mistake's doing" in out
-    assert "That is the mistake job-without-context" in out and "make step5 MISTAKE=job-without-context" in out
-    assert list(tmp_path.iterdir()) == []  # the scratch copy is gone
+    with running_stage("step5", env, "--mistake", "job-without-context") as (runner, output):
+        out = "".join(output)
+        query = f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}"
+        assert "step5 with a mistake, job-without-context: the gateway puts the job in Redis without its" in out
+        assert "-        global_tracer().inject(span.context, Format.TEXT_MAP, carrier)\n" in out  # the patch, first
+        said = re.search(
+            r"✗ the trace doctor: worker's handle_clean_job started a trace of its own \d+ ms into gateway's "
+            r"send_clean_job: the job carried no trace context \(or worker did not read it\) \(taught in lesson 5\)"
+            rf"\n  the other trace:\n    http://localhost:{env['JAEGER_QUERY_PORT']}/trace/([0-9a-f]{{16}})\n",
+            out,
+        )
+        assert said, out
+        assert "The spans of worker are missing from this trace: that is the mistake." in out
+        assert "That is the mistake job-without-context" in out and "make step5 MISTAKE=job-without-context" not in out
+        gateway_trace = re.search(r"this trace, in your browser: http://localhost:\d+/trace/([0-9a-f]+)", out).group(1)
+        page = requests.get(f"{query}/trace/{gateway_trace}", timeout=5).text
+        assert "What's wrong with this trace?" in page and f"/trace/{said.group(1)}" in page
+        assert "step5_queue/README.md" in page
+        assert len(list(tmp_path.iterdir())) == 1  # the scratch copy, while it runs
+        runner.send_signal(signal.SIGINT)
+        runner.communicate(timeout=30)
+    assert list(tmp_path.iterdir()) == []  # gone with the run
     assert not wait_until_gone(env)
 
 
@@ -287,7 +295,7 @@ def test_lesson_9s_mistake_runs_with_traefik_and_node():
     result = run_workshop("run", "step9", "--mistake", "traefik-speaks-b3", "--once", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "started a trace of its own" in result.stdout and "into traefik's" in result.stdout
-    assert "the trace lacks spans from traefik: the mistake's doing" in result.stdout
+    assert "The spans of traefik are missing from this trace: that is the mistake." in result.stdout
     assert not wait_until_gone(env)
 
 

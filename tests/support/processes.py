@@ -229,11 +229,11 @@ def run_stage_folder(folder, number: int, once: bool = True, settings: str = "")
 
 
 @contextlib.contextmanager
-def running_stage(stage: str, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, list[str]]]:
+def running_stage(stage: str, env: dict[str, str], *flags: str) -> Iterator[tuple[subprocess.Popen, list[str]]]:
     """`make stepN` left running, as a learner leaves it: yields the runner and what it printed until it
-    said "Press Ctrl-C"; stopped with Ctrl-C at the end if the test did not stop it."""
+    said "Press Ctrl-C"; stopped with Ctrl-C at the end if the test did not stop it. `flags`: the run's."""
     runner = subprocess.Popen(
-        [sys.executable, "-m", "workshop", "run", stage],
+        [sys.executable, "-m", "workshop", "run", stage, *flags],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

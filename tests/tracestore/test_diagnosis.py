@@ -54,7 +54,7 @@ def test_a_job_without_its_context_is_named_on_both_traces():
     assert here.kind == "lost_context" and here.traces == ["bbbb"] and here.spans == ["a2"] and here.lesson == "step5"
     assert here.title == (
         "worker's handle_clean_job started a trace of its own 3 ms into gateway's send_clean_job: "
-        "the job carried no trace context"
+        "the job carried no trace context (or worker did not read it)"
     )
     assert "the job's body" in here.detail
     (there,) = diagnose(worker, [sender])
@@ -83,10 +83,16 @@ def test_an_http_hop_matches_by_peer_service_or_by_port():
 
 def test_a_parent_that_never_arrived_and_several_roots():
     orphan = {"id": "b2", "service": "worker", "op": "clean", "start": 3_000, "duration": 10, "parent": "gone"}
-    findings = diagnose(build("aaaa", [GATEWAY, orphan]))
-    assert kinds(findings) == ["missing_parent", "several_roots"]
-    assert findings[0].spans == ["b2"] and "never arrived" in findings[0].title
-    assert findings[1].spans == ["a1", "b2"]
+    (finding,) = diagnose(build("aaaa", [GATEWAY, orphan]))  # its second root is the missing parent's doing
+    assert finding.kind == "missing_parent" and finding.spans == ["b2"]
+    assert finding.title == "worker's clean names a parent span gone that never arrived"
+    twins = [{**orphan, "id": f"b{n}", "op": "github_request"} for n in range(3, 6)]
+    (finding,) = diagnose(build("aaaa", [GATEWAY, *twins]))  # one finding a missing parent, naming every child
+    assert finding.title == "3 spans (worker's github_request ×3) name a parent span gone that never arrived"
+    assert finding.spans == ["b3", "b4", "b5"]
+    again = {**GATEWAY, "id": "c1", "service": "proxy"}  # two spans begin the trace, neither with a parent
+    (finding,) = diagnose(build("aaaa", [GATEWAY, again]))
+    assert finding.kind == "several_roots" and finding.spans == ["a1", "c1"]
 
 
 def test_clock_skew_across_processes_only():
@@ -146,7 +152,7 @@ def test_a_secret_is_found_by_name_or_shape_and_never_shown():
 def test_heavy_baggage():
     tags = {f"baggage.item{n}": "v" for n in range(9)} | {"baggage.big": "x" * 65}
     (finding,) = diagnose(build("aaaa", [{**GATEWAY, "tags": tags}]))
-    assert finding.kind == "oversized_baggage" and "1 item(s) over 64 bytes (big)" in finding.title
+    assert finding.kind == "oversized_baggage" and "1 item over 64 bytes (big)" in finding.title
     assert "10 items" in finding.title
 
 

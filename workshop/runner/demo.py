@@ -137,15 +137,26 @@ class Demo:
         return next((f for f in findings if self.mistake and f.kind == self.mistake.finding), None)
 
     def _print_findings(self, trace: dict) -> list[Finding]:
-        """The trace doctor's word, one line a finding, when the demo's trace has something wrong with it."""
+        """The trace doctor's word, one line a finding, when the demo's trace has something wrong with it. With
+        ONCE=1 the store stops next, so what `explain` would add comes here instead of its command."""
         findings = self._findings(trace)
         for finding in findings:
-            self.console.print(f"[red]✗ the trace doctor:[/red] {escape(finding.title)} (lesson: {finding.lesson})")
-            for other in finding.traces[:1]:
-                self.console.print(f"  the other trace: {self.browser_url or self.query_url}/trace/{other}")
-        if findings:
-            self.console.print(f"  why, and what to check: .venv/bin/python -m workshop explain {trace['traceID']}")
+            lesson = finding.lesson.removeprefix("step")
+            self.console.print(f"[red]✗ the trace doctor:[/red] {escape(finding.title)} (taught in lesson {lesson})")
+            if self.once:
+                self.console.print(f"  {escape(finding.detail)}")
+                for what in finding.check:
+                    self.console.print(f"  - check: {escape(what)}")
+            for other in finding.traces[:1] if not self.once else []:
+                self._print_command("the other trace:", f"{self.browser_url or self.query_url}/trace/{other}")
+        if findings and not self.once:
+            self._print_command("why, and what to check:", f".venv/bin/python -m workshop explain {trace['traceID']}")
         return findings
+
+    def _print_command(self, what: str, command: str) -> None:
+        """A command or a link on a line of its own, never wrapped: a learner copies it whole."""
+        self.console.print(f"  {what}")
+        self.console.print(f"    {command}", markup=False, no_wrap=True, overflow="ignore", crop=False)
 
     def _print_trace(self, trace_id: str | None) -> bool:
         if not trace_id:
@@ -176,7 +187,7 @@ class Demo:
         assert mistake is not None
         if missing:
             lacking = ", ".join(sorted(missing))
-            self.console.print(f"[yellow]the trace lacks spans from {lacking}: the mistake's doing[/yellow]")
+            self.console.print(f"[yellow]The spans of {lacking} are missing from this trace: that is the mistake.[/]")
         if self._made_by_mistake(findings):
             self.console.print(
                 f"[bold]That is the mistake {mistake.name}[/bold]: {mistake.says}. The lesson as it should be: "

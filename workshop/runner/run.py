@@ -418,7 +418,8 @@ class Run:
 
     def _print_after_once(self, trace_id: str | None) -> None:
         """ONCE=1 stops everything after this, the trace store too: say only what still works then."""
-        self._say(f"  Everything stops now (ONCE=1). To keep it running and ask again: {self.plan.command}")
+        self._say("  Everything stops now (ONCE=1). To keep it running and ask again:")
+        self._say(f"    {self.plan.command}")
         if not (self.plan.stage.traced and trace_id):
             return
         journal = os.environ.get("TRACE_STORE_FILE")
@@ -632,9 +633,7 @@ def run_stage(
     plan = plan_run(stage, settings)
     if mistake is not None:
         plan.mistake = mistake
-        plan.env.update(mistake.environment)
-        if "GITHUB_TOKEN" in mistake.environment:
-            plan.notes.append("GITHUB_TOKEN: a made-up token for this run (yours, if you have one, is not used)")
+        plan.env.update(mistake.environment)  # (a made-up GITHUB_TOKEN, said before the run: workshop.cli)
     prepare_toolchain(plan)
     return Run(plan, once, screenshot=screenshot).run()
 

@@ -164,7 +164,7 @@ def _lost(caller: SpanNode, root: SpanNode, other: str, caller_here: bool) -> Fi
     return Finding(
         kind="lost_context",
         title=f"{named(root)} started a trace of its own {into} into {named(caller)}: the {what} carried no trace "
-        "context",
+        f"context (or {root.service} did not read it)",
         detail=f"{named(caller)} is in {'this trace' if caller_here else 'trace ' + other}, {named(root)} in "
         f"{'trace ' + other if caller_here else 'this one'}: one request, two traces. The context should have been "
         f"in {carrier}.",
@@ -188,17 +188,23 @@ def _lost(caller: SpanNode, root: SpanNode, other: str, caller_here: bool) -> Fi
 
 
 def missing_parents(tree: TraceTree) -> list[Finding]:
-    findings = []
+    """One finding a missing parent, naming every span that waits for it."""
+    orphans: dict[str, list[SpanNode]] = {}
     for node in tree.roots:
         parent = node.missing_parent
-        if parent is None:
-            continue
+        if parent is not None:
+            orphans.setdefault(parent, []).append(node)
+    findings = []
+    for parent, nodes in orphans.items():
+        names = _counted(named(node) for node in nodes)
+        waiting = f"{names} names" if len(nodes) == 1 else f"{len(nodes)} spans ({names}) name"
         findings.append(
             Finding(
                 kind="missing_parent",
-                title=f"{named(node)} names a parent span {parent} that never arrived",
-                detail=f"{named(node)} is a child of span {parent}, which this trace does not hold: it shows as "
-                "a second root (Jaeger warns 'invalid parent span IDs; skipping clock skew adjustment').",
+                title=f"{waiting} a parent span {parent} that never arrived",
+                detail=f"{names} {'is a child' if len(nodes) == 1 else 'are children'} of span {parent}, which "
+                "this trace does not hold: each shows as a root of its own (Jaeger warns 'invalid parent span "
+                "IDs; skipping clock skew adjustment').",
                 causes=[
                     "the parent span was never finished (span.finish() / end() not called, or not on every path)",
                     "the process that made it exited before its tracer sent it (close and flush the tracer at exit)",
@@ -207,29 +213,39 @@ def missing_parents(tree: TraceTree) -> list[Finding]:
                 ],
                 check=["the parent's service's log: dropped spans, export errors", "that every span is finished"],
                 lesson="step2",
-                spans=[node.id],
+                spans=[node.id for node in nodes],
             )
         )
     return findings
 
 
+def _counted(names: Iterable[str]) -> str:
+    """`contributors' github_request ×3, contributors' clean_github_data`."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return ", ".join(name + (f" ×{count}" if count > 1 else "") for name, count in counts.items())
+
+
 def several_roots(tree: TraceTree) -> list[Finding]:
-    if len(tree.roots) < 2:
+    """Spans that begin the trace, each with no parent at all (a span whose parent is missing is said above)."""
+    roots = [root for root in tree.roots if not root.span["references"]]
+    if len(roots) < 2:
         return []
-    names = ", ".join(named(root) for root in tree.roots[:4]) + (" ..." if len(tree.roots) > 4 else "")
+    names = ", ".join(named(root) for root in roots[:4]) + (" ..." if len(roots) > 4 else "")
     return [
         Finding(
             kind="several_roots",
-            title=f"one trace, {len(tree.roots)} roots: {names}",
-            detail="A trace has one root, the request's first span; the others are spans whose parent is missing, "
-            "or spans started without the parent in scope.",
+            title=f"one trace, {len(roots)} roots: {names}",
+            detail="A trace has one root, the request's first span; each of these began the trace anew, with its "
+            "id but without a parent span.",
             causes=[
-                "a parent never arrived (see above)",
-                "a span started with no active parent (a thread, a callback: the context was not passed on)",
+                "a service read only the trace id from what it received, not the parent span id",
+                "spans started with an explicit trace id and no parent (a test, a replay, a hand-made header)",
             ],
-            check=["child_of= or the active scope where each extra root is started"],
+            check=["child_of= or the extracted context where each root is started"],
             lesson="step2",
-            spans=[root.id for root in tree.roots],
+            spans=[root.id for root in roots],
         )
     ]
 
@@ -312,24 +328,32 @@ def _fields(node: SpanNode) -> Iterable[tuple[str, str, str]]:
 
 
 def secrets(tree: TraceTree) -> list[Finding]:
-    findings = []
+    """One finding a field that looks like a credential (by where it is and its name), naming every span."""
+    found: dict[tuple[str, str, str, str], list[SpanNode]] = {}
     for node in tree.spans:
         for where, key, value in _fields(node):
             by_key = bool(SECRET_KEY.search(key)) and value not in ("", "-", "none", "null")
             if by_key or SECRET_VALUE.search(value):
+                if where == "tag" and "otel.scope.name" in node.tags:
+                    where = "attribute"  # OpenTelemetry's word
                 why = "its name" if by_key else "its value's shape"
-                findings.append(
-                    Finding(
-                        kind="secret",
-                        title=f"{named(node)} has a {where} {key!r} that looks like a credential (by {why})",
-                        detail="Spans are read by everyone who can open the trace store, and baggage travels to "
-                        "every service downstream, third parties included. (The value is not shown here.)",
-                        causes=["a token, password or Authorization header recorded or put in baggage"],
-                        check=[f"where {key!r} is set: record that a credential was used, never the credential"],
-                        lesson="step6",
-                        spans=[node.id],
-                    )
-                )
+                found.setdefault((named(node), where, key, why), []).append(node)
+    findings = []
+    for (name, where, key, why), nodes in found.items():
+        times = f" (in {len(nodes)} spans)" if len(nodes) > 1 else ""
+        findings.append(
+            Finding(
+                kind="secret",
+                title=f"{name} has a{'n' if where[0] in 'aeiou' else ''} {where} {key!r} that looks like a "
+                f"credential (by {why}){times}",
+                detail="Spans are read by everyone who can open the trace store, and baggage travels to "
+                "every service downstream, third parties included. (The value is not shown here.)",
+                causes=["a token, password or Authorization header recorded or put in baggage"],
+                check=[f"where {key!r} is set: record that a credential was used, never the credential"],
+                lesson="step6",
+                spans=[node.id for node in nodes],
+            )
+        )
     return findings
 
 
@@ -339,7 +363,8 @@ def oversized_baggage(tree: TraceTree) -> list[Finding]:
         items = {key: value for where, key, value in _fields(node) if where == "baggage"}
         large = [key for key, value in items.items() if len(value.encode()) > MAX_BAGGAGE_BYTES]
         if large or len(items) > MAX_BAGGAGE_ITEMS:
-            what = f"{len(large)} item(s) over {MAX_BAGGAGE_BYTES} bytes ({', '.join(large[:3])})" if large else ""
+            items_ = "item" if len(large) == 1 else "items"
+            what = f"{len(large)} {items_} over {MAX_BAGGAGE_BYTES} bytes ({', '.join(large[:3])})" if large else ""
             many = f"{len(items)} items" if len(items) > MAX_BAGGAGE_ITEMS else ""
             findings.append(
                 Finding(

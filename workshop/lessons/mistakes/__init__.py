@@ -59,7 +59,7 @@ MISTAKES: dict[str, Mistake] = {
         Mistake(
             "span-never-finished",
             2,
-            "get_repo_contributors's span is started but never finished, so it is never sent",
+            "get_repo_contributors's span is started but never finished, so never sent",
             "missing_parent",
             ("contributors' github_request",),
         ),
@@ -172,13 +172,13 @@ def find_mistake(name: str, stage: Stage) -> Mistake:
         return mistake
     if mistake is not None:
         raise WorkshopError(
-            f"{name} is a mistake of {mistake.stage}, not {stage.name}: make {mistake.stage} MISTAKE={name}"
+            f"{name} is a mistake of {mistake.stage}, not {stage.name}:\n  make {mistake.stage} MISTAKE={name}"
         )
     own = [m.name for m in mistakes_of(stage)]
     near = difflib.get_close_matches(name, list(MISTAKES), n=1)
-    hint = f" Did you mean {near[0]} ({MISTAKES[near[0]].stage})?" if near else ""
+    guess = f"Did you mean {near[0]} ({MISTAKES[near[0]].stage})?\n" if near else ""
     listed = ", ".join(own) or "none"
-    raise WorkshopError(f"no mistake {name!r}: {stage.name}'s are {listed} (make mistakes lists them all).{hint}")
+    raise WorkshopError(f"no mistake {name!r}. {guess}{stage.name}'s: {listed}. make mistakes lists them all.")
 
 
 @contextlib.contextmanager
