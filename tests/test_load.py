@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
+import math
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
+import requests
 
 from tests.support.processes import runner_env, stage_processes
 from tests.support.stage_loader import ROOT
@@ -15,7 +18,10 @@ from workshop.errors import WorkshopError
 from workshop.fake_github import FakeGitHubConfig, create_app
 from workshop.load import check_target, run_load
 from workshop.serving import serve_in_thread
+from workshop.tracestore import model
 from workshop.tracestore.collector import CollectorConfig, running_collector
+from workshop.tracestore.query import TraceQuery
+from workshop.tracestore.spanmetrics import BOUNDS_MS
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +73,44 @@ def test_ctrl_c_stops_it_with_a_summary(lesson3):
     output, _ = load.communicate(timeout=30)
     assert load.returncode == 130, output
     assert "(stopped with Ctrl-C)" in output and "by status:" in output and "/monitor" in output
+
+
+def test_the_span_metrics_after_a_load_are_the_traces_numbers(lesson3):
+    """Calls and errors as the stored traces count them, and the p95 in the bucket of the traces' own p95."""
+    url, store = lesson3
+    mix = [("pallets/flask", 3), ("a/server-error", 1), ("a/empty", 1)]
+    run_load(url, rate=20, duration_s=1.0, concurrency=4, seed=2, mix=mix)
+    spans = settled_server_spans(store)
+    window = {
+        "service": "contributors",
+        "endTs": str(int(time.time() * 1000) + 1000),
+        "lookback": "600000",
+        "step": "600000",
+        "ratePer": "600000",
+    }
+
+    def last(what: str, **more: str) -> float:
+        answer = requests.get(f"{store.url}/api/metrics/{what}", params={**window, **more}, timeout=5).json()
+        return answer["metrics"][0]["metricPoints"][-1]["gaugeValue"]["doubleValue"]
+
+    assert last("calls") * 600 == pytest.approx(len(spans))
+    assert last("errors") == pytest.approx(sum(model.is_error(span) for span in spans) / len(spans))
+    durations_ms = sorted(span["duration"] / 1000 for span in spans)
+    exact = durations_ms[math.ceil(0.95 * len(durations_ms)) - 1]
+    estimate = last("latencies", quantile="0.95")
+    bucket = bisect.bisect_left(BOUNDS_MS, exact)
+    lower, upper = (BOUNDS_MS[bucket - 1] if bucket else 0), BOUNDS_MS[min(bucket, len(BOUNDS_MS) - 1)]
+    assert lower <= estimate <= upper, (exact, estimate)  # within the histogram's bucket error
+
+
+def settled_server_spans(store, quiet_s: float = 0.5, timeout_s: float = 10) -> list[model.Json]:
+    """The store's server spans, once no new span has arrived for `quiet_s` (they come over UDP, in batches)."""
+    deadline, count, spans = time.monotonic() + timeout_s, -1, []
+    while time.monotonic() < deadline:
+        found = store.store.find(TraceQuery(service="contributors", limit=100_000))
+        spans = [span for trace in found for span in trace["spans"] if model.span_kind(span) == "server"]
+        if len(spans) == count:
+            break
+        count = len(spans)
+        time.sleep(quiet_s)
+    return spans
