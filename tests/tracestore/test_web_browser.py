@@ -137,3 +137,9 @@ def test_the_monitor_page_draws_lesson_6_and_a_latency_point_opens_its_traces(le
     page.locator("figure.monitor-chart", has_text="latency").locator("circle").last.click()
     page.wait_for_url("**/search?**minDuration**")
     page.locator("input[name=trace]").first.wait_for(timeout=5_000)  # the requests behind the point
+    # the proxy's get_repo_contributors (jaeger-client's: no span kind) is among the internal spans; its p95
+    page.goto(lesson6["store"].url + "/monitor?service=github-proxy&spanKind=internal")
+    row = page.locator("table.operations tbody tr", has_text="get_repo_contributors")
+    row.locator("td").last.locator("a").click()
+    page.wait_for_url("**/search?**operation=get_repo_contributors**minDuration**")
+    page.locator("input[name=trace]").first.wait_for(timeout=5_000)

@@ -14,12 +14,16 @@ from workshop.tracestore.query import MetricsQuery
 from workshop.tracestore.spanmetrics import BOUNDS_MS, BUCKET_S, SpanMetrics, series_points
 
 WINDOWS = [
+    ("5m", "last 5 minutes", 300),
     ("15m", "last 15 minutes", 900),
     ("1h", "last hour", 3600),
     ("6h", "last 6 hours", 21_600),
     ("24h", "last day", 86_400),
 ]
 KINDS = ["server", "client", "producer", "consumer", "internal"]
+# The page's "internal" is also the spans that name no kind: jaeger-client's own steps (get_repo_contributors in
+# lessons 2-6) carry no span.kind tag. (The metrics API keeps Jaeger's distinction: spanKind=unspecified.)
+ALSO = {"internal": [""]}
 POINTS = 60  # a chart's points across its window
 QUANTILES = [(0.5, "p50"), (0.75, "p75"), (0.95, "p95")]
 WIDTH, HEIGHT, PAD = 600, 150, 8  # a chart's own units (the SVG scales to the page)
@@ -58,7 +62,9 @@ class Row:
     errors: float  # a fraction
     p50_ms: float
     p95_ms: float
-    href: str
+    href: str  # the traces of this operation in the window
+    p50_href: str = ""  # ... those at least as slow as the bucket its p50 is in
+    p95_href: str = ""  # ... and its p95
 
     @property
     def error_percent(self) -> str:
@@ -77,7 +83,7 @@ def charts(metrics: SpanMetrics, service: str, kind: str, window_s: int, end_ms:
     step_ms = window_s * 1000 // POINTS
     rate_ms = max(step_ms, 60_000)
     base = MetricsQuery([service], end_ms=end_ms, lookback_ms=window_s * 1000, step_ms=step_ms, rate_per_ms=rate_ms)
-    base.span_kinds = [kind]
+    base.span_kinds = [kind, *ALSO.get(kind, [])]
     start_ms = end_ms - window_s * 1000
 
     def line(name: str, what: str, scale: float, quantile: float | None = None) -> Line:
@@ -142,7 +148,7 @@ def operations(metrics: SpanMetrics, service: str, kind: str, window_s: int, end
         lookback_ms=0,
         step_ms=1,
         rate_per_ms=window_s * 1000,
-        span_kinds=[kind],
+        span_kinds=[kind, *ALSO.get(kind, [])],
     )
 
     def values(what: str, quantile: float | None = None) -> dict[str, float]:
@@ -159,6 +165,8 @@ def operations(metrics: SpanMetrics, service: str, kind: str, window_s: int, end
             p50.get(name, 0.0),
             p95.get(name, 0.0),
             search_href(service, start_us, end_us, operation=name),
+            search_href(service, start_us, end_us, name, bucket_floor_ms(p50.get(name, 0.0))),
+            search_href(service, start_us, end_us, name, bucket_floor_ms(p95.get(name, 0.0))),
         )
         for name, rate in calls.items()
     ]
