@@ -1,0 +1,152 @@
+"""A learner's trace against the lesson's tasks (workshop.lessons.expected): for each task done or not, and
+for each one not done what the trace shows against what it should, and where to look.
+
+It reads the model only, so it works on any trace (the local store's, a real Jaeger's). It tolerates what a
+correct solution may differ in: siblings in another order, spans and tags the learner added, ids and timings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from workshop.lessons.expected import ROOT, TASKS, Absent, Expect, Kind, Span, Task
+from workshop.tracestore.diagnosis import Finding, named
+from workshop.tracestore.model import Json, SpanNode, TraceTree, tag_text
+
+
+@dataclass
+class Result:
+    task: Task
+    problems: list[str] = field(default_factory=list)  # empty: done
+
+    @property
+    def done(self) -> bool:
+        return not self.problems
+
+    def as_json(self) -> Json:
+        return {"task": self.task.number, "title": self.task.title, "done": self.done, "problems": self.problems}
+
+
+def says(span: Span) -> str:
+    service, operation = span
+    return f"{service}{chr(39) if service.endswith('s') else chr(39) + 's'} {operation}"
+
+
+def check(
+    stage: str,
+    traces: Mapping[str, Json | None],
+    others: Mapping[str, list[Json]] | None = None,
+    findings: Mapping[str, list[Finding]] | None = None,
+) -> list[Result]:
+    """Each task of `stage` against the trace of its request (`traces`: request name -> trace, None when the
+    answer named none); `others`: the traces around each (a span that lost its context is in one of them);
+    `findings`: the trace doctor's, for each request's trace."""
+    results = []
+    for task in TASKS[stage]:
+        trace = traces.get(task.request)
+        if trace is None:
+            results.append(Result(task, ["the answer named no trace (no X-Trace-Id): is the service traced?"]))
+            continue
+        tree = TraceTree(trace)
+        around = [
+            TraceTree(other) for other in (others or {}).get(task.request, []) if other["traceID"] != tree.trace_id
+        ]
+        problems: list[str] = []
+        for wanted in task.checks:
+            if isinstance(wanted, Absent):
+                problems += [
+                    f"the trace doctor: {finding.title}"
+                    for finding in (findings or {}).get(task.request, [])
+                    if finding.kind == wanted.finding
+                ]
+            else:
+                problems += _problems(wanted, tree, around)
+        results.append(Result(task, problems))
+    return results
+
+
+def _problems(wanted: Expect, tree: TraceTree, around: list[TraceTree]) -> list[str]:
+    candidates = [node for node in tree.spans if (node.service, node.operation) == wanted.span]
+    if not candidates:
+        return [_missing(wanted, around)]
+    found = [_differences(wanted, node) for node in candidates]
+    best = min(found, key=len)
+    return best  # empty if any candidate has it all
+
+
+def _missing(wanted: Expect, around: list[TraceTree]) -> str:
+    elsewhere = next(
+        (other for other in around if any((n.service, n.operation) == wanted.span for n in other.spans)), None
+    )
+    where = ""
+    if wanted.parent not in ("unchecked", ROOT):
+        where = f": it belongs under {says(wanted.parent)}"  # type: ignore[arg-type]
+    if elsewhere is not None:
+        return (
+            f"{says(wanted.span)} is in a trace of its own ({elsewhere.trace_id}), not in this one{where}: "
+            "the trace context did not reach it"
+        )
+    return f"no span {says(wanted.span)} in the trace{where}"
+
+
+def _differences(wanted: Expect, node: SpanNode) -> list[str]:
+    out = []
+    name = named(node)
+    if wanted.parent != "unchecked":
+        actual = (node.parent.service, node.parent.operation) if node.parent is not None else None
+        if actual != wanted.parent:
+            should = "begin the trace" if wanted.parent is ROOT else f"be under {says(wanted.parent)}"  # type: ignore
+            if node.parent is None and node.missing_parent:
+                out.append(f"{name}'s parent span never arrived (was it finished?); it should {should}")
+            else:
+                now = "begins the trace" if actual is None else f"is under {says(actual)}"
+                out.append(f"{name} {now}; it should {should}")
+    has = f"span.kind {node.kind}" if node.kind else "no span.kind"
+    if wanted.kind is not None and node.kind != wanted.kind:
+        out.append(f"{name} has {has}; it should be {wanted.kind}")
+    tags = node.tags
+    for key, value in wanted.tags.items():
+        if key == "span.kind" and wanted.kind is None and node.kind != value:
+            out.append(f"{name} has {has}; it should be {value}")
+        elif key == "span.kind":
+            continue
+        elif key not in tags:
+            out.append(f"{name} has no tag {key} (it should be {_shown(value)})")
+        elif not _matches(tags[key], value):
+            out.append(f"{name}'s tag {key} is {tag_text(tags[key])!r}; it should be {_shown(value)}")
+    events = {tag_text(f["value"]) for log in node.span["logs"] for f in log["fields"] if f["key"] == "event"}
+    out += [f"{name} has no log event {event!r}" for event in wanted.logs if event not in events]
+    if wanted.error is not None and node.error != wanted.error:
+        out.append(f"{name} is {'not ' if wanted.error else ''}marked as an error (error=true)")
+    carried = _baggage(node)
+    for key, value in wanted.baggage.items():
+        if carried.get(key) != value:
+            now = f"is {carried[key]!r}" if key in carried else "is not set"
+            out.append(f"{name}: the baggage item {key!r} {now}; it should be {value!r}")
+    return out
+
+
+def _baggage(node: SpanNode) -> dict[str, str]:
+    """The baggage items set on the span (jaeger-client logs each one as an event `baggage`)."""
+    items = {}
+    for log in node.span["logs"]:
+        fields = {f["key"]: tag_text(f["value"]) for f in log["fields"]}
+        if fields.get("event") == "baggage" and "key" in fields:
+            items[fields["key"]] = fields.get("value", "")
+    return items
+
+
+def _matches(actual: object, wanted: object) -> bool:
+    if isinstance(wanted, Kind):
+        return wanted.accepts(actual)
+    return tag_text(actual) == tag_text(wanted)
+
+
+def _shown(value: object) -> str:
+    return repr(value) if isinstance(value, Kind) else repr(tag_text(value))
+
+
+def requests_of(stage: str) -> list[str]:
+    """The requests a check of `stage` sends (workshop.lessons.expected.REQUESTS), the demo's first."""
+    return sorted({task.request for task in TASKS[stage]}, key=lambda name: name != "demo")
