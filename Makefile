@@ -24,6 +24,9 @@ help:
 	@echo "                        (ONCE=1: print it and exit; DOCKER=1: with real Jaeger)"
 	@echo "make step5 MISTAKE=job-without-context"
 	@echo "                        a lesson with a classic mistake in it (make mistakes)"
+	@echo "make exercise-step4     lesson 4 as an exercise: your workspace in exercises/"
+	@echo "make check-step4        run it and check its trace, task by task (JSON=1)"
+	@echo "make solution-step4     what your workspace still lacks, as a diff"
 	@echo "make diff-step3         what lesson 3 changes: the diff from lesson 2"
 	@echo "                        (the code first; CODE=1: only the code)"
 	@echo "make setup              create .venv (WHEELHOUSE=<folder>: from a wheelhouse)"
@@ -106,6 +109,18 @@ step1 step2 step3 step4 step5 step6 step7 step8 step9: $(STAMP)
 diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8 diff-step9: $(STAMP)
 	@$(PY) -m workshop diff $(subst diff-,,$@) $(if $(CODE),--code)
 
+# Every lesson as an exercise: make exercise-step4 (FRESH=1: start again, the old work moved aside), then
+# make check-step4 (JSON=1: one result for a host; FOLDER=<dir>: another workspace), make solution-step4
+EXERCISE_LESSONS := step2 step3 step4 step5 step6 step7 step8 step9
+EXERCISE_TARGETS := $(foreach s,$(EXERCISE_LESSONS),exercise-$(s) check-$(s) solution-$(s))
+.PHONY: $(EXERCISE_TARGETS)
+$(addprefix exercise-,$(EXERCISE_LESSONS)): $(STAMP)
+	@$(PY) -m workshop exercise $(subst exercise-,,$@) $(if $(FRESH),--fresh)
+$(addprefix check-,$(EXERCISE_LESSONS)): $(STAMP)
+	@$(PY) -m workshop check $(subst check-,,$@) $(if $(JSON),--json) $(if $(FOLDER),--folder "$(FOLDER)")
+$(addprefix solution-,$(EXERCISE_LESSONS)): $(STAMP)
+	@$(PY) -m workshop solution $(subst solution-,,$@) $(if $(FOLDER),--folder "$(FOLDER)")
+
 # each lesson's classic mistakes, to run with make stepN MISTAKE=<name> (workshop/lessons/mistakes/)
 mistakes: $(STAMP)
 	@$(PY) -m workshop mistakes
@@ -162,7 +177,7 @@ clean:
 
 # A typo (make setp3, make Step3, make step10) or a lesson's folder (make step3_tags_logs, which make would
 # call up to date): the nearest target, and make help. The files make reads are never remade by it.
-TARGETS := $(filter-out prepare,$(shell sed -n 's/^\([a-z][a-z0-9 -]*\):.*/\1/p' $(firstword $(MAKEFILE_LIST))))
+TARGETS := $(filter-out prepare,$(shell sed -n 's/^\([a-z][a-z0-9 -]*\):.*/\1/p' $(firstword $(MAKEFILE_LIST)))) $(EXERCISE_TARGETS)
 LESSON_FOLDERS := $(wildcard step*_*)
 TYPO = @$(PYTHON) -m workshop.make_typos "$@" $(TARGETS); exit 2
 .PHONY: $(LESSON_FOLDERS)

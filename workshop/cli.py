@@ -316,6 +316,85 @@ def _run_mistake(stage, args: argparse.Namespace) -> int:
     return exit_as_signalled(code)
 
 
+def cmd_exercise(args: argparse.Namespace) -> int:
+    """`make exercise-stepN`: the learner's workspace for lesson N (never over their work)."""
+    from workshop.lessons.exercises import make_exercise
+    from workshop.lessons.stages import find_stage
+
+    _, said = make_exercise(find_stage(args.stage), fresh=args.fresh)
+    print(textwrap.fill(said, min(shutil.get_terminal_size((80, 24)).columns, 100), break_on_hyphens=False))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """`make check-stepN`: the workspace run as the lesson runs, its traces read against the lesson's tasks."""
+    from urllib.parse import urlsplit
+
+    from workshop.lessons.exercises import tasks_of, workspace_of
+    from workshop.lessons.stages import Stage, find_stage
+    from workshop.runner.check import Checker, shown, syntax_errors
+    from workshop.runner.run import Settings, exit_as_signalled, run_stage
+
+    stage = find_stage(args.stage)
+    tasks_of(stage)
+    folder = Path(args.folder).resolve() if args.folder else workspace_of(stage)
+    if not (folder / "Procfile").is_file():
+        missing = "has no Procfile" if folder.is_dir() else "is not there"
+        raise WorkshopError(f"{shown(folder)} {missing}: make exercise-{stage.name} makes your workspace")
+    checker = Checker(stage, folder, as_json=args.json)
+    broken = syntax_errors(folder)
+    if broken:
+        return _not_started(checker, "a file of your workspace does not compile", broken)
+    settings = Settings()
+    if args.query_url:
+        settings.query_port = urlsplit(args.query_url).port or settings.query_port
+    stream = sys.stderr if args.json else None  # with JSON=1, stdout is the result alone
+    code = run_stage(Stage(stage.number, folder), once=True, settings=settings, check=checker, stream=stream)
+    if not checker.said and code < 128:
+        return _not_started(checker, "your workspace did not start or answer: its error is above (file and line)")
+    return exit_as_signalled(code)
+
+
+def _not_started(checker, why: str, details: list[str] = ()) -> int:
+    if checker.as_json:
+        print(
+            json.dumps(
+                {
+                    "lesson": checker.stage.name,
+                    "ok": False,
+                    "started": False,
+                    "summary": f"✗ {why}",
+                    "errors": list(details),
+                }
+            )
+        )
+    else:
+        print(f"✗ {why}" + (":" if details else ""))
+        for detail in details:
+            print(f"  {detail}")
+    return 1
+
+
+def cmd_solution(args: argparse.Namespace) -> int:
+    """`make solution-stepN`: what the workspace still lacks, as a diff to the lesson's code."""
+    from workshop.lessons.diff import coloured
+    from workshop.lessons.exercises import solution_lines, workspace_of
+    from workshop.lessons.stages import find_stage
+    from workshop.runner.check import shown
+
+    stage = find_stage(args.stage)
+    folder = Path(args.folder).resolve() if args.folder else workspace_of(stage)
+    if not folder.is_dir():
+        raise WorkshopError(f"{shown(folder)} is not there: make exercise-{stage.name} makes your workspace")
+    lines = [line if line.endswith("\n") else line + "\n" for line in solution_lines(stage, folder)]
+    if not lines:
+        print(f"{shown(folder)} has all of lesson {stage.number}'s code: nothing is missing")
+        return 0
+    print(f"# What {shown(folder)} lacks of {stage.folder.name} (the code): try make check-{stage.name}'s hints first")
+    sys.stdout.writelines(coloured(line) if sys.stdout.isatty() else line for line in lines)
+    return 0
+
+
 def cmd_mistakes(args: argparse.Namespace) -> int:
     """`make mistakes`: each lesson's classic mistakes, one line each."""
     from workshop.lessons.mistakes import MISTAKES
@@ -399,6 +478,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--screenshot", metavar="PNG", help="save the demo trace's page (a real Chromium), then stop")
     run.add_argument("--mistake", metavar="NAME", help="with one of the lesson's classic mistakes (make mistakes)")
     run.set_defaults(func=cmd_run)
+
+    exercise = commands.add_parser("exercise", help="a lesson as an exercise: your workspace, in exercises/")
+    exercise.add_argument("stage", help="step2 .. step9")
+    exercise.add_argument("--fresh", action="store_true", help="start again: your earlier work is moved aside")
+    exercise.set_defaults(func=cmd_exercise)
+
+    checking = commands.add_parser("check", help="run your workspace and check its trace against the tasks")
+    checking.add_argument("stage", help="step2 .. step9")
+    checking.add_argument("--folder", help="the workspace (default: exercises/stepN_<name>)")
+    checking.add_argument(
+        "--json", action="store_true", help="one result as JSON, for a host (make check-stepN JSON=1)"
+    )
+    checking.add_argument(
+        "--query-url", help="the Jaeger query API the traces are read from (default: the local store)"
+    )
+    checking.set_defaults(func=cmd_check)
+
+    solution = commands.add_parser("solution", help="what your workspace still lacks, as a diff to the lesson")
+    solution.add_argument("stage", help="step2 .. step9")
+    solution.add_argument("--folder", help="the workspace (default: exercises/stepN_<name>)")
+    solution.set_defaults(func=cmd_solution)
 
     mistakes = commands.add_parser("mistakes", help="each lesson's classic mistakes (make stepN MISTAKE=<name>)")
     mistakes.add_argument("stage", nargs="?", help="only this lesson's (step2 .. step9)")

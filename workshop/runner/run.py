@@ -110,6 +110,8 @@ class Plan:
     redis: RedisPlan | None = None
     spans_elsewhere: str | None = None  # OTEL_EXPORTER_OTLP_ENDPOINT away from the store: why its trace is missing
     mistake: Mistake | None = None  # MISTAKE=: the stage is a scratch copy of the lesson, with this patch applied
+    # make check-stepN: in place of the demo, (console, entry URL, query URL, services) -> every task done
+    check: Callable[[Console, str, str, set[str]], bool] | None = None
 
     @property
     def services(self) -> set[str]:
@@ -237,13 +239,20 @@ def _spans_elsewhere(stage: Stage, settings: Settings) -> str | None:
 class Run:
     """One `make stepN`: the processes under honcho, and the demo in a thread beside them."""
 
-    def __init__(self, plan: Plan, once: bool, console: Console | None = None, screenshot: Path | None = None):
+    def __init__(
+        self,
+        plan: Plan,
+        once: bool,
+        console: Console | None = None,
+        screenshot: Path | None = None,
+        stream: TextIO | None = None,
+    ):
         self.plan = plan
         self.screenshot = screenshot  # with it: save the demo trace's page as a PNG, then stop (like once)
-        self.once = once or screenshot is not None
+        self.once = once or screenshot is not None or plan.check is not None
         # Every line goes out through one output that survives a closed one (a `| tee` that Ctrl-C ended, a
         # closed terminal): a write that fails is dropped, never an exception in the middle of stopping.
-        self.output = SurvivingOutput(sys.stdout)
+        self.output = SurvivingOutput(stream or sys.stdout)
         self.demo_output = MutableOutput(self.output)  # the demo's lines: none once a stop is asked
         self.console = console or Console(file=self.demo_output, highlight=False)
         self.manager = _honcho_manager(after_start=self._start_demo, output=self.output, on_signal=self._stop_asked)
@@ -372,6 +381,8 @@ class Run:
         settings = self.plan.settings
         if not self._wait_ready():
             return False
+        if self.plan.check is not None:  # make check-stepN: the checker instead of the demo
+            return self.plan.check(self.console, self.plan.entry_url, settings.query_url, self.plan.services)
         demo = Demo(
             self.console,
             self.plan.entry_url,
@@ -621,8 +632,11 @@ def run_stage(
     settings: Settings | None = None,
     screenshot: Path | None = None,
     mistake: Mistake | None = None,
+    check: Callable[[Console, str, str, set[str]], bool] | None = None,
+    stream: TextIO | None = None,
 ) -> int:
-    """Run `stage`; with `mistake`, `stage` is the scratch copy that has it (workshop.lessons.mistakes)."""
+    """Run `stage`; with `mistake`, `stage` is the scratch copy that has it (workshop.lessons.mistakes); with
+    `check`, that runs instead of the demo (make check-stepN); `stream`: where its lines go (stdout)."""
     try:
         import honcho  # noqa: F401
     except ImportError:
@@ -631,11 +645,12 @@ def run_stage(
     if mistake is not None and mistake.demo_repo and "DEMO_REPO" not in os.environ:
         settings.demo_repo = mistake.demo_repo
     plan = plan_run(stage, settings)
+    plan.check = check
     if mistake is not None:
         plan.mistake = mistake
         plan.env.update(mistake.environment)  # (a made-up GITHUB_TOKEN, said before the run: workshop.cli)
     prepare_toolchain(plan)
-    return Run(plan, once, screenshot=screenshot).run()
+    return Run(plan, once, screenshot=screenshot, stream=stream).run()
 
 
 def prepare_toolchain(plan: Plan, say: Callable[[str], None] = print) -> None:
