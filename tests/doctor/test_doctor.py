@@ -140,6 +140,25 @@ def test_a_host_summarises_the_room_s_json_results(tmp_path, capsys):
     ]
 
 
+def test_a_host_sees_the_room_s_exercise_from_make_check_json(tmp_path, capsys):
+    """The same --room, over the files `make check-step4 JSON=1` wrote: who is stuck, and where."""
+    done = {"lesson": "step4", "ok": True, "summary": "all done: next, make exercise-step5", "first_failure": None}
+    stuck = {
+        "lesson": "step4",
+        "ok": False,
+        "summary": "1 of 2 done: next, task 2 (above)",
+        "first_failure": {"task": 2, "title": "the context crosses HTTP", "done": False, "problems": ["..."]},
+    }
+    for name, document in (("ada", done), ("grace", stuck)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(document))
+    assert doctor_main(["--room", *sorted(str(path) for path in tmp_path.iterdir())]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "grace (step4): 1 of 2 done: next, task 2 (above) (stuck at task 2: the context crosses HTTP)",
+        "ada (step4): all done: next, make exercise-step5",
+        "1 of 2 learners have done every task of step4",
+    ]
+
+
 def test_the_last_line_groups_the_lessons_by_what_stops_them():
     checks = [
         Check("Redis", False, "none", "make setup", (5, 6, 7, 8, 9)),

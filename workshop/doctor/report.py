@@ -81,7 +81,10 @@ def wrapped(text: str, width: int) -> str:
 
 
 def room_report(documents: dict[str, dict]) -> str:
-    """One line per laptop of a room, from the files `make doctor JSON=1` wrote: the ones to visit first."""
+    """One line per laptop of a room, from the files `make doctor JSON=1` wrote: the ones to visit first. Files
+    that `make check-stepN JSON=1` wrote (they name a lesson) give the room's exercise instead."""
+    if documents and all("lesson" in document for document in documents.values()):
+        return room_exercise_report(documents)
     lines = []
     for name, document in sorted(documents.items(), key=lambda item: (item[1].get("ok", False), item[0])):
         commit = (document.get("workshop") or {}).get("commit") or "?"
@@ -91,6 +94,19 @@ def room_report(documents: dict[str, dict]) -> str:
     commits = {(document.get("workshop") or {}).get("commit") for document in documents.values()}
     if len(commits) > 1:
         lines.append(f"clones at {len(commits)} different commits: `git pull` on the older ones")
+    return "\n".join(lines)
+
+
+def room_exercise_report(documents: dict[str, dict]) -> str:
+    """One line per learner, from `make check-stepN JSON=1`: who is stuck, and at which task, first."""
+    lines = []
+    for name, document in sorted(documents.items(), key=lambda item: (item[1].get("ok", False), item[0])):
+        failure = document.get("first_failure") or {}
+        stuck = f" (stuck at task {failure.get('task')}: {failure.get('title')})" if failure else ""
+        lines.append(f"{name} ({document.get('lesson')}): {document.get('summary', '?')}{stuck}")
+    for lesson in sorted({str(document.get("lesson")) for document in documents.values()}):
+        of = [document for document in documents.values() if document.get("lesson") == lesson]
+        lines.append(f"{sum(bool(d.get('ok')) for d in of)} of {len(of)} learners have done every task of {lesson}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,79 @@
+"""`make check-stepN` end to end: the workspace run by the lesson's runner, its trace checked task by task."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support.lesson9_tools import require_lesson9_tools
+from tests.support.processes import run_workshop, runner_env, wait_until_gone
+from workshop.lessons.exercises import fill
+from workshop.lessons.stages import find_stage
+
+
+def workspace(tmp_path, stage: str, undone=None):
+    lesson = find_stage(stage)
+    folder = tmp_path / lesson.folder.name
+    fill(lesson, folder, undone)
+    return folder
+
+
+def test_the_lessons_own_folder_does_every_task_and_a_host_gets_one_json_result():
+    env = runner_env()
+    result = run_workshop("check", "step3", "--folder", "step3_tags_logs", "--json", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = json.loads(result.stdout)  # stdout is the result alone: the processes' lines went to stderr
+    assert said["lesson"] == "step3" and said["ok"] is True and (said["done"], said["tasks"]) == (3, 3)
+    assert said["summary"] == "all done: next, make exercise-step4" and said["first_failure"] is None
+    assert "trace-store" in result.stderr
+    assert not wait_until_gone(env)
+
+
+def test_a_fresh_workspace_says_what_each_task_lacks_with_a_hint(tmp_path):
+    env = runner_env(COLUMNS="80")
+    result = run_workshop("check", "step5", "--folder", str(workspace(tmp_path, "step5")), env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert "✗ 1 tag send_clean_job as the job's producer" in out and "✗ 2 the context travels in the job" in out
+    assert "the trace: gateway's send_clean_job has no span.kind; it should be producer" in out
+    assert "the trace: worker's handle_clean_job is in a trace of its own" in out
+    assert out.count("hint:") == 2 and "make step5 MISTAKE=job-without-context" in out
+    assert "0 of 2 done: next, task 1 (above)" in out
+    checklist = [line for line in out.splitlines() if line.startswith(("✓", "✗", "    "))]
+    assert checklist and max(map(len, checklist)) <= 80
+    assert not wait_until_gone(env)
+
+
+def test_a_syntax_error_or_a_workspace_that_dies_at_start_is_named_by_file_and_line(tmp_path):
+    folder = workspace(tmp_path, "step2")
+    app = folder / "app.py"
+    good = app.read_text()
+    app.write_text(good.replace("def contributors(owner, repo):", "def contributors(owner, repo)"))
+    result = run_workshop("check", "step2", "--folder", str(folder), env=runner_env())
+    assert result.returncode == 1 and "✗ a file of your workspace does not compile:" in result.stdout
+    assert "app.py, line " in result.stdout and "def contributors(owner, repo)" in result.stdout
+    app.write_text("import no_such_module  # a typo\n" + good)
+    env = runner_env()
+    result = run_workshop("check", "step2", "--folder", str(folder), env=env)
+    assert result.returncode == 1, result.stdout
+    assert "ModuleNotFoundError: No module named 'no_such_module'" in result.stdout
+    assert f'File "{app}", line 1' in result.stdout
+    assert "✗ your workspace did not start or answer: its error is above (file and line)" in result.stdout
+    assert "Traceback" not in result.stderr  # not the runner's
+    assert not wait_until_gone(env)
+
+
+def test_no_workspace_says_how_to_make_one(tmp_path):
+    result = run_workshop("check", "step4", "--folder", str(tmp_path / "nothing"), env=runner_env())
+    assert result.returncode == 2 and "make exercise-step4 makes your workspace" in result.stderr
+
+
+def test_lesson_9_as_an_exercise(tmp_path):
+    """Traefik and the Node.js proxy: the lesson's own folder does both tasks, a fresh workspace neither."""
+    require_lesson9_tools()
+    env = runner_env()
+    done = run_workshop("check", "step9", "--folder", "step9_edge_polyglot", "--json", env=env, timeout=90)
+    assert json.loads(done.stdout)["ok"] is True, done.stdout + done.stderr
+    fresh = run_workshop("check", "step9", "--folder", str(workspace(tmp_path, "step9")), "--json", env=env, timeout=90)
+    said = json.loads(fresh.stdout)
+    assert fresh.returncode == 1 and [r["done"] for r in said["results"]] == [False, False], said
+    assert not wait_until_gone(env)
