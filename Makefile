@@ -17,7 +17,11 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check --retries 1 --ti
 .PHONY: help setup doctor wheelhouse lock test test-wheelhouse test-pythons lint bench load mistakes stage-tags screenshots \
         down clean \
         step1 step2 step3 step4 step5 step6 step7 step8 step9 prepare \
-        diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8 diff-step9
+        diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8 diff-step9 \
+        exercise-step2 exercise-step3 exercise-step4 exercise-step5 exercise-step6 exercise-step7 exercise-step8 \
+        exercise-step9 check-step2 check-step3 check-step4 check-step5 check-step6 check-step7 check-step8 check-step9 \
+        solution-step2 solution-step3 solution-step4 solution-step5 solution-step6 solution-step7 solution-step8 \
+        solution-step9
 
 help:
 	@echo "make step1 .. step9     run a lesson and show its trace"
@@ -111,14 +115,11 @@ diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8 dif
 
 # Every lesson as an exercise: make exercise-step4 (FRESH=1: start again, the old work moved aside), then
 # make check-step4 (JSON=1: one result for a host; FOLDER=<dir>: another workspace), make solution-step4
-EXERCISE_LESSONS := step2 step3 step4 step5 step6 step7 step8 step9
-EXERCISE_TARGETS := $(foreach s,$(EXERCISE_LESSONS),exercise-$(s) check-$(s) solution-$(s))
-.PHONY: $(EXERCISE_TARGETS)
-$(addprefix exercise-,$(EXERCISE_LESSONS)): $(STAMP)
+exercise-step2 exercise-step3 exercise-step4 exercise-step5 exercise-step6 exercise-step7 exercise-step8 exercise-step9: $(STAMP)
 	@$(PY) -m workshop exercise $(subst exercise-,,$@) $(if $(FRESH),--fresh)
-$(addprefix check-,$(EXERCISE_LESSONS)): $(STAMP)
+check-step2 check-step3 check-step4 check-step5 check-step6 check-step7 check-step8 check-step9: $(STAMP)
 	@$(PY) -m workshop check $(subst check-,,$@) $(if $(JSON),--json) $(if $(FOLDER),--folder "$(FOLDER)")
-$(addprefix solution-,$(EXERCISE_LESSONS)): $(STAMP)
+solution-step2 solution-step3 solution-step4 solution-step5 solution-step6 solution-step7 solution-step8 solution-step9: $(STAMP)
 	@$(PY) -m workshop solution $(subst solution-,,$@) $(if $(FOLDER),--folder "$(FOLDER)")
 
 # each lesson's classic mistakes, to run with make stepN MISTAKE=<name> (workshop/lessons/mistakes/)
@@ -177,7 +178,7 @@ clean:
 
 # A typo (make setp3, make Step3, make step10) or a lesson's folder (make step3_tags_logs, which make would
 # call up to date): the nearest target, and make help. The files make reads are never remade by it.
-TARGETS := $(filter-out prepare,$(shell sed -n 's/^\([a-z][a-z0-9 -]*\):.*/\1/p' $(firstword $(MAKEFILE_LIST)))) $(EXERCISE_TARGETS)
+TARGETS := $(filter-out prepare,$(shell sed -n 's/^\([a-z][a-z0-9 -]*\):.*/\1/p' $(firstword $(MAKEFILE_LIST))))
 LESSON_FOLDERS := $(wildcard step*_*)
 TYPO = @$(PYTHON) -m workshop.make_typos "$@" $(TARGETS); exit 2
 .PHONY: $(LESSON_FOLDERS)
