@@ -30,13 +30,14 @@ def test_the_lessons_own_folder_does_every_task_and_a_host_gets_one_json_result(
 
 def test_a_fresh_workspace_says_what_each_task_lacks_with_a_hint(tmp_path):
     env = runner_env(COLUMNS="80")
-    result = run_workshop("check", "step5", "--folder", str(workspace(tmp_path, "step5")), env=env)
+    result = run_workshop("check", "step4", "--folder", str(workspace(tmp_path, "step4")), env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     out = result.stdout
-    assert "✗ 1 tag send_clean_job as the job's producer" in out and "✗ 2 the context travels in the job" in out
-    assert "the trace: gateway's send_clean_job has no span.kind; it should be producer" in out
-    assert "the trace: worker's handle_clean_job is in a trace of its own" in out
-    assert out.count("hint:") == 2 and "make step5 MISTAKE=job-without-context" in out
+    assert "✗ 1 tag the gateway's call_github_proxy span as the client of the call" in out
+    assert "✗ 2 the context crosses HTTP" in out
+    assert "the trace: gateway's call_github_proxy has no span.kind; it should be client" in out
+    assert "the trace: github-proxy's stats is in a trace of its own" in out
+    assert out.count("hint:") == 2 and "make step4 MISTAKE=proxy-call-without-headers" in out
     assert "0 of 2 done: next, task 1 (above)" in out
     checklist = [line for line in out.splitlines() if line.startswith(("✓", "✗", "    "))]
     assert checklist and max(map(len, checklist)) <= 80
@@ -76,4 +77,11 @@ def test_lesson_9_as_an_exercise(tmp_path):
     fresh = run_workshop("check", "step9", "--folder", str(workspace(tmp_path, "step9")), "--json", env=env, timeout=90)
     said = json.loads(fresh.stdout)
     assert fresh.returncode == 1 and [r["done"] for r in said["results"]] == [False, False], said
+    # task 1 undone is the mistake traefik-speaks-b3: the doctor names Traefik's span and the gateway's
+    (finding,) = said["findings"]
+    assert (
+        finding["kind"] == "lost_context"
+        and "gateway's GET /contributors/<owner>/<repo> started a trace" in (finding["title"])
+        and "into traefik's ReverseProxy" in finding["title"]
+    )
     assert not wait_until_gone(env)

@@ -13,7 +13,6 @@ import time
 import pytest
 import requests
 
-from tests.support.lesson9_tools import require_lesson9_tools
 from tests.support.processes import (
     distinct_free_ports,
     run_stage_folder,
@@ -286,16 +285,6 @@ def test_a_mistake_runs_from_a_scratch_copy_and_the_doctor_names_it(tmp_path):
         runner.send_signal(signal.SIGINT)
         runner.communicate(timeout=30)
     assert list(tmp_path.iterdir()) == []  # gone with the run
-    assert not wait_until_gone(env)
-
-
-def test_lesson_9s_mistake_runs_with_traefik_and_node():
-    require_lesson9_tools()
-    env = runner_env(COLUMNS="200")
-    result = run_workshop("run", "step9", "--mistake", "traefik-speaks-b3", "--once", env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "started a trace of its own" in result.stdout and "into traefik's" in result.stdout
-    assert "The spans of traefik are missing from this trace: that is the mistake." in result.stdout
     assert not wait_until_gone(env)
 
 

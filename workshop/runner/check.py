@@ -9,6 +9,7 @@ import functools
 import json
 import sys
 import textwrap
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,11 +22,13 @@ from workshop.lessons.checking import Result, check, requests_of
 from workshop.lessons.expected import REQUESTS, TASKS
 from workshop.lessons.stages import ROOT, Stage
 from workshop.terminal.explain import neighbours
-from workshop.terminal.query_client import QueryClient
+from workshop.terminal.query_client import QueryClient, trace_services
 from workshop.tracestore.diagnosis import Finding, diagnose
+from workshop.tracestore.model import Json
 
 REQUEST_TIMEOUT = 30.0
-TRACE_TIMEOUT = 6.0  # a broken trace never gets all its services: how long to wait for them
+TRACE_TIMEOUT = 6.0  # at most, for a trace to have a span of every service
+QUIET_S = 1.5  # a trace that got no new span for this long has all it will get (a broken one lacks some services)
 
 
 @dataclass
@@ -49,7 +52,7 @@ class Checker:
             except requests.RequestException as error:
                 raise WorkshopError(f"the workspace did not answer GET {path}: {error}") from None
             trace_id = answer.headers.get("X-Trace-Id")
-            trace = client.wait_for_trace(trace_id, services, TRACE_TIMEOUT) if trace_id else None
+            trace = settled_trace(client, trace_id, services) if trace_id else None
             found[name] = trace
             around[name] = neighbours(client, trace) if trace else []
             findings[name] = diagnose(trace, around[name]) if trace else []
@@ -111,8 +114,31 @@ class Checker:
             "summary": text,
             "first_failure": failed.as_json() if failed else None,
             "results": [result.as_json() for result in self.results],
-            "findings": [finding.kind for finding in self.findings],
+            "findings": [{"kind": finding.kind, "title": finding.title} for finding in self.findings],
         }
+
+
+def settled_trace(client: QueryClient, trace_id: str, services: set[str]) -> Json | None:
+    """The trace once it has a span of every service and stopped growing; or, a broken trace never getting them
+    all, once it got no new span for QUIET_S; or as it stands after TRACE_TIMEOUT."""
+    deadline = time.monotonic() + TRACE_TIMEOUT
+    found, count, changed = None, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            found = client.trace(trace_id)
+        except WorkshopError:
+            found = None
+        now_count = len(found["spans"]) if found else 0
+        if (
+            found is not None
+            and now_count == count
+            and (services <= trace_services(found) or time.monotonic() - changed >= QUIET_S)
+        ):
+            return found
+        if now_count != count:
+            count, changed = now_count, time.monotonic()
+        time.sleep(0.25)
+    return found
 
 
 def shown(path: Path) -> str:
