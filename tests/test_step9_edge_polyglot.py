@@ -5,6 +5,7 @@ of the test's own, which the runner uses as it would a Jaeger already running.""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -17,6 +18,9 @@ import requests
 from tests.support.lesson9_tools import NODE_PROXY, STAGE, require_lesson9_tools
 from tests.support.processes import run_workshop, runner_env, running_stage
 from tests.support.stage_loader import ROOT
+from workshop.lessons.checking import check
+from workshop.lessons.exercises import fill
+from workshop.lessons.stages import find_stage
 from workshop.terminal.query_client import QueryClient, trace_services
 from workshop.tracestore.collector import CollectorConfig, running_collector
 from workshop.tracestore.model import TraceTree
@@ -73,10 +77,28 @@ def test_make_step9_once_gives_one_trace_from_traefik_through_node_to_the_worker
     (work,) = node.children
     assert work.span["operationName"] == "get_repo_contributors" and len(work.children) == 3  # two 202s, then 200
     assert all(child.service == "github-proxy" and child.span["operationName"] == "GET" for child in work.children)
-
     (job,) = [child for child in gateway.children if child.span["operationName"] == "send_clean_job"]
     (handler,) = [child for child in job.children if child.service == "worker"]
     assert tags(handler.span)["baggage.client"] == "make demo"
+    # the same trace, read by make check-step9's checker against lesson 9's tasks: every one done
+    assert [result.problems for result in check("step9", {"demo": trace})] == [[], []]
+
+
+def test_lesson_9_as_an_exercise_a_fresh_workspace_does_neither_task(store, tmp_path):
+    """make check-step9 on a fresh workspace: Traefik speaks B3 (task 1 undone: the mistake traefik-speaks-b3,
+    which the doctor names) and the Node.js proxy does not trace (task 2)."""
+    lesson = find_stage("step9")
+    folder = tmp_path / lesson.folder.name
+    fill(lesson, folder)
+    fresh = run_workshop("check", "step9", "--folder", str(folder), "--json", env=store_env(store), timeout=90)
+    said = json.loads(fresh.stdout)
+    assert fresh.returncode == 1 and [r["done"] for r in said["results"]] == [False, False], said
+    (finding,) = said["findings"]
+    assert (
+        finding["kind"] == "lost_context"
+        and "gateway's GET /contributors/<owner>/<repo> started a trace" in (finding["title"])
+        and "into traefik's ReverseProxy" in finding["title"]
+    )
 
 
 def test_node_missing_is_said_plainly(tmp_path):

@@ -1,6 +1,6 @@
 """Every lesson as an exercise: the workspace, and the checker that reads its trace against the lesson's tasks.
-The lessons run in memory, as in test_mistakes.py; `make check-stepN` itself runs end to end in
-tests/runner/test_check.py."""
+The lessons run in memory, as in test_mistakes.py (which also checks each lesson's own code, and each mistake,
+against the tasks); `make check-stepN` itself runs end to end in tests/runner/test_check.py."""
 
 from __future__ import annotations
 
@@ -9,15 +9,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import requests
 
-from tests.conftest import serve_stage_app
-from tests.support.memory_traces import traces
-from tests.support.spans import settled
+from tests.support.lesson_runs import lesson_traces
 from workshop.lessons.checking import check, requests_of
 from workshop.lessons.exercises import fill, make_exercise, tasks_of
-from workshop.lessons.expected import REQUESTS, TASKS
-from workshop.lessons.mistakes import MISTAKES, scratch_copy
+from workshop.lessons.expected import REQUESTS
 from workshop.lessons.stages import Stage, find_stage
 from workshop.tracestore.diagnosis import diagnose
 
@@ -26,19 +22,15 @@ IN_MEMORY = [f"step{n}" for n in range(2, 9)]  # lesson 9's runs Traefik and Nod
 
 def run_checks(stage: Stage, folder: Path, github_url: str, monkeypatch, spans, token: str = "") -> list:
     """The checker's results for `folder` (a copy of the lesson), its services in memory."""
-    found, around, findings = {}, {}, {}
-    lesson = Stage(stage.number, folder)
-    with serve_stage_app(str(folder), monkeypatch, github_url, token, stage=lesson) as url:
-        for name in requests_of(stage.name):
-            spans.clear()
-            path, headers = REQUESTS[name]
-            answer = requests.get(url + path, headers=headers, timeout=20)
-            every = traces(settled(spans, quiet=0.2))
-            trace_id = answer.headers.get("X-Trace-Id", "")
-            mine = next((t for t in every if trace_id and t.endswith(trace_id.lstrip("0"))), None)
-            found[name] = every.pop(mine) if mine else None
-            around[name] = list(every.values())
-            findings[name] = diagnose(found[name], around[name]) if found[name] else []
+    asked = {name: REQUESTS[name] for name in requests_of(stage.name)}
+    ran = lesson_traces(stage, folder, github_url, monkeypatch, spans, asked, token)
+    return check_all(stage, ran)
+
+
+def check_all(stage: Stage, ran: dict) -> list:
+    found = {name: trace for name, (trace, _) in ran.items()}
+    around = {name: others for name, (_, others) in ran.items()}
+    findings = {name: diagnose(trace, others) if trace else [] for name, (trace, others) in ran.items()}
     return check(stage.name, found, around, findings)
 
 
@@ -48,14 +40,6 @@ def workspace(stage: Stage, undone=None):
         folder = Path(scratch) / stage.folder.name
         fill(stage, folder, undone)
         yield folder
-
-
-@pytest.mark.parametrize("name", IN_MEMORY)
-def test_the_lessons_own_code_does_every_task(name, fake_github, monkeypatch, spans):
-    stage = find_stage(name)
-    with workspace(stage, undone=[]) as folder:
-        results = run_checks(stage, folder, fake_github.url, monkeypatch, spans)
-    assert [r.task.number for r in results if not r.done] == [], [r.problems for r in results if not r.done]
 
 
 @pytest.mark.parametrize("name", IN_MEMORY)
@@ -83,22 +67,6 @@ def test_half_done_shows_exactly_those_tasks_done(name, fake_github, monkeypatch
 def _depends(stage, undone, not_done) -> bool:
     """Lesson 7's task 2 reads what task 1 sets: undone, task 1 takes task 2 with it (never the other way)."""
     return stage.name == "step7" and not_done == {1, 2} and {t.number for t in undone} == {1}
-
-
-MISTAKES_IN_MEMORY = [name for name, mistake in MISTAKES.items() if mistake.lesson < 9]
-
-
-@pytest.mark.parametrize("name", MISTAKES_IN_MEMORY)
-def test_each_mistake_undoes_exactly_its_tasks_and_the_hint_names_it(name, fake_github, monkeypatch, spans):
-    mistake = MISTAKES[name]
-    stage = find_stage(mistake.stage)
-    for variable, value in mistake.environment.items():
-        monkeypatch.setenv(variable, value)
-    with scratch_copy(stage, mistake) as broken:
-        token = mistake.environment.get("GITHUB_TOKEN", "")
-        results = run_checks(stage, broken.folder, fake_github.url, monkeypatch, spans, token)
-    failed = {r.task.number for r in results if not r.done}
-    assert failed == {task.number for task in TASKS[stage.name] if name in task.mistakes}, (failed, results)
 
 
 def test_a_workspace_is_never_overwritten(tmp_path):

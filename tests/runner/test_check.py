@@ -1,10 +1,10 @@
-"""`make check-stepN` end to end: the workspace run by the lesson's runner, its trace checked task by task."""
+"""`make check-stepN` end to end: the workspace run by the lesson's runner, its trace checked task by task.
+(Lesson 9's, with Traefik and Node.js, is in tests/test_step9_edge_polyglot.py, beside its store.)"""
 
 from __future__ import annotations
 
 import json
 
-from tests.support.lesson9_tools import require_lesson9_tools
 from tests.support.processes import run_workshop, runner_env, wait_until_gone
 from workshop.lessons.exercises import fill
 from workshop.lessons.stages import find_stage
@@ -66,22 +66,3 @@ def test_a_syntax_error_or_a_workspace_that_dies_at_start_is_named_by_file_and_l
 def test_no_workspace_says_how_to_make_one(tmp_path):
     result = run_workshop("check", "step4", "--folder", str(tmp_path / "nothing"), env=runner_env())
     assert result.returncode == 2 and "make exercise-step4 makes your workspace" in result.stderr
-
-
-def test_lesson_9_as_an_exercise(tmp_path):
-    """Traefik and the Node.js proxy: the lesson's own folder does both tasks, a fresh workspace neither."""
-    require_lesson9_tools()
-    env = runner_env()
-    done = run_workshop("check", "step9", "--folder", "step9_edge_polyglot", "--json", env=env, timeout=90)
-    assert json.loads(done.stdout)["ok"] is True, done.stdout + done.stderr
-    fresh = run_workshop("check", "step9", "--folder", str(workspace(tmp_path, "step9")), "--json", env=env, timeout=90)
-    said = json.loads(fresh.stdout)
-    assert fresh.returncode == 1 and [r["done"] for r in said["results"]] == [False, False], said
-    # task 1 undone is the mistake traefik-speaks-b3: the doctor names Traefik's span and the gateway's
-    (finding,) = said["findings"]
-    assert (
-        finding["kind"] == "lost_context"
-        and "gateway's GET /contributors/<owner>/<repo> started a trace" in (finding["title"])
-        and "into traefik's ReverseProxy" in finding["title"]
-    )
-    assert not wait_until_gone(env)
