@@ -19,11 +19,11 @@ def workspace(tmp_path, stage: str, undone=None):
 
 def test_the_lessons_own_folder_does_every_task_and_a_host_gets_one_json_result():
     env = runner_env()
-    result = run_workshop("check", "step3", "--folder", "step3_tags_logs", "--json", env=env)
+    result = run_workshop("check", "step2", "--folder", "step2_spans", "--json", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     said = json.loads(result.stdout)  # stdout is the result alone: the processes' lines went to stderr
-    assert said["lesson"] == "step3" and said["ok"] is True and (said["done"], said["tasks"]) == (3, 3)
-    assert said["summary"] == "all done: next, make exercise-step4" and said["first_failure"] is None
+    assert said["lesson"] == "step2" and said["ok"] is True and (said["done"], said["tasks"]) == (3, 3)
+    assert said["summary"] == "all done: next, make exercise-step3" and said["first_failure"] is None
     assert "trace-store" in result.stderr
     assert not wait_until_gone(env)
 
