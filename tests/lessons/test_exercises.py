@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.lesson_runs import lesson_traces
 from workshop.lessons.checking import check, requests_of
-from workshop.lessons.exercises import fill, make_exercise, tasks_of
+from workshop.lessons.exercises import fill, make_exercise, solution_lines, tasks_of
 from workshop.lessons.expected import REQUESTS
 from workshop.lessons.stages import Stage, find_stage
 from workshop.tracestore.diagnosis import diagnose
@@ -81,3 +81,42 @@ def test_a_workspace_is_never_overwritten(tmp_path):
     fresh, said = make_exercise(stage, tmp_path, fresh=True)
     assert (tmp_path / "step4_distributed.1" / "app.py").read_text() == "# my work\n"  # moved aside, kept
     assert "step4_distributed.1" in said and "TASKS.md, task 2" in (fresh / "app.py").read_text()
+
+
+def test_a_follows_from_where_the_gateway_waits_is_said(fake_github, monkeypatch, spans):
+    """Lesson 5's task 2 wants child_of (the gateway waits for the answer): follows_from is named as such."""
+    stage = find_stage("step5")
+    with workspace(stage, undone=[]) as folder:
+        worker = folder / "worker.py"
+        worker.write_text(
+            worker.read_text().replace("[opentracing.child_of(context)]", "[opentracing.follows_from(context)]")
+        )
+        results = run_checks(stage, folder, fake_github.url, monkeypatch, spans)
+    assert results[1].problems == [
+        "worker's handle_clean_job refers to its parent as FOLLOWS_FROM; it should be CHILD_OF"
+    ]
+
+
+def test_the_solution_is_what_the_workspace_lacks(tmp_path):
+    stage = find_stage("step4")
+    folder, _ = make_exercise(stage, tmp_path)
+    lines = list(solution_lines(stage, folder))
+    assert "+        global_tracer().inject(span.context, Format.HTTP_HEADERS, headers)\n" in lines
+    assert "-        # TASKS.md, task 2: put the trace context into these headers\n" in lines
+    assert not any("TASKS.md" in line and line.startswith(("---", "+++")) for line in lines)
+    assert list(solution_lines(stage, stage.folder)) == []  # the lesson itself lacks nothing
+
+
+@pytest.mark.parametrize("name", [f"step{n}" for n in range(2, 10)])
+def test_a_workspace_that_does_not_compile_is_named_by_file_and_line(name, tmp_path):
+    from workshop.runner.check import syntax_errors
+
+    stage = find_stage(name)
+    folder = tmp_path / stage.folder.name
+    fill(stage, folder)
+    assert syntax_errors(folder) == []
+    app = folder / "app.py"
+    text = app.read_text()
+    app.write_text(text + "def broken(:\n")
+    (problem,) = syntax_errors(folder)
+    assert problem.startswith(f"app.py, line {text.count(chr(10)) + 1}: ") and problem.endswith("def broken(:")

@@ -8,6 +8,8 @@ import json
 from tests.support.processes import run_workshop, runner_env, wait_until_gone
 from workshop.lessons.exercises import fill
 from workshop.lessons.stages import find_stage
+from workshop.ports import ENDPOINT
+from workshop.tracestore.collector import CollectorConfig, running_collector
 
 
 def workspace(tmp_path, stage: str, undone=None):
@@ -17,14 +19,19 @@ def workspace(tmp_path, stage: str, undone=None):
     return folder
 
 
-def test_the_lessons_own_folder_does_every_task_and_a_host_gets_one_json_result():
-    env = runner_env()
-    result = run_workshop("check", "step2", "--folder", "step2_spans", "--json", env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    said = json.loads(result.stdout)  # stdout is the result alone: the processes' lines went to stderr
-    assert said["lesson"] == "step2" and said["ok"] is True and (said["done"], said["tasks"]) == (3, 3)
-    assert said["summary"] == "all done: next, make exercise-step3" and said["first_failure"] is None
-    assert "trace-store" in result.stderr
+def test_the_lessons_own_folder_does_every_task_against_a_jaeger_named_by_query_url_in_json():
+    """A store (a Jaeger) already running elsewhere, named with --query-url: the lesson's spans go there (its
+    ports' variables), and the checker reads them back from it; a host gets one JSON result."""
+    with running_collector(CollectorConfig.on_free_ports()) as jaeger:
+        env = runner_env(**{ENDPOINT[name].variable: str(port) for name, port in jaeger.ports.items()})
+        del env["JAEGER_QUERY_PORT"]  # (this run's own is free): the store is the one --query-url names
+        result = run_workshop("check", "step2", "--folder", "step2_spans", "--json", "--query-url", jaeger.url, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        said = json.loads(result.stdout)  # stdout is the result alone: the processes' lines went to stderr
+        assert said["lesson"] == "step2" and said["ok"] is True and (said["done"], said["tasks"]) == (3, 3)
+        assert said["summary"] == "all done: next, make exercise-step3" and said["first_failure"] is None
+        assert f"using the Jaeger API already answering at {jaeger.url}" in result.stderr
+        assert jaeger.store.services() == ["contributors"]
     assert not wait_until_gone(env)
 
 

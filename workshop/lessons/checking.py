@@ -102,6 +102,8 @@ def _differences(wanted: Expect, node: SpanNode) -> list[str]:
             else:
                 now = "begins the trace" if actual is None else f"is under {says(actual)}"
                 out.append(f"{name} {now}; it should {should}")
+    if wanted.reference is not None and node.parent is not None and node.reference != wanted.reference:
+        out.append(f"{name} refers to its parent as {node.reference}; it should be {wanted.reference}")
     has = f"span.kind {node.kind}" if node.kind else "no span.kind"
     if wanted.kind is not None and node.kind != wanted.kind:
         out.append(f"{name} has {has}; it should be {wanted.kind}")

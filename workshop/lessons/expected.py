@@ -103,6 +103,7 @@ class Expect:
 
     span: Span
     parent: Span | None | str = "unchecked"  # a span, ROOT (None), or "unchecked"
+    reference: str | None = None  # how it refers to that parent: CHILD_OF or FOLLOWS_FROM
     kind: str | None = None  # span.kind: server, client, producer, consumer
     tags: Mapping[str, object] = field(default_factory=dict)  # exact values, or a Kind
     logs: tuple[str, ...] = ()  # log events (the `event` field)
@@ -242,7 +243,14 @@ TASKS: dict[str, tuple[Task, ...]] = {
         Task(
             2,
             "the context travels in the job: the worker's handle_clean_job joins the trace, under send_clean_job",
-            (Expect(("worker", "handle_clean_job"), parent=("gateway", "send_clean_job"), kind="consumer"),),
+            (
+                Expect(
+                    ("worker", "handle_clean_job"),
+                    parent=("gateway", "send_clean_job"),
+                    reference="CHILD_OF",  # the gateway waits for the answer
+                    kind="consumer",
+                ),
+            ),
             "app.py: global_tracer().inject(span.context, Format.TEXT_MAP, carrier) into the job's `trace`; "
             "worker.py: start handle_clean_job with references=trace_parent(job)",
             mistakes=("job-without-context", "worker-ignores-the-context"),

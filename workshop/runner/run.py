@@ -382,6 +382,8 @@ class Run:
         if not self._wait_ready():
             return False
         if self.plan.check is not None:  # make check-stepN: the checker instead of the demo
+            for note in self.plan.notes:
+                self._say(f"  {note}")
             return self.plan.check(self.console, self.plan.entry_url, settings.query_url, self.plan.services)
         demo = Demo(
             self.console,
