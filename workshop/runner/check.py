@@ -9,7 +9,6 @@ import functools
 import json
 import sys
 import textwrap
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,9 +21,8 @@ from workshop.lessons.checking import Result, check, requests_of
 from workshop.lessons.expected import REQUESTS, TASKS
 from workshop.lessons.stages import ROOT, Stage
 from workshop.terminal.explain import neighbours
-from workshop.terminal.query_client import QueryClient, trace_services
+from workshop.terminal.query_client import QueryClient
 from workshop.tracestore.diagnosis import Finding, diagnose
-from workshop.tracestore.model import Json
 
 REQUEST_TIMEOUT = 30.0
 TRACE_TIMEOUT = 6.0  # at most, for a trace to have a span of every service
@@ -52,7 +50,7 @@ class Checker:
             except requests.RequestException as error:
                 raise WorkshopError(f"the workspace did not answer GET {path}: {error}") from None
             trace_id = answer.headers.get("X-Trace-Id")
-            trace = settled_trace(client, trace_id, services) if trace_id else None
+            trace = client.wait_for_trace(trace_id, services, TRACE_TIMEOUT, quiet=QUIET_S) if trace_id else None
             found[name] = trace
             around[name] = neighbours(client, trace) if trace else []
             findings[name] = diagnose(trace, around[name]) if trace else []
@@ -116,29 +114,6 @@ class Checker:
             "results": [result.as_json() for result in self.results],
             "findings": [{"kind": finding.kind, "title": finding.title} for finding in self.findings],
         }
-
-
-def settled_trace(client: QueryClient, trace_id: str, services: set[str]) -> Json | None:
-    """The trace once it has a span of every service and stopped growing; or, a broken trace never getting them
-    all, once it got no new span for QUIET_S; or as it stands after TRACE_TIMEOUT."""
-    deadline = time.monotonic() + TRACE_TIMEOUT
-    found, count, changed = None, -1, time.monotonic()
-    while time.monotonic() < deadline:
-        try:
-            found = client.trace(trace_id)
-        except WorkshopError:
-            found = None
-        now_count = len(found["spans"]) if found else 0
-        if (
-            found is not None
-            and now_count == count
-            and (services <= trace_services(found) or time.monotonic() - changed >= QUIET_S)
-        ):
-            return found
-        if now_count != count:
-            count, changed = now_count, time.monotonic()
-        time.sleep(0.25)
-    return found
 
 
 def shown(path: Path) -> str:

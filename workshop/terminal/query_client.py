@@ -66,21 +66,26 @@ class QueryClient:
             raise WorkshopError(f"trace {trace_id} not found")
         return data[0]
 
-    def wait_for_trace(self, trace_id: str, services: set[str], timeout: float) -> Json | None:
+    def wait_for_trace(
+        self, trace_id: str, services: set[str], timeout: float, quiet: float | None = None
+    ) -> Json | None:
         """Poll until the trace has a span from every service and stops growing (spans arrive in
-        batches, each service on its own schedule). The trace as it stands at the timeout, or None."""
+        batches, each service on its own schedule). With `quiet`: also once it got no new span for that
+        long (a broken trace never gets all its services). The trace as it stands at the timeout, or None."""
         deadline = time.monotonic() + timeout
         found: Json | None = None
-        previous_count = -1
+        previous_count, changed = -1, time.monotonic()
         while time.monotonic() < deadline:
             try:
                 found = self.trace(trace_id)
             except WorkshopError:
                 found = None
             count = len(found["spans"]) if found else 0
-            if found is not None and services <= trace_services(found) and count == previous_count:
+            still = found is not None and count == previous_count
+            if still and (services <= trace_services(found) or (quiet and time.monotonic() - changed >= quiet)):
                 return found
-            previous_count = count
+            if count != previous_count:
+                previous_count, changed = count, time.monotonic()
             time.sleep(0.25)
         return found
 
