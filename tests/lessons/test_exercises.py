@@ -120,3 +120,21 @@ def test_a_workspace_that_does_not_compile_is_named_by_file_and_line(name, tmp_p
     app.write_text(text + "def broken(:\n")
     (problem,) = syntax_errors(folder)
     assert problem.startswith(f"app.py, line {text.count(chr(10)) + 1}: ") and problem.endswith("def broken(:")
+
+
+def test_baggage_set_below_the_requests_span_is_named_where_it_is(fake_github, monkeypatch, spans):
+    """Lesson 6's task 1 on the wrong span (a child of the request's): the checker says where it is."""
+    stage = find_stage("step6")
+    with workspace(stage, undone=[]) as folder:
+        app = folder / "app.py"
+        text = app.read_text().replace('    set_baggage(span, "client", client_name())\n', "")
+        marker = (
+            '    with global_tracer().start_active_span("call_github_proxy") as scope:\n        span = scope.span\n'
+        )
+        assert marker in text
+        app.write_text(text.replace(marker, marker + '        set_baggage(span, "client", client_name())\n'))
+        results = run_checks(stage, folder, fake_github.url, monkeypatch, spans)
+    assert results[0].problems == [
+        "gateway's contributors: the baggage item 'client' is set on gateway's call_github_proxy, a span below it; "
+        "set it on gateway's contributors, so that everything after it carries it"
+    ]

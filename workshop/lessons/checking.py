@@ -123,10 +123,24 @@ def _differences(wanted: Expect, node: SpanNode) -> list[str]:
         out.append(f"{name} is {'not ' if wanted.error else ''}marked as an error (error=true)")
     carried = _baggage(node)
     for key, value in wanted.baggage.items():
-        if carried.get(key) != value:
+        if carried.get(key) == value:
+            continue
+        below = next((n for n in _below(node) if _baggage(n).get(key) == value), None)
+        if below is not None:
+            out.append(
+                f"{name}: the baggage item {key!r} is set on {named(below)}, a span below it; set it on "
+                f"{name}, so that everything after it carries it"
+            )
+        else:
             now = f"is {carried[key]!r}" if key in carried else "is not set"
             out.append(f"{name}: the baggage item {key!r} {now}; it should be {value!r}")
     return out
+
+
+def _below(node: SpanNode):
+    for child in node.children:
+        yield child
+        yield from _below(child)
 
 
 def _baggage(node: SpanNode) -> dict[str, str]:

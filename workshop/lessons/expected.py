@@ -92,6 +92,9 @@ class Kind:
 INT = Kind("a whole number", lambda value: isinstance(value, int) and not isinstance(value, bool))
 TEXT = Kind("some text", lambda value: isinstance(value, str) and value != "")
 ANY = Kind("any value", lambda value: True)
+URL = Kind(
+    "the URL called (http://...)", lambda value: isinstance(value, str) and value.startswith(("http://", "https://"))
+)
 
 Span = tuple[str, str]  # (service, operation)
 ROOT: Span | None = None  # as `parent`: the span begins the trace
@@ -144,7 +147,7 @@ class Task:
 
 C = "contributors"
 GATEWAY_ROOT: Span = ("gateway", "contributors")
-GITHUB_CALL_TAGS = {"span.kind": "client", "peer.service": "github", "http.method": "GET", "http.url": TEXT}
+GITHUB_CALL_TAGS = {"span.kind": "client", "peer.service": "github", "http.method": "GET", "http.url": URL}
 
 TASKS: dict[str, tuple[Task, ...]] = {
     "step2": (
@@ -210,7 +213,7 @@ TASKS: dict[str, tuple[Task, ...]] = {
                     ("gateway", "call_github_proxy"),
                     parent=GATEWAY_ROOT,
                     kind="client",
-                    tags={"peer.service": "github-proxy", "http.method": "GET", "http.url": TEXT},
+                    tags={"peer.service": "github-proxy", "http.method": "GET", "http.url": URL},
                 ),
             ),
             "in call_github_proxy() (app.py): span.set_tag(tags.SPAN_KIND, tags.SPAN_KIND_RPC_CLIENT), "

@@ -71,6 +71,10 @@ class Checker:
             f"make check-{self.stage.name}: {shown(self.workspace)}, against lesson {self.stage.number}'s tasks",
             style="bold",
         )
+        for name in requests_of(self.stage.name):
+            path, headers = REQUESTS[name]
+            sent = ", ".join(f"{key}: {value}" for key, value in headers.items())
+            say(f"(it sent GET {path} with {sent}, and read that request's trace)", indent=2, hang=3)
         for result in self.results:
             task = result.task
             keep = " (keep it so)" if task.guard else ""
@@ -87,9 +91,11 @@ class Checker:
             say(f"hint: {task.hint}", indent=4, hang=6, style="cyan", first=5)
             for mistake in task.mistakes:
                 say(f"a classic mistake does this: make {self.stage.name} MISTAKE={mistake}", indent=4, hang=6)
+        if self.findings:
+            say("The trace doctor also says (the same trace, read for what is wrong with it):")
         for finding in self.findings:
             lesson = finding.lesson.removeprefix("step")
-            say(f"✗ the trace doctor: {finding.title} (taught in lesson {lesson})", hang=4, style="red", first=20)
+            say(f"- {finding.title} (taught in lesson {lesson})", indent=2, hang=4)
         say(self.said["summary"], style="bold")
 
     def summary(self) -> dict:

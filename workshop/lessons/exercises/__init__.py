@@ -58,8 +58,11 @@ def make_exercise(stage: Stage, root: Path = EXERCISES, fresh: bool = False) -> 
             f"To start again from scratch: make exercise-{stage.name} FRESH=1 (your work is moved aside, not deleted)."
         )
     if folder.exists():
-        aside = next(folder.with_name(f"{folder.name}.{n}") for n in range(1, 1000) if not folder.with_name(
-            f"{folder.name}.{n}").exists())
+        aside = next(
+            folder.with_name(f"{folder.name}.{n}")
+            for n in range(1, 1000)
+            if not folder.with_name(f"{folder.name}.{n}").exists()
+        )
         folder.rename(aside)
         moved = f"Your earlier work is in {_shown(aside)}. "
     folder.parent.mkdir(parents=True, exist_ok=True)
