@@ -88,6 +88,9 @@ def test_errors_services_and_a_deep_trace_without_recursion():
     found = tree(*chain)
     assert found.depth == 5000 and len(list(found.walk())) == 5000
     assert len(found.errors) == 2500 and found.services == ["svc"]
+    root, deepest = found.by_id["0"], found.by_id["4999"]
+    assert [node.id for node in deepest.ancestors()][:2] == ["4998", "4997"] and len(list(deepest.ancestors())) == 4999
+    assert len(list(root.descendants())) == 4999 and list(deepest.descendants()) == []
 
 
 def test_unknown_process_and_empty_trace():

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from workshop.lessons.expected import ROOT, TASKS, Absent, Expect, Kind, Span, Task
-from workshop.tracestore.diagnosis import Finding, named
+from workshop.tracestore.diagnosis import Finding, named, possessive
 from workshop.tracestore.model import Json, SpanNode, TraceTree, tag_text
 
 
@@ -29,8 +29,7 @@ class Result:
 
 
 def says(span: Span) -> str:
-    service, operation = span
-    return f"{service}{chr(39) if service.endswith('s') else chr(39) + 's'} {operation}"
+    return possessive(*span)
 
 
 def check(
@@ -125,7 +124,7 @@ def _differences(wanted: Expect, node: SpanNode) -> list[str]:
     for key, value in wanted.baggage.items():
         if carried.get(key) == value:
             continue
-        below = next((n for n in _below(node) if _baggage(n).get(key) == value), None)
+        below = next((n for n in node.descendants() if _baggage(n).get(key) == value), None)
         if below is not None:
             out.append(
                 f"{name}: the baggage item {key!r} is set on {named(below)}, a span below it; set it on "
@@ -135,12 +134,6 @@ def _differences(wanted: Expect, node: SpanNode) -> list[str]:
             now = f"is {carried[key]!r}" if key in carried else "is not set"
             out.append(f"{name}: the baggage item {key!r} {now}; it should be {value!r}")
     return out
-
-
-def _below(node: SpanNode):
-    for child in node.children:
-        yield child
-        yield from _below(child)
 
 
 def _baggage(node: SpanNode) -> dict[str, str]:

@@ -64,7 +64,11 @@ class Finding:
 
 def named(node: SpanNode) -> str:
     """`gateway's send_clean_job`, `contributors' contributors`."""
-    return f"{node.service}{chr(39) if node.service.endswith('s') else chr(39) + 's'} {node.operation}"
+    return possessive(node.service, node.operation)
+
+
+def possessive(service: str, operation: str) -> str:
+    return f"{service}{chr(39) if service.endswith('s') else chr(39) + 's'} {operation}"
 
 
 def diagnose(trace: Json, neighbours: Iterable[Json] = ()) -> list[Finding]:
@@ -394,7 +398,7 @@ def baggage_lost(tree: TraceTree) -> list[Finding]:
         ]
         for key in wanted:
             setter = next(
-                (up for up in _ancestors(node) if up.service != node.service and _sets_baggage(up, key)), None
+                (up for up in node.ancestors() if up.service != node.service and _sets_baggage(up, key)), None
             )
             if setter is None:
                 continue
@@ -422,13 +426,6 @@ def baggage_lost(tree: TraceTree) -> list[Finding]:
                 )
             )
     return findings
-
-
-def _ancestors(node: SpanNode) -> Iterable[SpanNode]:
-    parent = node.parent
-    while parent is not None:
-        yield parent
-        parent = parent.parent
 
 
 def _sets_baggage(node: SpanNode, key: str) -> bool:

@@ -189,6 +189,21 @@ class SpanNode:
     depth: int = 0
     children: list[SpanNode] = field(default_factory=list)
 
+    def ancestors(self) -> Iterator[SpanNode]:
+        """Its parent, the parent's parent, ... up to the root."""
+        parent = self.parent
+        while parent is not None:
+            yield parent
+            parent = parent.parent
+
+    def descendants(self) -> Iterator[SpanNode]:
+        """Every span below it, depth first (no recursion: any depth)."""
+        stack = list(reversed(self.children))
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
+
     @property
     def id(self) -> str:
         return self.span["spanID"]
