@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.lesson_runs import lesson_traces
-from workshop.lessons.checking import check, requests_of
+from tests.support.lesson_runs import check_all, lesson_traces
+from workshop.lessons.checking import requests_of
 from workshop.lessons.exercises import fill, make_exercise, solution_lines, tasks_of
 from workshop.lessons.expected import REQUESTS
 from workshop.lessons.stages import Stage, find_stage
-from workshop.tracestore.diagnosis import diagnose
 
 IN_MEMORY = [f"step{n}" for n in range(2, 9)]  # lesson 9's runs Traefik and Node.js: tests/runner/test_check.py
 
@@ -25,13 +24,6 @@ def run_checks(stage: Stage, folder: Path, github_url: str, monkeypatch, spans, 
     asked = {name: REQUESTS[name] for name in requests_of(stage.name)}
     ran = lesson_traces(stage, folder, github_url, monkeypatch, spans, asked, token)
     return check_all(stage, ran)
-
-
-def check_all(stage: Stage, ran: dict) -> list:
-    found = {name: trace for name, (trace, _) in ran.items()}
-    around = {name: others for name, (_, others) in ran.items()}
-    findings = {name: diagnose(trace, others) if trace else [] for name, (trace, others) in ran.items()}
-    return check(stage.name, found, around, findings)
 
 
 @contextlib.contextmanager

@@ -10,9 +10,8 @@ import subprocess
 
 import pytest
 
-from tests.lessons.test_exercises import check_all
 from tests.support.lesson9_tools import require_lesson9_tools
-from tests.support.lesson_runs import lesson_traces
+from tests.support.lesson_runs import check_all, lesson_traces
 from workshop.cli import main
 from workshop.errors import WorkshopError
 from workshop.lessons.checking import requests_of

@@ -12,7 +12,9 @@ import requests
 from tests.conftest import serve_stage_app
 from tests.support.memory_traces import traces
 from tests.support.spans import settled
+from workshop.lessons.checking import check
 from workshop.lessons.stages import Stage
+from workshop.tracestore.diagnosis import diagnose
 from workshop.tracestore.model import Json
 
 Request = tuple[str, dict[str, str]]  # (path, headers)
@@ -40,3 +42,11 @@ def lesson_traces(
             trace = every.pop(mine) if mine else None
             found[name] = (trace, list(every.values()))
     return found
+
+
+def check_all(stage: Stage, ran: dict) -> list:
+    """The checker's results over what `lesson_traces` gave, with the doctor's findings for each request."""
+    found = {name: trace for name, (trace, _) in ran.items()}
+    around = {name: others for name, (_, others) in ran.items()}
+    findings = {name: diagnose(trace, others) if trace else [] for name, (trace, others) in ran.items()}
+    return check(stage.name, found, around, findings)
