@@ -99,6 +99,11 @@ def github_module(folder: str):
     return load_stage_module(folder, "github_proxy" if (ROOT / folder / "github_proxy.py").exists() else "app")
 
 
+# How long the in-memory gateway waits for its worker and its proxy: long enough for a laptop running two
+# suites at once (the worker is a thread of this process); a test of the timeout itself sets its own.
+BUSY_MACHINE_S = 15.0
+
+
 @contextlib.contextmanager
 def serve_stage_app(
     folder: str, monkeypatch: pytest.MonkeyPatch, github_url: str, token: str = "", stage: Stage | None = None
@@ -123,12 +128,12 @@ def serve_stage_app(
         if (ROOT / folder / "worker.py").exists():
             redis_url = stack.enter_context(running_worker(folder))
             monkeypatch.setattr(app, "REDIS_URL", redis_url)
-            client = redis.Redis.from_url(redis_url, socket_timeout=15, max_connections=app.MAX_WAITING)
+            client = redis.Redis.from_url(redis_url, socket_timeout=30, max_connections=app.MAX_WAITING)
             monkeypatch.setattr(app, "redis_client", client)  # the lesson's pool size, on the test's Redis
-            monkeypatch.setattr(app, "WORKER_TIMEOUT", 5.0)
+            monkeypatch.setattr(app, "WORKER_TIMEOUT", BUSY_MACHINE_S)
         proxy_url = stack.enter_context(serve_in_thread(as_service(github.app, "github-proxy", ROUTER)))
         monkeypatch.setattr(app, "PROXY_URL", proxy_url)
-        monkeypatch.setattr(app, "PROXY_TIMEOUT", 5.0)
+        monkeypatch.setattr(app, "PROXY_TIMEOUT", BUSY_MACHINE_S)
         url = stack.enter_context(serve_in_thread(as_service(app.app, "gateway", ROUTER)))
         if stage.facts.instrumented_libraries:  # the requests and Redis instrumentations, as its __main__ does
             stack.enter_context(instrumented_libraries(folder))
