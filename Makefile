@@ -133,7 +133,7 @@ lint: $(STAMP)
 # Most of the tests' time is waiting on real processes (servers, UDP, Redis), so they run in
 # parallel, more workers than cores, each taking the next test when it is free (worksteal: the long ones do
 # not queue behind each other); every test picks free ports. TEST_WORKERS=0 runs them in one process.
-TEST_WORKERS ?= 8
+TEST_WORKERS ?= 6
 # Lesson 9's Traefik and Node.js packages (make step9 installs them too, on first use)
 prepare: $(STAMP)
 	@$(PY) -m workshop prepare
