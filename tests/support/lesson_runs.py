@@ -4,6 +4,7 @@ checker read."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,11 +12,10 @@ import requests
 
 from tests.conftest import serve_stage_app
 from tests.support.memory_traces import traces
-from tests.support.spans import settled
 from workshop.lessons.checking import check
 from workshop.lessons.stages import Stage
 from workshop.tracestore.diagnosis import diagnose
-from workshop.tracestore.model import Json
+from workshop.tracestore.model import Json, TraceTree
 
 Request = tuple[str, dict[str, str]]  # (path, headers)
 
@@ -36,12 +36,32 @@ def lesson_traces(
         for name, (path, headers) in asked.items():
             spans.clear()
             answer = requests.get(url + path, headers=headers, timeout=20)
-            every = traces(settled(spans))
+            every = whole_traces(spans)
             trace_id = answer.headers.get("X-Trace-Id", "")
             mine = next((t for t in every if trace_id and t.endswith(trace_id.lstrip("0"))), None)
             trace = every.pop(mine) if mine else None
             found[name] = (trace, list(every.values()))
     return found
+
+
+def whole_traces(spans, poll_s: float = 0.1, give_up_s: float = 2.0, timeout_s: float = 10.0) -> dict[str, Json]:
+    """The reporter's traces once each span's parent is there (a worker answers from inside its span, so its
+    span can finish after the answer, however late a busy machine makes it); or, when one never comes (a
+    mistake), once nothing new has come for `give_up_s`. Not a fixed wait: how fast the machine is does not
+    decide what the test sees."""
+    deadline = time.monotonic() + timeout_s
+    count, changed = -1, time.monotonic()
+    while True:
+        now = spans.get_spans()
+        found = traces(now)
+        whole = all(not node.missing_parent for trace in found.values() for node in TraceTree(trace).roots)
+        if len(now) == count and (whole or time.monotonic() - changed >= give_up_s):
+            return found
+        if len(now) != count:
+            count, changed = len(now), time.monotonic()
+        if time.monotonic() > deadline:
+            return found
+        time.sleep(poll_s)
 
 
 def check_all(stage: Stage, ran: dict) -> list:
