@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import sys
+import threading
 import time
 
 import pytest
@@ -49,6 +50,15 @@ def test_once_prints_the_waterfall_and_exits_0(stage, services):
     for noise in ("(rc=-15)", "development server", "Memory overcommit must be enabled", "cannot take jobs"):
         assert noise not in out, noise
     assert out.count("stopped\n") >= 3 and out.count("harmless here") == (stage in ("step5", "step6"))
+    # the lesson's processes stop first, what they use (the store, the fake GitHub, Redis) once they have
+    lines = out.splitlines()
+    last_of_lesson = max(
+        i for i, line in enumerate(lines) if line.endswith(("gateway stopped", "contributors stopped"))
+    )
+    first_signal_to_infrastructure = min(
+        i for i, line in enumerate(lines) if "sending SIGTERM to trace-store" in line or "to fake-github" in line
+    )
+    assert last_of_lesson < first_signal_to_infrastructure, out
     assert not wait_until_gone(env)
 
 
@@ -293,3 +303,29 @@ def test_a_mistake_of_another_lesson_or_with_docker_is_a_clear_error():
     assert bad.returncode == 2 and "job-without-context is a mistake of step5, not step4" in bad.stderr
     docker = run_workshop("run", "step5", "--mistake", "job-without-context", "--docker", env=runner_env())
     assert docker.returncode == 2 and "MISTAKE= runs without Docker" in docker.stderr
+
+
+def test_the_lessons_processes_stop_before_what_they_use_and_one_that_ignores_sigterm_is_killed():
+    """The runner's manager on its own (no lesson): 'lesson' ignores SIGTERM, so it is killed KILL_WAIT seconds
+    after it, and only then does 'store' (what the lesson uses) get its SIGTERM."""
+    import io
+
+    from workshop.runner.run import _honcho_manager
+
+    output = io.StringIO()
+    manager = _honcho_manager(after_start=lambda: None, output=output, on_signal=lambda s: None, stop_first=["lesson"])
+    manager.add_process("lesson", "trap '' TERM; echo ready; while true; do sleep 0.1; done")
+    manager.add_process("store", "exec sleep 60")
+    stopper = threading.Timer(0.5, manager.terminate)
+    stopper.start()
+    started = time.monotonic()
+    manager.loop()  # returns once both have stopped
+    assert time.monotonic() - started < 15
+    lines = [line.split("| ", 1)[1] for line in output.getvalue().splitlines() if "| " in line]
+    sent = [line for line in lines if line.startswith("sending")]
+    assert [line.split(" (")[0] for line in sent] == [
+        "sending SIGTERM to lesson",
+        "sending SIGKILL to lesson",
+        "sending SIGTERM to store",
+    ], lines
+    assert lines.index("lesson stopped (rc=-9)") < lines.index(sent[2])

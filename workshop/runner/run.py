@@ -22,7 +22,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -255,7 +255,12 @@ class Run:
         self.output = SurvivingOutput(stream or sys.stdout)
         self.demo_output = MutableOutput(self.output)  # the demo's lines: none once a stop is asked
         self.console = console or Console(file=self.demo_output, highlight=False)
-        self.manager = _honcho_manager(after_start=self._start_demo, output=self.output, on_signal=self._stop_asked)
+        self.manager = _honcho_manager(
+            after_start=self._start_demo,
+            output=self.output,
+            on_signal=self._stop_asked,
+            stop_first=plan.stage.processes(),  # before what they use: Redis, the trace store, the fake GitHub
+        )
         self.succeeded = False
         self.finished = threading.Event()
         self.stopped_by: int | None = None  # the signal that asked everything to stop (Ctrl-C, kill, a hang-up)
@@ -448,7 +453,9 @@ class Run:
             self._say(f"    TRACE_STORE_FILE=traces.jsonl {self.plan.command} ONCE=1")
 
 
-def _honcho_manager(after_start: Callable[[], None], output: TextIO, on_signal: Callable[[int], None]):
+def _honcho_manager(
+    after_start: Callable[[], None], output: TextIO, on_signal: Callable[[int], None], stop_first: Iterable[str] = ()
+):
     """honcho's Manager, calling `after_start` once it has forked its process runners: our threads
     start only then, so no fork happens in a process that already runs a second thread.
 
@@ -457,14 +464,17 @@ def _honcho_manager(after_start: Callable[[], None], output: TextIO, on_signal: 
     closes, SIGHUP. A runner that died of one would never report its process's exit, and the manager would
     wait for that report forever. So the runners ignore all three (from their first instruction: we block
     the signals while forking them), and only the processes they start get their usual signals back."""
-    from honcho.manager import Manager
+    from honcho.manager import KILL_WAIT, Manager
 
     class ManagerThenDemo(Manager):
         stopped_on_their_own: dict[str, int] = {}  # replaced, never changed in place
 
-        def __init__(self, *args, **kwargs):
+        def __init__(self, *args, stop_first: Iterable[str] = (), **kwargs):
             super().__init__(*args, **kwargs)
             self._process_ctor = _SignalProofProcess
+            self.stop_first = frozenset(stop_first)  # the lesson's own processes (see _killall)
+            self._sigterm_sent: dict[str, float] = {}  # name -> when
+            self._sigkill_sent: set[str] = set()
 
         def _start(self) -> None:
             for signum in (signal.SIGINT, signal.SIGTERM):  # ours rather than honcho's (set by loop())
@@ -477,12 +487,51 @@ def _honcho_manager(after_start: Callable[[], None], output: TextIO, on_signal: 
             after_start()
 
         def _killall(self, force: bool = False) -> None:
+            """SIGTERM to the lesson's own processes first, and to what they use (Redis, the trace store, the
+            fake GitHub) once they have stopped: a worker finishes its job and a tracer flushes its spans while
+            Redis and the store still answer, and nobody warns of a Redis that went first. A process still
+            running KILL_WAIT seconds after its SIGTERM gets SIGKILL (honcho's `kill`, called once a first
+            process has stopped, sends it to no other)."""
             if not self._all_started():  # a stop asked so early that a runner has not said its process's pid
                 retry = threading.Timer(0.1, self._killall, args=(force,))
                 retry.daemon = True
                 retry.start()
                 return
-            super()._killall(force)
+            now = time.monotonic()
+            if force:
+                self._signal([name for name, sent in list(self._sigterm_sent.items()) if now - sent > KILL_WAIT], True)
+                return
+            first = [name for name in self._processes if name in self.stop_first]
+            self._signal(first or list(self._processes), False)
+            if first:
+                threading.Thread(target=self._then_the_rest, args=(first,), name="stop", daemon=True).start()
+
+        def _then_the_rest(self, first: list[str]) -> None:
+            if not self._wait_stopped(first, KILL_WAIT):
+                self._signal(first, True)  # one that ignores SIGTERM
+                self._wait_stopped(first, 1)
+            self._signal([name for name in self._processes if name not in first], False)
+
+        def _wait_stopped(self, names: list[str], timeout: float) -> bool:
+            deadline = time.monotonic() + timeout
+            while not all("returncode" in self._processes[name] for name in names):
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.05)
+            return True
+
+        def _signal(self, names: list[str], force: bool) -> None:
+            for name in names:
+                process = self._processes[name]
+                if "returncode" in process or (force and name in self._sigkill_sent):
+                    continue
+                self._system_print(f"sending {'SIGKILL' if force else 'SIGTERM'} to {name} (pid {process['pid']})\n")
+                if force:
+                    self._sigkill_sent.add(name)
+                    self._procmgr.kill(process["pid"])
+                else:
+                    self._sigterm_sent[name] = time.monotonic()
+                    self._procmgr.terminate(process["pid"])
 
         def say(self, text: str) -> None:
             self._system_print(text)
@@ -507,7 +556,7 @@ def _honcho_manager(after_start: Callable[[], None], output: TextIO, on_signal: 
 
     from workshop.runner.lesson_printer import LessonPrinter
 
-    return ManagerThenDemo(printer=LessonPrinter(output))
+    return ManagerThenDemo(printer=LessonPrinter(output), stop_first=stop_first)
 
 
 RUNNER_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
