@@ -18,7 +18,14 @@ PACKAGE = ROOT / "workshop"
 STORE = "workshop.tracestore"
 LAYERS = [  # lowest first: a module may import its own layer's modules and lower ones
     [f"{STORE}.model", f"{STORE}.durations", f"{STORE}.diagnosis"],
-    [f"{STORE}.receivers", f"{STORE}.store", f"{STORE}.journal", f"{STORE}.query", f"{STORE}.sampling"],
+    [
+        f"{STORE}.receivers",
+        f"{STORE}.store",
+        f"{STORE}.journal",
+        f"{STORE}.query",
+        f"{STORE}.sampling",
+        f"{STORE}.spanmetrics",
+    ],
     [f"{STORE}.api", f"{STORE}.web"],
     [f"{STORE}.app"],
     [f"{STORE}.collector"],
@@ -75,6 +82,12 @@ def test_no_module_imports_a_higher_layer():
         if layer(target) is not None and layer(target) > layer(name)
     ]
     assert not upward
+
+
+def test_every_module_of_the_trace_store_has_a_layer():
+    """A new module is placed in LAYERS, or the test above would not look at it."""
+    unplaced = [name for name in MODULES if name.startswith(STORE + ".") and layer(name) is None]
+    assert not unplaced
 
 
 def test_the_trace_store_imports_no_toolkit_above_it():
