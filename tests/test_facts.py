@@ -171,3 +171,12 @@ def test_nothing_decides_by_a_lesson_s_number(folder):
             if NUMBER_THRESHOLD.search(line.split("#")[0]):
                 found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert found == []
+
+
+def test_the_trace_doctor_links_each_traced_lesson_to_its_folder():
+    """The doctor sits below the lessons (the store knows nothing of them), so it keeps its own list of the
+    lessons' READMEs: it must name the folders as they are."""
+    from workshop.tracestore.diagnosis import LESSONS as DOCTOR_LINKS
+
+    traced = {stage.name: f"{stage.folder.name}/README.md" for stage in all_stages() if stage.traced}
+    assert DOCTOR_LINKS == traced
