@@ -3,8 +3,10 @@
   var results = document.getElementById("results");
   if (!results) return;
   var every = 1000 * Number(results.dataset.liveSeconds || 2);
+  // What decides whether the results changed: the search's list of trace ids where it says one (so a trace
+  // ticked for comparison stays ticked while the list is the same), else all the text (the Monitor's figures).
   function signature(root) {
-    var table = root.querySelector("table.traces");
+    var table = root.querySelector("table[data-signature]");
     return table ? table.dataset.signature : root.textContent.trim();
   }
   function refresh() {
