@@ -249,14 +249,33 @@ def test_the_parser_reads_repeated_services_and_kinds():
 
 def test_the_monitor_page_charts_the_metrics_and_links_each_point_to_its_traces(client):
     html = client.get("/monitor?service=gateway&window=1h", headers={"Accept": "text/html"}).get_data(as_text=True)
-    assert "requests per second" in html and "error rate" in html and "latency" in html
-    assert html.count("<circle") >= 5  # requests, errors, p50, p75, p95: a point each at least
+    assert "calls per second" in html and "error rate" in html and "latency" in html  # every kind, by default
+    assert html.count("<circle") >= 5  # calls, errors, p50, p75, p95: a point each at least
     assert ">GET /a</a>" in html and ">GET /b</a>" in html and "20.0%" in html  # the operations' table
+    assert ">github_request</a>" in html and "<td>client</td>" in html  # every kind, each row says which
+    assert 'data-spans="17"' in html  # the calls in the window: 17 spans
+    assert ">10 ms</text>" in html and ">1 s</text>" in html and ">10 s</text>" not in html  # log scale: 5 to 365 ms
+    assert re.search(r'text-anchor="middle">\d\d:\d\d</text>', html)  # a time axis
     links = [link.replace("&amp;", "&") for link in re.findall(r'<a href="(/search\?[^"]*minDuration[^"]*)"', html)]
     assert links, "a latency point links to the traces at least that slow"
     found = client.get(links[-1], headers={"Accept": "text/html"}).get_data(as_text=True)
     assert found.count('name="trace"') >= 1
     sorted_by_p95 = client.get("/monitor/results?service=gateway&sort=p95").get_data(as_text=True)
     assert sorted_by_p95.index(">GET /b</a>") < sorted_by_p95.index(">GET /a</a>")  # the slower first
+    p75 = re.search(r">GET /b</a></td>(.*?)</tr>", sorted_by_p95, re.S).group(1)
+    assert len(re.findall(r">\d+\.\d ms</a>", p75)) == 3  # p50, p75, p95
+    servers = client.get("/monitor/results?service=gateway&spanKind=server").get_data(as_text=True)
+    assert "requests per second" in servers and ">github_request</a>" not in servers
     odd = client.get("/monitor?service=nobody&window=forever&spanKind=sideways&sort=x", headers={"Accept": "text/html"})
     assert odd.status_code == 200  # unknown choices fall back to the defaults
+
+
+def test_the_monitor_page_s_scales():
+    from workshop.tracestore.web import monitor
+
+    assert [monitor._nice_top(v) for v in (0, 0.3, 4.08, 5, 5.01, 99)] == [1.0, 0.5, 5, 5, 10, 100]
+    assert [monitor.rate_window_s(w) for w, _, _ in [(300, 0, 0), (3600, 0, 0), (86_400, 0, 0)]] == [30, 60, 1440]
+    line = monitor.Line("p95", [monitor.Dot(0, 0, "", "", value) for value in (5, 4000)])
+    chart = monitor._logarithmic("latency", [line], [])
+    assert [mark.text for mark in chart.grid] == ["1 ms", "10 ms", "100 ms", "1 s", "10 s"]
+    assert line.dots[0].y > line.dots[1].y and monitor.TOP <= line.dots[1].y  # 5 ms low, 4 s high, both shown

@@ -163,6 +163,11 @@ class SpanMetrics:
                 timelines[series] = (keys[low:high], list(map(cells.__getitem__, keys[low:high])))
         return Snapshot(timelines, horizon, int(self.clock() * 1_000_000))
 
+    @property
+    def horizon(self) -> int:
+        """The first 30-second bucket key: those before it are 10-minute ones."""
+        return self._horizon
+
     # --- under the lock ----------------------------------------------------------------------------------
 
     def _now_bucket(self) -> int:
@@ -304,22 +309,28 @@ def _quantile(cell: int, rank: float, reach: int) -> float:
 Points = list[tuple[int, float]]  # (Unix ms, value)
 
 
+def window_keys(point_us: int, width_us: int, horizon: int) -> tuple[int, int]:
+    """The buckets of a point's window (the `width_us` up to it): from the first that starts at or after its
+    start to the one that holds the point, 10-minute ones before the horizon; at least the point's own. As
+    keys: the first in it, and the one after it."""
+    end = -(-point_us // BUCKET_US)
+    if end <= horizon:
+        end = -(-end // COARSE) * COARSE
+    start = -(-(point_us - width_us) // BUCKET_US)
+    if start < horizon:
+        start = -(-start // COARSE) * COARSE
+    if start >= end:  # narrower than a bucket: the point's own
+        start = end - (COARSE if end <= horizon else 1)
+    return start, end
+
+
 def windows(points_us: Iterable[int], width_us: int, horizon: int, now_us: int) -> list[tuple[int, int, int, float]]:
-    """The window of each point (the `width_us` up to it), as runs of points sharing one: (how many points, the
-    first bucket key in it, the key after it, the seconds it covers). A window is the buckets from the first that
-    starts at or after its start to the one that holds its point (10-minute buckets before the horizon); at
-    least the point's own. The seconds covered stop at the clock: a steady rate reads as itself, even in the
-    bucket still filling."""
+    """The window of each point (see window_keys), as runs of points sharing one: (how many points, the first
+    bucket key in it, the key after it, the seconds it covers). The seconds covered stop at the clock: a steady
+    rate reads as itself, even in the bucket still filling."""
     runs: list[list[int]] = []
     for point in points_us:
-        end = -(-point // BUCKET_US)
-        if end <= horizon:
-            end = -(-end // COARSE) * COARSE
-        start = -(-(point - width_us) // BUCKET_US)
-        if start < horizon:
-            start = -(-start // COARSE) * COARSE
-        if start >= end:  # narrower than a bucket: the point's own
-            start = end - (COARSE if end <= horizon else 1)
+        start, end = window_keys(point, width_us, horizon)
         if runs and runs[-1][1] == start and runs[-1][2] == end:
             runs[-1][0] += 1
         else:
@@ -360,7 +371,7 @@ def hundredths(q: float) -> int:
 def grouped_points(
     metrics: SpanMetrics, query: MetricsQuery, what: str, key: Callable[[Series], tuple[str, ...]]
 ) -> dict[tuple[str, ...], Points]:
-    """For `what` (latencies, calls or errors): each group's points (the series grouped by `key`), from
+    """For `what` (latencies, calls, errors, or count): each group's points (the series grouped by `key`), from
     endTs - lookback to endTs every step, each over the ratePer before it, as Prometheus's rate() and
     histogram_quantile() compute them from Jaeger's spanmetrics. A point without calls is left out, and a group
     without points."""
@@ -385,6 +396,8 @@ def grouped_points(
             if calls:
                 if what == "calls":
                     value = calls / seconds
+                elif what == "count":  # (not Jaeger's: how many, for the Monitor page)
+                    value = calls
                 elif what == "errors":
                     value = (total & MASK) / calls  # ERRORS is the first counter
                 else:
