@@ -12,7 +12,7 @@ from datetime import datetime
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from workshop.tracestore import model
+from tests.support.metric_spans import GATEWAY, span
 from workshop.tracestore.api.v1 import rfc3339
 from workshop.tracestore.app import create_app
 from workshop.tracestore.query import BadQuery, metrics_query
@@ -20,13 +20,6 @@ from workshop.tracestore.spanmetrics import BOUNDS_MS, SpanMetrics, histogram_ce
 from workshop.tracestore.store import TraceStore
 
 NOW_MS = (int(time.time()) // 60) * 60_000  # on a minute: the points fall on known times
-GATEWAY = model.process("gateway", [])
-
-
-def span(n, operation: str, duration_ms: float, now_ms: int, kind: str = "server", error: bool = False, ago_s=30):
-    tags = [model.string_tag("span.kind", kind)] + ([model.tag("error", "bool", True)] if error else [])
-    start = (now_ms - ago_s * 1000) * 1000
-    return model.span(f"{n:016x}", f"{n:016x}", operation, [], start, int(duration_ms * 1000), tags, [])
 
 
 def hand_made_spans(now_ms: int) -> list:
