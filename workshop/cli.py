@@ -215,7 +215,7 @@ def load_summary(summary, url: str = "") -> str:
     for answer in summary.slowest():
         lines.append(f"slow: {answer.seconds * 1000:,.0f} ms {answer.path}  trace {answer.trace_id}")
     query = ENDPOINT["query"].port(dict(os.environ))
-    lines.append(f"now the Monitor page: http://localhost:{query}/monitor (its points link to these traces)")
+    lines.append(f"Monitor: http://localhost:{query}/monitor (each point links to its traces)")
     return "\n".join(lines)
 
 
