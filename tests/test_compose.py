@@ -16,7 +16,6 @@ from tests.support.stage_loader import ROOT
 from workshop.lessons.environment import lesson_environment
 from workshop.lessons.stages import OPENTELEMETRY, all_stages
 from workshop.ports import ENDPOINT, TRACE_STORE
-from workshop.runner.run import LESSON_GITHUB_RATE_LIMIT
 
 INFRA = {"fake-github", "jaeger", "prometheus", "redis"}
 STORAGE = {"jaeger-badger": "badger", "jaeger-cassandra": "cassandra"}  # profile -> Jaeger's storage backend
@@ -94,11 +93,6 @@ def test_each_stage_profile_runs_exactly_its_procfile(compose, stage):
     traced = {"jaeger", "prometheus"} if stage.traced else set()  # Prometheus keeps Jaeger's span metrics
     expected_infra = {"fake-github"} | traced | ({"redis"} if stage.needs_redis else set())
     assert set(services) & INFRA == expected_infra
-
-
-def test_the_fake_github_allows_what_make_step_s_does(compose):
-    command = compose["services"]["fake-github"]["command"]
-    assert command.endswith(f"--rate-limit ${{FAKE_GITHUB_RATE_LIMIT:-{LESSON_GITHUB_RATE_LIMIT}}}")
 
 
 def test_no_service_outside_the_stage_or_storage_profiles(compose):
