@@ -117,3 +117,18 @@ def test_the_services_of_a_query_only_and_their_kinds():
     metrics.record("other", "GET /", "server", NOW * US, 1000, False)
     assert calls_per_second(metrics, "gateway", NOW + 30, 30, kinds=("server", "")) == pytest.approx(2 / 30)
     assert calls_per_second(metrics, "gateway", NOW + 30, 30, kinds=("",)) == pytest.approx(1 / 30)
+
+
+def test_a_span_s_latency_lands_in_the_histogram_bucket_of_its_bound():
+    """Each bound holds the latencies at most it (Prometheus's `le`): 2 ms in the first, 2.001 ms in the next;
+    a negative duration in the first, anything past 15 s in +Inf."""
+    from workshop.tracestore.spanmetrics import BOUNDS_MS, CALLS, LE, counter
+
+    metrics = SpanMetrics(clock=Clock())
+    for duration_us in [-5, 0, 1, 1999, 2000, 2001, 4000, 14_999_999, 15_000_000, 15_000_001, 10**12]:
+        metrics.record("gateway", str(duration_us), "server", NOW * US, duration_us, False)
+        timelines = metrics.snapshot(["gateway"], {"server"}, 0, NOW * US).timelines
+        (cell,) = timelines[("gateway", str(duration_us), "server")][1]
+        first = next(i for i in range(len(BOUNDS_MS) + 1) if counter(cell, LE + i))  # (cumulative counters)
+        expected = next((i for i, bound in enumerate(BOUNDS_MS) if duration_us <= bound * 1000), len(BOUNDS_MS))
+        assert (first, counter(cell, CALLS)) == (expected, 1), duration_us

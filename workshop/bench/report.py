@@ -148,12 +148,14 @@ def run_benchmarks(quick: bool = False) -> list[Result]:
     )
     console.print("span metrics: ingest with and without them, a day's query, their memory when full ...")
     without, with_metrics = metrics_bench.ingest_cost(2_000 if quick else 5_000, 5 if quick else 7)
-    cost = metrics_bench.median(with_metrics) / metrics_bench.median(without) - 1
+    cost = max(with_metrics) / max(without) - 1  # the best of each: what the machine's other work did not slow
+    each = sorted(100 * (w / wo - 1) for w, wo in zip(with_metrics, without, strict=True))
     results.append(
         Result(
-            f"store ingest (in-process, 10-span batches, CPU time) with span metrics, median of {len(without)} rounds",
-            f"{metrics_bench.median(with_metrics):,.0f} spans/s with, {metrics_bench.median(without):,.0f} "
-            f"without ({100 * cost:+.1f}%)",
+            f"store ingest (in-process, 10-span batches, CPU time) with span metrics, best of {len(without)} "
+            "alternated rounds",
+            f"{max(with_metrics):,.0f} spans/s with, {max(without):,.0f} without ({100 * cost:+.1f}%; "
+            f"round by round {each[0]:+.1f}% to {each[-1]:+.1f}%)",
             "within 5%",
             cost >= -0.05,
         )

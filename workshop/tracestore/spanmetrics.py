@@ -55,6 +55,8 @@ ERROR = 1 << (ERRORS * WIDTH)
 AT_MOST = [sum(1 << ((LE + j) * WIDTH) for j in range(i, len(BOUNDS_MS) + 1)) for i in range(len(BOUNDS_MS) + 1)]
 BOUNDS_US = tuple(bound * 1000 for bound in BOUNDS_MS)
 ADDING = (AT_MOST, [one + ERROR for one in AT_MOST])  # what one span adds to its cell: [error][its bucket]
+# ... by its latency in whole ms, up to past the last bound (+Inf): a list index costs less than a bisection
+ADDING_BY_MS = tuple([row[bisect.bisect_left(BOUNDS_MS, ms)] for ms in range(BOUNDS_MS[-1] + 2)] for row in ADDING)
 # For the quantile: every histogram counter's top bit (counts stay below 2**(WIDTH - 1)), a 1 in every one of them,
 # and all of their bits. Subtracting n from each counter at once leaves its top bit set where it held at least n.
 GUARDS = sum(1 << ((LE + j) * WIDTH + WIDTH - 1) for j in range(len(BOUNDS_MS) + 1))
@@ -126,7 +128,7 @@ class SpanMetrics:
 
     def record_many(self, spans: Iterable[Recorded]) -> None:
         """Count each (service, operation, kind, start in µs, duration in µs, error): a stored batch at once."""
-        cells_of, adding, at_least, bounds = self._cells, ADDING, bisect.bisect_left, BOUNDS_US
+        cells_of, by_ms, last = self._cells, ADDING_BY_MS, len(ADDING_BY_MS[0]) - 1
         with self._lock:
             now = self._now_bucket()
             lowest, highest = self._horizon, now + FUTURE_S // BUCKET_S
@@ -144,7 +146,12 @@ class SpanMetrics:
                     if cells is None:
                         continue
                     cell = 0
-                cells[key] = cell + adding[error][at_least(bounds, duration_us)]
+                ms = -(-duration_us // 1000)  # in whole ms, up: a bucket counts the latencies at most its bound
+                if ms > last:
+                    ms = last
+                elif ms < 0:
+                    ms = 0
+                cells[key] = cell + by_ms[error][ms]
 
     def snapshot(self, services: list[str], kinds: set[str], start_us: int, end_us: int) -> Snapshot:
         """Each matching series' buckets that hold any of `start_us` to `end_us`, and their cells, oldest first."""
@@ -193,13 +200,13 @@ class SpanMetrics:
 
     def _placed(self, key: int, now: int) -> int | None:
         """The bucket key of a span outside the 30-second buckets: its 10-minute one; None if not counted."""
-        stats = self.stats
+        stats, coarse = self.stats, key - key % COARSE
         if key > now + FUTURE_S // BUCKET_S:
             stats.in_future += 1
-        elif key < now - RETENTION_S // BUCKET_S:
+        elif coarse < now - RETENTION_S // BUCKET_S:  # (a 10-minute bucket that began a day ago goes whole)
             stats.too_old += 1
         else:
-            return key - key % COARSE
+            return coarse
         stats.dropped += 1
         return None
 
