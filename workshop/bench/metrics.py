@@ -12,7 +12,7 @@ from werkzeug.datastructures import MultiDict
 
 from workshop.tracestore import model
 from workshop.tracestore.query import metrics_query
-from workshop.tracestore.spanmetrics import SpanMetrics, series_points
+from workshop.tracestore.spanmetrics import BUCKET_US, MAX_CELLS, SpanMetrics, series_points
 from workshop.tracestore.store import TraceStore
 
 
@@ -113,9 +113,9 @@ def spans_over_a_day(count: int, operations: int, seed: int = 2) -> list[tuple]:
 
 
 def memory(spans: int = 1_000_000, operations: int = 1_000) -> dict:
-    """What the span metrics hold after `spans` spans of `operations` operations spread over a day, at random
-    (more buckets than MAX_CELLS: it is full, the oldest go): MB (tracemalloc), buckets, series, and how fast
-    it took them (a run without tracemalloc), in spans a second."""
+    """What the span metrics hold after `spans` spans of `operations` operations spread over a day, at random:
+    MB (tracemalloc), buckets, series, and how fast they took them (a run without tracemalloc), in spans a second;
+    then how fast a full one takes spans that each need a new bucket (see while_full)."""
     sent = spans_over_a_day(spans, operations)
     batches = [sent[n : n + 10] for n in range(0, len(sent), 10)]
     gc.collect()
@@ -130,19 +130,7 @@ def memory(spans: int = 1_000_000, operations: int = 1_000) -> dict:
     for batch in batches:
         timed.record_many(batch)
     rate = spans / (time.process_time() - began)
-    # then the worst case when full: every span a new bucket (5,000 operations, the last 5 minutes' ten), each
-    # one forgetting the oldest bucket to make room
-    now_us = int(time.time() * 1e6)
-    newest = [
-        ("gateway", f"op{n}", "server", now_us - age * 30_000_000, 5000, False)
-        for age in range(10)
-        for n in range(5000)
-    ]
-    forgotten = timed.stats.forgotten_early
-    began = time.process_time()
-    for n in range(0, len(newest), 10):
-        timed.record_many(newest[n : n + 10])
-    full_rate = len(newest) / (time.process_time() - began)
+    full_rate, forgotten = while_full()
     return {
         "megabytes": held / 1e6,
         "cells": metrics.stats.cells,
@@ -150,8 +138,33 @@ def memory(spans: int = 1_000_000, operations: int = 1_000) -> dict:
         "spans_per_second": rate,
         "bytes_per_cell": held / max(metrics.stats.cells, 1),
         "full_spans_per_second": full_rate,
-        "forgotten_while_full": timed.stats.forgotten_early - forgotten,
+        "forgotten_while_full": forgotten,
     }
+
+
+def while_full(series: int = 5_000) -> tuple[float, int]:
+    """Spans a second into span metrics already holding MAX_CELLS buckets (`series` operations, the 40 buckets
+    before now), each span needing a new one (the same operations, the next 10 buckets): the oldest buckets go to
+    make room. And how many buckets went."""
+    now_us = int(time.time() * 1e6) // BUCKET_US * BUCKET_US
+    metrics = SpanMetrics()
+    filled = [
+        ("gateway", f"op{n}", "server", now_us - age * BUCKET_US, 5000, False)
+        for age in range(1, 41)
+        for n in range(series)
+    ]
+    for n in range(0, len(filled), 10):
+        metrics.record_many(filled[n : n + 10])
+    assert metrics.stats.cells >= MAX_CELLS, "not full: no figure while full"
+    newer = [
+        ("gateway", f"op{n}", "server", now_us + age * BUCKET_US, 5000, False)
+        for age in range(10)
+        for n in range(series)
+    ]
+    began = time.process_time()
+    for n in range(0, len(newer), 10):
+        metrics.record_many(newer[n : n + 10])
+    return len(newer) / (time.process_time() - began), metrics.stats.forgotten_early
 
 
 def median(values: list[float]) -> float:
