@@ -327,52 +327,65 @@ def cmd_exercise(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """`make check-stepN`: the workspace run as the lesson runs, its traces read against the lesson's tasks."""
-    from urllib.parse import urlsplit
+    """`make check-stepN`: the workspace run as the lesson runs, its traces read against the lesson's tasks.
+    With --json, what it prints on stdout is one JSON result, whatever happens (a host collects them)."""
+    from workshop.lessons.stages import find_stage
+    from workshop.runner.check import Checker
 
+    try:
+        checker = Checker(find_stage(args.stage), Path(args.folder or "."), as_json=args.json)
+        return _check(args, checker)
+    except WorkshopError as error:
+        if not args.json:
+            raise  # said as every command says an error (exit status 2)
+        return _not_started(args, None, "the check could not run", str(error).splitlines())
+
+
+def _check(args: argparse.Namespace, checker) -> int:
     from workshop.lessons.exercises import tasks_of, workspace_of
-    from workshop.lessons.stages import Stage, find_stage
-    from workshop.runner.check import Checker, shown, syntax_errors
+    from workshop.lessons.stages import Stage
+    from workshop.runner.check import shown, syntax_errors
     from workshop.runner.run import Settings, exit_as_signalled, run_stage
 
-    stage = find_stage(args.stage)
+    stage = checker.stage
     tasks_of(stage)
-    folder = Path(args.folder).resolve() if args.folder else workspace_of(stage)
+    folder = checker.workspace = Path(args.folder).resolve() if args.folder else workspace_of(stage)
     if not (folder / "Procfile").is_file():
         missing = "has no Procfile" if folder.is_dir() else "is not there"
         raise WorkshopError(f"{shown(folder)} {missing}: make exercise-{stage.name} makes your workspace")
-    checker = Checker(stage, folder, as_json=args.json)
     broken = syntax_errors(folder)
     if broken:
-        return _not_started(checker, "a file of your workspace does not compile", broken)
-    settings = Settings()
-    if args.query_url:
-        settings.query_port = urlsplit(args.query_url).port or settings.query_port
+        return _not_started(args, checker, "a file of your workspace does not compile", broken)
+    settings = Settings(query_url_given=args.query_url)
     stream = sys.stderr if args.json else None  # with JSON=1, stdout is the result alone
-    code = run_stage(Stage(stage.number, folder), once=True, settings=settings, check=checker, stream=stream)
+    command = f"make check-{stage.name}"
+    code = run_stage(
+        Stage(stage.number, folder), once=True, settings=settings, check=checker, stream=stream, command=command
+    )
     if not checker.said and code < 128:
-        return _not_started(checker, "your workspace did not start or answer: its error is above (file and line)")
+        where = checker.where_it_failed()
+        why = "your workspace did not start or answer" + ("" if where else ": its error is above")
+        return _not_started(args, checker, why, where)
+    if checker.said and not args.json:  # said again last, below the processes' stopping
+        print(f"{command}: {checker.verdict()}")
     return exit_as_signalled(code)
 
 
-def _not_started(checker, why: str, details: list[str] = ()) -> int:
-    if checker.as_json:
-        print(
-            json.dumps(
-                {
-                    "lesson": checker.stage.name,
-                    "ok": False,
-                    "started": False,
-                    "summary": f"✗ {why}",
-                    "errors": list(details),
-                }
-            )
-        )
+def _not_started(args: argparse.Namespace, checker, why: str, details: list[str] = ()) -> int:
+    if args.json:
+        result = {
+            "lesson": args.stage,
+            "ok": False,
+            "started": False,
+            "summary": f"✗ {why}",
+            "errors": list(details),
+        }
+        print(json.dumps(result), flush=True)
     else:
         print(f"✗ {why}" + (":" if details else ""))
         for detail in details:
             print(f"  {detail}")
-    return 1
+    return 1 if checker is not None else 2
 
 
 def cmd_solution(args: argparse.Namespace) -> int:
@@ -491,7 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="one result as JSON, for a host (make check-stepN JSON=1)"
     )
     checking.add_argument(
-        "--query-url", help="the Jaeger query API the traces are read from (default: the local store)"
+        "--query-url",
+        help="a Jaeger already running whose query API the traces are read from (default: the "
+        "local store, or a Jaeger answering at its port)",
     )
     checking.set_defaults(func=cmd_check)
 

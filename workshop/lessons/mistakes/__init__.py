@@ -199,11 +199,11 @@ def scratch_copy(stage: Stage, mistake: Mistake) -> Iterator[Stage]:
         shutil.rmtree(parent, ignore_errors=True)
 
 
-def apply_patch(patch: Path, folder: Path) -> None:
-    """`git apply` in `folder`, which is not in a repository (git looks no further up than its parent)."""
+def apply_patch(patch: Path, folder: Path, reverse: bool = False) -> None:
+    """`git apply` in `folder` (`reverse`: taken back out), which is not in a repository (git looks no further
+    up than its parent)."""
     env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(folder.parent)}
-    done = subprocess.run(
-        ["git", "apply", "--whitespace=nowarn", str(patch)], cwd=folder, env=env, capture_output=True, text=True
-    )
+    command = ["git", "apply", "--whitespace=nowarn", *(["--reverse"] if reverse else []), str(patch)]
+    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise WorkshopError(f"{patch.name} does not apply to {folder.name} (has the lesson changed?): {done.stderr}")
