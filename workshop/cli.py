@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -322,7 +323,9 @@ def cmd_exercise(args: argparse.Namespace) -> int:
     from workshop.lessons.stages import find_stage
 
     _, said = make_exercise(find_stage(args.stage), fresh=args.fresh)
-    print(textwrap.fill(said, min(shutil.get_terminal_size((80, 24)).columns, 100), break_on_hyphens=False))
+    kept = re.sub(r"\bmake (\S+)", "make\u00a0\\1", said)  # a command is never cut in two
+    width = min(shutil.get_terminal_size((80, 24)).columns, 100)
+    print(textwrap.fill(kept, width, break_on_hyphens=False).replace("\u00a0", " "))
     return 0
 
 

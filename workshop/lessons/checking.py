@@ -131,7 +131,7 @@ def _differences(wanted: Expect, node: SpanNode, tree: TraceTree, known: set[Spa
         if actual != wanted.parent and not _under(node, wanted.parent, known):
             should = "begin the trace" if wanted.parent is ROOT else f"be under {says(wanted.parent)}"  # type: ignore
             if node.parent is None and node.missing_parent:
-                out.append(f"{name}'s parent span never arrived (was it finished?); it should {should}")
+                out.append(f"the parent span of {name} never arrived (was it finished?); it should {should}")
             else:
                 now = "begins the trace" if actual is None else f"is under {says(actual)}"
                 out.append(f"{name} {now}; it should {should}")
@@ -149,7 +149,7 @@ def _differences(wanted: Expect, node: SpanNode, tree: TraceTree, known: set[Spa
         elif key not in tags:
             out.append(f"{name} has no tag {key} (it should be {_shown(value)})")
         elif not _matches(tags[key], value):
-            out.append(f"{name}'s tag {key} is {tag_text(tags[key])!r}; it should be {_shown(value)}")
+            out.append(f"the tag {key} of {name} is {tag_text(tags[key])!r}; it should be {_shown(value)}")
     events = {tag_text(f["value"]) for log in node.span["logs"] for f in log["fields"] if f["key"] == "event"}
     out += [f"{name} has no log event {event!r}" for event in wanted.logs if event not in events]
     if wanted.error is not None and node.error != wanted.error:

@@ -86,6 +86,20 @@ EDGE: Tree = (
         )
     ],
 )
+# The span kind of each span of lesson 8's trace (None: none, jaeger-client's and OpenTelemetry's internal steps).
+NATIVE_KINDS = {
+    ("gateway", "GET /contributors/<owner>/<repo>"): "server",
+    ("gateway", "GET"): "client",
+    ("github-proxy", "GET /stats/<owner>/<repo>"): "server",
+    ("github-proxy", "get_repo_contributors"): None,
+    ("github-proxy", "GET"): "client",
+    ("gateway", "send_clean_job"): "producer",
+    ("gateway", "LPUSH"): "client",
+    ("gateway", "BRPOP"): "client",
+    ("worker", "handle_clean_job"): "consumer",
+    ("worker", "clean_github_data"): None,
+    ("worker", "LPUSH EXPIRE"): "client",
+}
 TREES: dict[str, Tree] = {
     "step2": MONOLITH,
     "step3": MONOLITH,
@@ -185,6 +199,14 @@ GITHUB_CALL_TAGS = {
     "github.attempt": INT,
     "http.status_code": INT,
 }
+PROXY_CALL_TAGS = {
+    "span.kind": "client",
+    "component": "requests",
+    "peer.service": "github-proxy",
+    "http.method": "GET",
+    "http.url": URL,
+    "http.status_code": INT,
+}
 JOB_TAGS = {"component": "redis", "message_bus.destination": "contributors:jobs", "job.id": TEXT}
 MESSAGING = {
     "messaging.system": "redis",
@@ -282,13 +304,7 @@ TASKS: dict[str, tuple[Task, ...]] = {
                     ("gateway", "call_github_proxy"),
                     parent=GATEWAY_ROOT,
                     kind="client",
-                    tags={
-                        "component": "requests",
-                        "peer.service": "github-proxy",
-                        "http.method": "GET",
-                        "http.url": URL,
-                        "http.status_code": INT,
-                    },
+                    tags=PROXY_CALL_TAGS,
                 ),
             ),
             "call_github_proxy() (app.py): a span around the call, tagged as call_github() is in github_proxy.py "
