@@ -155,3 +155,19 @@ def test_baggage_set_below_the_requests_span_is_named_where_it_is(fake_github, m
         "gateway's contributors: the baggage item 'client' is set on gateway's call_github_proxy, a span below it; "
         "set it on gateway's contributors, so that everything after it carries it"
     ]
+
+
+def test_a_node_js_file_that_does_not_compile_is_named_by_file_and_line(tmp_path):
+    from tests.support.lesson9_tools import require_lesson9_tools
+    from workshop.runner.check import syntax_errors
+
+    require_lesson9_tools()  # node
+    stage = find_stage("step9")
+    folder = tmp_path / stage.folder.name
+    fill(stage, folder)
+    server = folder / "github-proxy" / "server.js"
+    lines = server.read_text().splitlines()
+    server.write_text("\n".join([*lines[:20], "function (", *lines[20:]]) + "\n")
+    assert syntax_errors(folder) == [
+        "github-proxy/server.js, line 21: SyntaxError: Function statements require a function name"
+    ]

@@ -102,8 +102,10 @@ def test_the_trace_doctor_names_each_mistake_and_the_checker_the_tasks_it_undoes
     if mistake.finding == "lost_context":  # the other half of the hop is another trace, which it names
         (other,) = made[0].traces
         assert other in {o["traceID"] for o in others} and "carried no trace context" in made[0].title
-    failed = {result.task.number for result in check_all(stage, ran) if not result.done}
+    results = check_all(stage, ran)
+    failed = {result.task.number for result in results if not result.done}
     assert failed == {task.number for task in TASKS[stage.name] if name in task.mistakes}, failed
+    assert all(name in result.mistakes for result in results if not result.done)  # the checklist names it
 
 
 VARIANTS = {

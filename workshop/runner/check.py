@@ -8,6 +8,8 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
+import subprocess
 import sys
 import textwrap
 import time
@@ -230,8 +232,19 @@ def shown(path: Path) -> str:
 
 
 def syntax_errors(folder: Path) -> list[str]:
-    """Each Python file of the workspace that does not compile: its file, line and what is wrong."""
+    """Each file of the workspace that does not compile (Python's, and Node.js's when `node` is here): its file,
+    line and what is wrong."""
     problems = []
+    node = shutil.which("node")
+    for path in sorted(folder.rglob("*.js")) if node else []:
+        if "node_modules" in path.parts:
+            continue
+        checked = subprocess.run([node, "--check", str(path)], capture_output=True, text=True, timeout=30)
+        if checked.returncode != 0:  # node says: "<path>:<line>", the line, a caret, then the error
+            said = [line for line in checked.stderr.splitlines() if line.strip()]
+            line = said[0].rsplit(":", 1)[-1] if said else "?"
+            error = next((text for text in said if re.match(r"^[A-Z][A-Za-z]*Error\b", text)), "")
+            problems.append(f"{path.relative_to(folder)}, line {line}: {error}")
     for path in sorted(folder.glob("*.py")):
         try:
             compile(path.read_text(), str(path), "exec")
