@@ -54,6 +54,7 @@ def check(
 
     known = _known_spans(stage)
     results = []
+    traceless: dict[str, int] = {}  # request -> the task that said its trace never came
     for task in TASKS[stage]:
         said = (findings or {}).get(task.request, [])
         shown = [
@@ -62,8 +63,11 @@ def check(
         problems = [(failed or {})[task.request]] if task.request in (failed or {}) else []
         trace = traces.get(task.request)
         if trace is None:
-            if any(isinstance(wanted, Expect) for wanted in task.checks):  # (with no trace, no finding either)
+            if task.request in traceless:
+                problems.append(f"no trace (see task {traceless[task.request]})")
+            elif any(isinstance(wanted, Expect) for wanted in task.checks):  # (with no trace, no finding either)
                 problems.append("no trace of the request reached the store: do its services trace, send their spans?")
+                traceless[task.request] = task.number
             results.append(Result(task, problems, shown))
             continue
         tree = TraceTree(trace)
