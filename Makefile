@@ -7,7 +7,9 @@ STAMP  := $(VENV)/.installed
 # make step3 ONCE=1    run lesson 3, print its trace, exit (0 only if the trace arrived)
 # make step3 DOCKER=1  run lesson 3 with docker compose and real Jaeger
 # make step5 MISTAKE=job-without-context   run lesson 5 with one of its classic mistakes (make mistakes)
-RUN_FLAGS := $(if $(ONCE),--once) $(if $(DOCKER),--docker) $(if $(MISTAKE),--mistake "$(MISTAKE)")
+# make step4 FOLDER=exercises/step4_distributed   run your workspace as the lesson, and see its trace
+RUN_FLAGS := $(if $(ONCE),--once) $(if $(DOCKER),--docker) $(if $(MISTAKE),--mistake "$(MISTAKE)") \
+             $(if $(FOLDER),--folder "$(FOLDER)")
 
 # make setup WHEELHOUSE=<folder>   install from a folder `make wheelhouse` made, with no network
 PIP_FROM := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE))/python)

@@ -13,6 +13,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from workshop.errors import WorkshopError
 from workshop.ports import ENDPOINT, TRACE_STORE, Endpoint
@@ -285,7 +286,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_with_docker(stage, once=args.once)
     from workshop.runner.run import exit_as_signalled, run_stage
 
-    code = run_stage(stage, once=args.once, screenshot=Path(args.screenshot) if args.screenshot else None)
+    command = None
+    if args.folder:  # a learner's workspace (make step4 FOLDER=exercises/step4_distributed), run as the lesson
+        from workshop.lessons.stages import Stage
+        from workshop.runner.check import shown
+
+        folder = Path(args.folder).resolve()
+        if not (folder / "Procfile").is_file():
+            raise WorkshopError(f"{args.folder} is not a lesson's folder (no Procfile): FOLDER= names your workspace")
+        stage, command = Stage(stage.number, folder), f"make {stage.name} FOLDER={shown(folder)}"
+    screenshot = Path(args.screenshot) if args.screenshot else None
+    code = run_stage(stage, once=args.once, screenshot=screenshot, command=command)
     return exit_as_signalled(code)
 
 
@@ -323,10 +334,24 @@ def cmd_exercise(args: argparse.Namespace) -> int:
     from workshop.lessons.stages import find_stage
 
     _, said = make_exercise(find_stage(args.stage), fresh=args.fresh)
-    kept = re.sub(r"\bmake (\S+)", "make\u00a0\\1", said)  # a command is never cut in two
-    width = min(shutil.get_terminal_size((80, 24)).columns, 100)
-    print(textwrap.fill(kept, width, break_on_hyphens=False).replace("\u00a0", " "))
+    print(for_terminal(said, force=True))
     return 0
+
+
+def for_terminal(text: str, stream: TextIO | None = None, force: bool = False, indent: int = 2) -> str:
+    """`text`, each of its lines wrapped between words to the terminal's width (at most 100), the rest of a
+    line indented under it; a command (make ...) is never cut in two. Into a pipe or a file (unless `force`),
+    as it is."""
+    if not (force or (stream or sys.stdout).isatty()):
+        return text
+    width = min(shutil.get_terminal_size((80, 24)).columns, 100)
+    lines = []
+    for line in text.splitlines() or [""]:
+        kept = re.sub(r"\bmake (\S+)", "make\u00a0\\1", line)
+        lead = " " * (len(line) - len(line.lstrip()))
+        wrapped = textwrap.wrap(kept, width, subsequent_indent=lead + " " * indent, break_on_hyphens=False)
+        lines += [piece.replace("\u00a0", " ") for piece in wrapped] or [""]
+    return "\n".join(lines)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -376,18 +401,26 @@ def _check(args: argparse.Namespace, checker) -> int:
 
 def _not_started(args: argparse.Namespace, checker, why: str, details: list[str] = ()) -> int:
     if args.json:
-        result = {
+        from workshop.lessons.expected import TASKS
+
+        todo = [task for task in TASKS.get(args.stage, ()) if not task.guard]
+        result = {  # the keys of a check that ran (workshop.runner.check), nothing done
             "lesson": args.stage,
             "ok": False,
             "started": False,
+            "done": 0,
+            "tasks": len(todo),
             "summary": f"✗ {why}",
+            "first_failure": None,
+            "results": [],
+            "findings": [],
             "errors": list(details),
         }
         print(json.dumps(result), flush=True)
     else:
-        print(f"✗ {why}" + (":" if details else ""))
+        print(for_terminal(f"✗ {why}" + (":" if details else "")))
         for detail in details:
-            print(f"  {detail}")
+            print(for_terminal(f"  {detail}"))
     return 1 if checker is not None else 2
 
 
@@ -406,7 +439,11 @@ def cmd_solution(args: argparse.Namespace) -> int:
     if not lines:
         print(f"{shown(folder)} has all of lesson {stage.number}'s code: nothing is missing")
         return 0
-    print(f"# What {shown(folder)} lacks of {stage.folder.name} (the code): try make check-{stage.name}'s hints first")
+    print(
+        for_terminal(
+            f"# What {shown(folder)} lacks of {stage.folder.name} (the code): try make check-{stage.name}'s hints first"
+        )
+    )
     sys.stdout.writelines(coloured(line) if sys.stdout.isatty() else line for line in lines)
     return 0
 
@@ -493,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--docker", action="store_true", help="with docker compose and real Jaeger")
     run.add_argument("--screenshot", metavar="PNG", help="save the demo trace's page (a real Chromium), then stop")
     run.add_argument("--mistake", metavar="NAME", help="with one of the lesson's classic mistakes (make mistakes)")
+    run.add_argument("--folder", help="run this folder as the lesson (your workspace: make step4 FOLDER=...)")
     run.set_defaults(func=cmd_run)
 
     exercise = commands.add_parser("exercise", help="a lesson as an exercise: your workspace, in exercises/")
@@ -632,7 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
     except WorkshopError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(for_terminal(f"error: {error}", sys.stderr), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -89,7 +89,7 @@ def test_a_workspace_is_never_overwritten(tmp_path):
     folder, said = make_exercise(stage, tmp_path)
     assert (folder / "TASKS.md").read_text().startswith("# Lesson 4 as an exercise: step4_distributed")
     assert (
-        "# TASKS.md, task 3: the trace context goes with the request, in its headers" in (folder / "app.py").read_text()
+        "# TASKS.md, task 4: the trace context goes with the request, in its headers" in (folder / "app.py").read_text()
     )
     (folder / "app.py").write_text("# my work\n")
     again, said = make_exercise(stage, tmp_path)
@@ -97,7 +97,7 @@ def test_a_workspace_is_never_overwritten(tmp_path):
     assert "make exercise-step4 FRESH=1" in said and "make check-step4" in said
     fresh, said = make_exercise(stage, tmp_path, fresh=True)
     assert (tmp_path / "step4_distributed.1" / "app.py").read_text() == "# my work\n"  # moved aside, kept
-    assert "step4_distributed.1" in said and "TASKS.md, task 3" in (fresh / "app.py").read_text()
+    assert "step4_distributed.1" in said and "TASKS.md, task 4" in (fresh / "app.py").read_text()
 
 
 def test_a_follows_from_where_the_gateway_waits_is_said(fake_github, monkeypatch, spans):
@@ -119,7 +119,7 @@ def test_the_solution_is_what_the_workspace_lacks(tmp_path):
     folder, _ = make_exercise(stage, tmp_path)
     lines = list(solution_lines(stage, folder))
     assert "+        global_tracer().inject(span.context, Format.HTTP_HEADERS, headers)\n" in lines
-    assert "-    # TASKS.md, task 3: the trace context goes with the request, in its headers\n" in lines
+    assert "-    # TASKS.md, task 4: the trace context goes with the request, in its headers\n" in lines
     assert not any("TASKS.md" in line and line.startswith(("---", "+++")) for line in lines)
     assert list(solution_lines(stage, stage.folder)) == []  # the lesson itself lacks nothing
 

@@ -43,12 +43,13 @@ def test_a_fresh_workspace_says_what_each_task_lacks_with_a_hint(tmp_path):
     out = result.stdout
     words = " ".join(out.split())  # as wrapped at 80 columns
     assert "✗ 1 the gateway's call to the github-proxy as a span: call_github_proxy" in words
-    assert "✗ 2 the github-proxy traces its requests" in words and "✗ 3 the context crosses HTTP" in words
+    assert "✗ 2 the github-proxy traces its requests" in words and "✗ 4 the context crosses HTTP" in words
+    assert "✗ 3 errors marked on both sides" in words
     assert "the trace: no span gateway's call_github_proxy in the trace: it belongs under gateway's" in words
     assert "the trace: no span github-proxy's stats in the trace" in words
-    assert out.count("hint:") == 3 and "MISTAKE=" not in out  # no mistake's mark in this trace
+    assert out.count("hint:") == 4 and "MISTAKE=" not in out  # no mistake's mark in this trace
     assert "inject(span" not in out and "Format.HTTP_HEADERS" not in out  # a hint names the API, not the line
-    assert out.rstrip().endswith("make check-step4: 0 of 3 done: next, task 1 (above)")  # last, after the stop
+    assert out.rstrip().endswith("make check-step4: 0 of 4 done: next, task 1 (above)")  # last, after the stop
     checklist = [line for line in out.splitlines() if line.startswith(("✓", "✗", "    "))]
     assert checklist and max(map(len, checklist)) <= 80
     assert not wait_until_gone(env)

@@ -37,7 +37,9 @@ from workshop.tracestore.collector import CollectorConfig, running_collector
 )
 def test_once_prints_the_waterfall_and_exits_0(stage, services):
     env = runner_env()
-    result = run_workshop("run", stage, "--once", env=env)
+    # lesson 2 as a learner's workspace would run (make step2 FOLDER=...), here its own folder
+    folder = ["--folder", "step2_spans"] if stage == "step2" else []
+    result = run_workshop("run", stage, "--once", *folder, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Demo request: GET http://127.0.0.1:" in out and "200 OK" in out
@@ -46,6 +48,7 @@ def test_once_prints_the_waterfall_and_exits_0(stage, services):
     for operation in ["get_repo_contributors", "github_request", "clean_github_data"]:
         assert operation in out
     assert f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}/api/traces/" not in out  # it stops: nothing answers there
+    assert ("make step2 FOLDER=step2_spans" in out) == (stage == "step2")  # how to run it again
     # no noise that hides the lesson
     for noise in ("(rc=-15)", "development server", "Memory overcommit must be enabled", "cannot take jobs"):
         assert noise not in out, noise

@@ -44,12 +44,10 @@ def check(
     traces: Mapping[str, Json | None],
     others: Mapping[str, list[Json]] | None = None,
     findings: Mapping[str, list[Finding]] | None = None,
-    failed: Mapping[str, str] | None = None,
 ) -> list[Result]:
     """Each task of `stage` against the trace of its request (`traces`: request name -> trace, None when none
     was found); `others`: the traces around each (a span that lost its context is in one of them); `findings`:
-    the trace doctor's, for each request's trace; `failed`: what went wrong with a request that did not answer
-    as it should (its status, its error), said first for each of its tasks."""
+    the trace doctor's, for each request's trace."""
     from workshop.lessons.mistakes import MISTAKES
 
     known = _known_spans(stage)
@@ -60,7 +58,7 @@ def check(
         shown = [
             name for name in task.mistakes if name in MISTAKES and any(f.kind == MISTAKES[name].finding for f in said)
         ]
-        problems = [(failed or {})[task.request]] if task.request in (failed or {}) else []
+        problems: list[str] = []
         trace = traces.get(task.request)
         if trace is None:
             if task.request in traceless:
@@ -106,13 +104,13 @@ def _problems(wanted: Expect, tree: TraceTree, around: list[TraceTree], known: s
     if not candidates and wanted.anywhere:  # in a trace of its own is enough, here
         candidates = [node for other in around for node in other.spans if (node.service, node.operation) == wanted.span]
     if not candidates:
-        return [_missing(wanted, around)]
+        return [_missing(wanted, tree, around, known)]
     found = [_differences(wanted, node, tree, known) for node in candidates]
     best = min(found, key=len)
     return best  # empty if any candidate has it all
 
 
-def _missing(wanted: Expect, around: list[TraceTree]) -> str:
+def _missing(wanted: Expect, tree: TraceTree, around: list[TraceTree], known: set[Span]) -> str:
     elsewhere = next(
         (other for other in around if any((n.service, n.operation) == wanted.span for n in other.spans)), None
     )
@@ -124,7 +122,16 @@ def _missing(wanted: Expect, around: list[TraceTree]) -> str:
             f"{says(wanted.span)} is in a trace of its own ({elsewhere.trace_id}), not in this one{where}: "
             "the trace context did not reach it"
         )
-    return f"no span {says(wanted.span)} in the trace{where}"
+    service = wanted.span[0]
+    its = {node.operation for node in tree.spans if node.service == service}
+    strangers = sorted(its - {operation for _, operation in known})
+    if not its:
+        why = f"{service} has no span in this trace"
+    elif strangers:  # a span of that service that no task names: a typo in its name?
+        why = f"{service} has {', '.join(repr(name) for name in strangers[:3])}: misnamed?"
+    else:
+        why = "a span is sent once it is finished"
+    return f"no span {says(wanted.span)} in the trace{where} ({why})"
 
 
 def _differences(wanted: Expect, node: SpanNode, tree: TraceTree, known: set[Span]) -> list[str]:

@@ -221,8 +221,9 @@ TASKS: dict[str, tuple[Task, ...]] = {
             "trace every request: a tracer for the service contributors, and a span for each request",
             (Expect((C, C), parent=ROOT, kind="server"),),
             "app.py: flask-opentracing's FlaskTracing (the fixed one, in tracing_fixes.py) on the app, tracing every "
-            "request; in __main__, the tracer from tracing.py's init_tracer() before serving, and close_tracer() "
-            "once serve() returns",
+            "request, given opentracing's global_tracer uncalled (there is no tracer yet when that line runs); in "
+            "__main__, the tracer from tracing.py's init_tracer() before serving, and close_tracer() once serve() "
+            "returns",
         ),
         Task(
             2,
@@ -315,10 +316,23 @@ TASKS: dict[str, tuple[Task, ...]] = {
             "the github-proxy traces its requests: a tracer of its own, a span for each request, the repository",
             (Expect(("github-proxy", "stats"), anywhere=True, kind="server", tags={"github.repo": "pallets/flask"}),),
             "github_proxy.py, as app.py does it for the gateway: FlaskTracing on its app, the repository tagged in "
-            "stats(), its errors marked, and its own tracer in __main__: init_tracer() with its own service name",
+            "stats(), each answer naming its trace, and its own tracer in __main__: init_tracer() with its own "
+            "service name",
         ),
         Task(
             3,
+            "errors marked on both sides: the gateway's call that got an error, and the proxy's request that gave it",
+            (
+                Expect(("gateway", "call_github_proxy"), error=True),
+                Expect(("github-proxy", "stats"), anywhere=True, error=True),
+            ),
+            "the tag tags.ERROR: in app.py's call_github_proxy() when the proxy answers 400 or more; in "
+            "github_proxy.py, as the gateway marks its own request's span (an after_request hook for a 5xx, and "
+            "unexpected_error())",
+            request="error",
+        ),
+        Task(
+            4,
             "the context crosses HTTP: the proxy's spans join the gateway's trace, under call_github_proxy",
             (Expect(("github-proxy", "stats"), parent=("gateway", "call_github_proxy")),),
             "call_github_proxy() (app.py): the tracer's inject(), of this span's context, in the HTTP_HEADERS format "
@@ -406,17 +420,17 @@ TASKS: dict[str, tuple[Task, ...]] = {
                 Expect(("github-proxy", "stats"), anywhere=True),
                 Expect(("worker", "handle_clean_job"), anywhere=True),
             ),
-            "init_tracer() (tracing.py): the provider sends nothing yet: give it a span processor that exports "
-            "in batches (opentelemetry.sdk.trace.export) to OTLP over HTTP (opentelemetry.exporter.otlp.proto.http); "
-            "close_tracer(): the provider's own way to flush and stop",
+            "init_tracer() (tracing.py): the provider sends nothing yet: add it a span processor that exports in "
+            "batches (BatchSpanProcessor, opentelemetry.sdk.trace.export) to OTLP over HTTP (OTLPSpanExporter, "
+            "opentelemetry.exporter.otlp.proto.http.trace_exporter); close_tracer(): the provider's shutdown()",
         ),
         Task(
             2,
             "baggage in OpenTelemetry's context: the github-proxy reads the client's name",
             (Expect(("github-proxy", "stats"), tags={"baggage.client": "make check"}),),
-            "tracing.py: set_baggage() and get_baggage() with OpenTelemetry's baggage API, in the current context "
-            "(attach it), not the shim's span items; app.py's call_github_proxy(): OpenTelemetry's propagate.inject(), "
-            "which writes the baggage too (the shim's inject drops it)",
+            "tracing.py's set_baggage() and get_baggage(): OpenTelemetry's baggage API (opentelemetry.baggage), in "
+            "the current context (a new context with the item, attached), not the shim's span items, which stay in "
+            "their span; the calls downstream inject the current context's baggage",
             request="top",
             mistakes=("baggage-on-the-span",),
         ),
@@ -427,9 +441,9 @@ TASKS: dict[str, tuple[Task, ...]] = {
                 Expect(("worker", "handle_clean_job"), parent=("gateway", "send_clean_job")),
                 Expect(("worker", "handle_clean_job"), tags={"baggage.client": "make check"}),
             ),
-            "app.py's clean_in_worker(): propagate.inject() into the job's carrier; worker.py: the job's context "
-            "made current with tracing.py's context_from() around the span, in place of the shim's extract(), "
-            "which drops the baggage",
+            "handle_clean_job() (worker.py): the job's context made current with tracing.py's context_from() "
+            "around the span (which then starts under it), in place of the shim's extract(), which drops the "
+            "baggage",
             request="top",
             mistakes=("shim-extract-drops-baggage", "baggage-on-the-span"),
         ),

@@ -85,14 +85,14 @@ class Checker:
             found[name] = trace
             around[name] = neighbours(client, trace) if trace else []
             findings[name] = diagnose(trace, around[name]) if trace else []
-        self.results = check(self.stage.name, found, around, findings, self.failed)
+        self.results = check(self.stage.name, found, around, findings)
         self.findings = _unique(finding for name in found for finding in findings[name])
         self.said = self.summary()
         if self.as_json:
             print(json.dumps(self.said), file=sys.__stdout__, flush=True)
         else:
             self.print(console)
-        return all(result.done for result in self.results)
+        return all(result.done for result in self.results) and not self.failed
 
     def print(self, console: Console) -> None:
         width = console.width
@@ -106,6 +106,8 @@ class Checker:
             path, headers = REQUESTS[name]
             sent = ", ".join(f"{key}: {value}" for key, value in headers.items())
             say(f"(it sent GET {path} with {sent}, and read that request's trace)", indent=2, hang=3)
+        for failure in self.failed.values():  # first: what follows may be only its consequence
+            say(f"✗ {failure}", hang=2, style="red", first=1)
         for result in self.results:
             task = result.task
             keep = " (keep it so)" if task.guard else ""
@@ -127,16 +129,19 @@ class Checker:
         for finding in self.findings:
             lesson = finding.lesson.removeprefix("step")
             say(f"- {finding.title} (taught in lesson {lesson})", indent=2, hang=4)
+        say(f"Your trace, as the lesson shows its own: make {self.stage.name} FOLDER={shown(self.workspace)}")
         say(self.verdict(), style="bold")
 
     def verdict(self, where: str = " (above)") -> str:
         """How far along: "2 of 3 done: next, task 3", or "all done: next, make exercise-step5"."""
         todo = [result for result in self.results if not result.task.guard]
         failed = next((result for result in self.results if not result.done), None)
+        done = sum(result.done for result in todo)
+        if self.failed:
+            return f"{done} of {len(todo)} done, and a request failed: fix that first{where}"
         if failed is None:
             later = [name for name in TASKS if int(name[4:]) > self.stage.number]
             return f"all done: next, make exercise-{later[0]}" if later else "all done: that was the last lesson"
-        done = sum(result.done for result in todo)
         return f"{done} of {len(todo)} done: next, task {failed.task.number}{where}"
 
     def summary(self) -> dict:
@@ -146,7 +151,7 @@ class Checker:
             "lesson": self.stage.name,
             "workspace": shown(self.workspace),
             "started": True,
-            "ok": failed is None,
+            "ok": failed is None and not self.failed,
             "done": sum(result.done for result in todo),
             "tasks": len(todo),
             "summary": self.verdict(where=""),

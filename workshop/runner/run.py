@@ -118,9 +118,13 @@ class Plan:
     def services(self) -> set[str]:
         return set(self.stage.processes()) - self.settings.without if self.stage.traced else set()
 
+    given_command: str | None = None  # how the learner started it, when it is not `make stepN` (FOLDER=...)
+
     @property
     def command(self) -> str:
         """How a learner runs this again: `make step5`, or `make step5 MISTAKE=job-without-context`."""
+        if self.given_command:
+            return self.given_command
         return f"make {self.stage.name}" + (f" MISTAKE={self.mistake.name}" if self.mistake else "")
 
     @property
@@ -709,6 +713,7 @@ def run_stage(
         settings.demo_repo = mistake.demo_repo
     plan = plan_run(stage, settings, command)
     plan.check = check
+    plan.given_command = command
     if mistake is not None:
         plan.mistake = mistake
         plan.env.update(mistake.environment)  # (a made-up GITHUB_TOKEN, said before the run: workshop.cli)

@@ -32,13 +32,14 @@ STARTS = {
     "step3": "lesson 2's code; log correlation (tracing.py's correlate_logs(), and the log format naming each "
     "line's trace and span) is ready-made: watch the log lines",
     "step4": "lesson 3's code, split in two services as the lesson does it (the github-proxy, github_proxy.py, "
-    "with the GitHub code and its spans moved there) but traced as one service still",
+    "with the GitHub code and its spans moved there); only the gateway traces yet",
     "step5": "lesson 4's code, with the cleaning moved into a worker that takes jobs from Redis (worker.py), as "
     "the lesson does it, untraced",
     "step6": "lesson 5's code; the baggage helpers with their size limit (tracing.py's set_baggage() and "
     "get_baggage()), the gateway's ?top= check and the worker's top_from_baggage() are ready-made",
-    "step7": "lesson 6's services, on OpenTelemetry's SDK through the OpenTracing shim (tracing.py): the "
-    "provider and the shim are there, sending spans and baggage is the lesson's work",
+    "step7": "lesson 6's services, on OpenTelemetry's SDK through the OpenTracing shim (tracing.py), the "
+    "headers written by OpenTelemetry's propagate.inject(): sending the spans, and the baggage, are the "
+    "lesson's work",
     "step8": "lesson 7's services on OpenTelemetry's own API, its tracer and log correlation set up (tracing.py), "
     "the lesson's spans started with start_as_current_span(): the instrumentations, events and "
     "conventions are the lesson's work",
@@ -136,7 +137,8 @@ def tasks_markdown(stage: Stage) -> str:
         f"lesson's idea; each place to work is marked `TASKS.md, task N`.",
         "",
         f"Run `make check-{stage.name}` after each change: it runs this folder as `make {stage.name}` runs the "
-        "lesson, sends its requests, reads the trace back and says, task by task, what the trace still lacks.",
+        "lesson, sends its requests, reads the trace back and says, task by task, what the trace still lacks. "
+        f"To see your trace as the lesson shows its own: `make {stage.name} FOLDER={_shown(workspace_of(stage))}`.",
         "",
         "## Tasks",
         "",
