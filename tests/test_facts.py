@@ -179,4 +179,4 @@ def test_the_trace_doctor_links_each_traced_lesson_to_its_folder():
     from workshop.tracestore.diagnosis import LESSONS as DOCTOR_LINKS
 
     traced = {stage.name: f"{stage.folder.name}/README.md" for stage in all_stages() if stage.traced}
-    assert DOCTOR_LINKS == traced
+    assert traced == DOCTOR_LINKS
