@@ -16,10 +16,10 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, reque
 from werkzeug.datastructures import MultiDict
 
 from workshop.tracestore.api import stats_of, store_of
-from workshop.tracestore.diagnosis import diagnose
+from workshop.tracestore.diagnosis import NEIGHBOURS_US, diagnose
 from workshop.tracestore.durations import format_duration_us
 from workshop.tracestore.model import Json, TraceTree, normalize_trace_id
-from workshop.tracestore.query import BadQuery, TraceQuery, v1_trace_query
+from workshop.tracestore.query import MAX_LIMIT, BadQuery, TraceQuery, v1_trace_query
 from workshop.tracestore.web import monitor as monitoring
 from workshop.tracestore.web.model import (
     HOW_COMPARE_MATCHES,
@@ -126,12 +126,11 @@ def trace(trace_id: str):
     return render_template("trace.html", view=trace_view(found), findings=diagnose(found, _around(found)))
 
 
-NEIGHBOURS_US = 60_000_000  # the trace doctor compares a trace with the traces that began this close to it
-
-
 def _around(trace: Json) -> list[Json]:
+    """The traces the doctor compares this one with: those that began in its own time, give or take
+    NEIGHBOURS_US, however old it is."""
     tree = TraceTree(trace)
-    window = TraceQuery(start_us=tree.start - NEIGHBOURS_US, end_us=tree.end + NEIGHBOURS_US, limit=200)
+    window = TraceQuery(start_us=tree.start - NEIGHBOURS_US, end_us=tree.end + NEIGHBOURS_US, limit=MAX_LIMIT)
     return store_of().find(window)
 
 
