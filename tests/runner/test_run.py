@@ -281,7 +281,8 @@ def test_a_mistake_runs_from_a_scratch_copy_and_the_doctor_names_it(tmp_path):
         said = re.search(
             r"✗ the trace doctor: worker's handle_clean_job started a trace of its own \d+ ms into gateway's "
             r"send_clean_job: the job carried no trace context \(or worker did not read it\) \(taught in lesson 5\)"
-            rf"\n  the other trace:\n    http://localhost:{env['JAEGER_QUERY_PORT']}/trace/([0-9a-f]{{16}})\n",
+            rf"\n  the other trace:\n    http://localhost:{env['JAEGER_QUERY_PORT']}/trace/([0-9a-f]{{16}})\n"
+            r"  the lesson: step5_queue/README\.md\n",
             out,
         )
         assert said, out
