@@ -106,11 +106,21 @@ def cmd_collector(args: argparse.Namespace) -> int:
         max_traces=args.max_traces,
         max_spans=args.max_spans,
         journal=Path(args.journal) if args.journal else None,
+        docs=_docs_folder(args.docs),
     )
     try:
         return main(config)
     except StrategiesError as error:  # the store says what is wrong; here, which option gave it
         raise WorkshopError(f"--sampling-strategies {error.path}: {error.problem}") from None
+
+
+def _docs_folder(text: str | None) -> Path | None:
+    if text is None:
+        return None
+    folder = Path(text)
+    if not folder.is_dir():
+        raise WorkshopError(f"--docs {text}: not a folder (the repository, whose lessons' READMEs the pages link)")
+    return folder
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -546,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--journal",
         default=os.environ.get("TRACE_STORE_FILE") or None,
         help="append every span to this JSON-lines file and reload it at start",
+    )
+    store.add_argument(
+        "--docs", help="serve this folder's Markdown files at /docs/ (the repository: the trace doctor links lessons)"
     )
     store.set_defaults(func=cmd_collector)
 

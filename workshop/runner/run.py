@@ -175,7 +175,7 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
             processes.append(
                 Process(
                     "trace-store",
-                    f"{python} -m workshop collector {ports}",
+                    f"{python} -m workshop collector {ports} --docs {shlex.quote(str(ROOT))}",  # the lessons' READMEs
                     ready_url=settings.query_url + "/api/services",
                 )
             )
