@@ -21,8 +21,10 @@ from tests.support.stage_loader import ROOT
 from workshop.lessons.checking import check
 from workshop.lessons.exercises import fill
 from workshop.lessons.stages import find_stage
+from workshop.terminal.explain import neighbours
 from workshop.terminal.query_client import QueryClient, trace_services
 from workshop.tracestore.collector import CollectorConfig, running_collector
+from workshop.tracestore.diagnosis import diagnose
 from workshop.tracestore.model import TraceTree
 
 SERVICES = {"traefik", "gateway", "github-proxy", "worker"}
@@ -115,7 +117,9 @@ def test_node_missing_is_said_plainly(tmp_path):
 
 
 def test_the_readme_s_curl_goes_through_traefik_and_traefik_stopping_is_named(store):
-    with running_stage("step9", store_env(store)) as (runner, output):
+    """... and the fake GitHub's error variants, through Traefik: the trace doctor finds nothing wrong with
+    their traces (the proxy's GitHub timeout is 1 s here, so `slow` fails fast)."""
+    with running_stage("step9", store_env(store) | {"GITHUB_TIMEOUT": "1"}) as (runner, output):
         port = edge(output)
         response = requests.get(
             f"http://localhost:{port}/contributors/pallets/flask?top=3", headers={"X-Client": "my laptop"}, timeout=15
@@ -130,6 +134,13 @@ def test_the_readme_s_curl_goes_through_traefik_and_traefik_stopping_is_named(st
             trace = QueryClient(store.url).wait_for_trace(answer.headers["X-Trace-Id"], SERVICES, timeout=15)
             assert trace is not None and len(TraceTree(trace).roots) == 1
             assert TraceTree(trace).roots[0].service == "traefik"
+        client = QueryClient(store.url)
+        for repo in ("a/server-error", "a/does-not-exist", "a/rate-limited", "a/slow", "a/empty"):
+            answer = requests.get(f"http://localhost:{port}/contributors/{repo}", timeout=15)
+            trace = client.wait_for_trace(answer.headers["X-Trace-Id"], SERVICES - {"worker"}, timeout=10)
+            assert trace is not None and {"traefik", "gateway", "github-proxy"} <= trace_services(trace), repo
+            found = diagnose(trace, neighbours(client, trace))
+            assert found == [], (repo, answer.status_code, [finding.title for finding in found])
         assert store.statistics()["otlp_http"]["bad_requests"] == 0
         found = subprocess.run(
             ["pgrep", "-f", f"traefik --entryPoints.web.address=127.0.0.1:{port}"], capture_output=True, text=True
