@@ -43,9 +43,16 @@ class QueryClient:
         return self._get("/api/services").get("data") or []
 
     def find_traces(
-        self, service: str, limit: int = 20, min_duration: str | None = None, tags: dict | None = None
+        self,
+        service: str,
+        limit: int = 20,
+        min_duration: str | None = None,
+        tags: dict | None = None,
+        lookback: str | None = "1h",
     ) -> list[Json]:
-        params: dict = {"service": service, "limit": limit, "lookback": "1h"}
+        params: dict = {"service": service, "limit": limit}
+        if lookback:
+            params["lookback"] = lookback
         if min_duration:
             params["minDuration"] = min_duration
         if tags:

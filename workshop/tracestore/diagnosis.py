@@ -23,7 +23,7 @@ from workshop.tracestore.model import CHILD_OF, Json, SpanNode, TraceTree, low_h
 
 SKEW_TOLERANCE_US = 1_000  # a child may start before (or end after) its parent by this much before it is clock skew
 QUEUE_TOLERANCE_US = 100_000  # a job's consumer may start this long after its producer span ended
-NEIGHBOURS_US = 30_000_000  # the traces around one: those that began this long before its start or after its end
+NEIGHBOURS_US = 10_000_000  # the traces around one: those that began this long before its start or after its end
 MAX_BAGGAGE_BYTES = 64  # the lessons' limit for one item
 MAX_BAGGAGE_ITEMS = 8
 SIMILAR_NAMES = 3  # names of one service that differ at one place only, before it is cardinality
