@@ -20,6 +20,7 @@ from tests.support.processes import run_workshop, runner_env, running_stage
 from tests.support.stage_loader import ROOT
 from workshop.lessons.checking import check
 from workshop.lessons.exercises import fill
+from workshop.lessons.mistakes import MISTAKES
 from workshop.lessons.stages import find_stage
 from workshop.terminal.explain import neighbours
 from workshop.terminal.query_client import QueryClient, trace_services
@@ -96,11 +97,14 @@ def test_lesson_9_as_an_exercise_a_fresh_workspace_does_neither_task(store, tmp_
     said = json.loads(fresh.stdout)
     assert fresh.returncode == 1 and [r["done"] for r in said["results"]] == [False, False], said
     (finding,) = said["findings"]
+    mistake = MISTAKES["traefik-speaks-b3"]
     assert (
         finding["kind"] == "lost_context"
         and "gateway's GET /contributors/<owner>/<repo> started a trace" in (finding["title"])
         and "into traefik's ReverseProxy" in finding["title"]
+        and all(words in finding["title"] for words in mistake.names)
     )
+    assert finding["lesson"] == "step9" and mistake.carrier in finding["carrier"]  # OTEL_PROPAGATORS, lesson 9
 
 
 def test_node_missing_is_said_plainly(tmp_path):

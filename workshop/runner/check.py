@@ -118,7 +118,9 @@ class Checker:
             "summary": text,
             "first_failure": failed.as_json() if failed else None,
             "results": [result.as_json() for result in self.results],
-            "findings": [{"kind": finding.kind, "title": finding.title} for finding in self.findings],
+            "findings": [
+                {"kind": f.kind, "title": f.title, "lesson": f.lesson, "carrier": f.carrier} for f in self.findings
+            ],
         }
 
 
