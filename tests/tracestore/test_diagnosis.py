@@ -293,9 +293,10 @@ def test_a_nodejs_service_over_otlp_that_lost_the_context_is_matched_by_its_port
 
 def test_clock_skew_as_jaegers_adjuster_judges_it():
     """A shorter child outside its parent (starting before it, or ending after it) is skew; a longer child is
-    only if it starts before its parent (it may be async, or the parent timed out)."""
-    parent = {**GATEWAY, "duration": 10_000}
+    only if it starts before its parent (it may be async, or the parent timed out). Not on one host."""
+    parent = {**GATEWAY, "duration": 10_000, "process": {"ip": "10.0.0.1"}}
     late = {"id": "b1", "service": "worker", "op": "handle", "start": 5_000, "duration": 8_000, "parent": "a1"}
+    late["process"] = {"ip": "10.0.0.2"}
     (finding,) = diagnose(build("aaaa", [parent, late]))
     assert finding.kind == "clock_skew" and finding.title == (
         "worker's handle ends 3ms after its parent gateway's contributors"
@@ -306,8 +307,14 @@ def test_clock_skew_as_jaegers_adjuster_judges_it():
     assert diagnose(build("aaaa", [parent, longer])) == []
     early_and_longer = {**longer, "start": -3_000}
     assert "starts 3ms before its parent" in diagnose(build("aaaa", [parent, early_and_longer]))[0].title
-    within = {**late, "end": 0, "duration": 5_500}  # ends 500 µs after: within the tolerance
+    within = {**late, "duration": 5_500}  # ends 500 µs after: within the tolerance
     assert diagnose(build("aaaa", [parent, within])) == []
+    one_host = {**late, "process": {"ip": "10.0.0.1"}}  # one machine, one clock: Jaeger leaves it too
+    assert diagnose(build("aaaa", [parent, one_host])) == []
+    unknown = {**late, "process": {}, "duration": 6_500}  # no host said: a server's span may end a little
+    assert diagnose(build("aaaa", [{**parent, "process": {}}, unknown])) == []  # after its client's (1.5 ms)
+    early = {**unknown, "start": -3_000, "duration": 2_000}  # but it cannot start before it: skew
+    assert "starts 3ms before" in diagnose(build("aaaa", [{**parent, "process": {}}, early]))[0].title
     orphan = {"id": "c1", "service": "proxy", "op": "x", "start": 0, "duration": 1, "parent": "gone"}
     kinds_found = diagnose(build("aaaa", [parent, late, orphan]))
     skew = next(f for f in kinds_found if f.kind == "clock_skew")

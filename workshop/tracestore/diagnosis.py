@@ -22,6 +22,11 @@ from workshop.tracestore.durations import format_duration_us, roughly_us
 from workshop.tracestore.model import CHILD_OF, Json, SpanNode, TraceTree, low_half, tag_text
 
 SKEW_TOLERANCE_US = 1_000  # a child may start before (or end after) its parent by this much before it is clock skew
+# ... but a server's span may end after its client's on one clock: it records its end once the answer is sent,
+# which the client may have read first (Node.js's, OpenTelemetry's WSGI middleware; ms on a busy laptop). Unless
+# the two spans' hosts are known to differ, ending after is clock skew only beyond this.
+LATE_TOLERANCE_US = 100_000
+HOST_TAGS = ("host.id", "host.ip", "host.name", "ip", "hostname")  # a process's host, as Jaeger's adjuster reads it
 QUEUE_TOLERANCE_US = 100_000  # a job's consumer may start this long after its producer span ended
 NEIGHBOURS_US = 10_000_000  # the traces around one: those that began this long before its start or after its end
 MAX_BAGGAGE_BYTES = 64  # the lessons' limit for one item
@@ -527,14 +532,24 @@ def several_roots(tree: TraceTree) -> list[Finding]:
     ]
 
 
+def _host(node: SpanNode) -> str:
+    said = {entry["key"]: tag_text(entry["value"]) for entry in node.process.get("tags") or []}
+    return next((said[key] for key in HOST_TAGS if said.get(key)), "")
+
+
 def _skew(child: SpanNode, parent: SpanNode) -> tuple[str, int] | None:
     """How the child falls outside its parent, as Jaeger's clock-skew adjuster judges it, and the shift it
     would make: a child longer than its parent (async, or the parent timed out) only if it starts before it;
-    a shorter one if it starts before it or ends after it (beyond the tolerance)."""
+    a shorter one if it starts before it or ends after it (beyond the tolerances). Not on one host (one clock),
+    which Jaeger does not adjust either."""
+    here, there = _host(child), _host(parent)
+    if here and here == there:
+        return None
+    late_tolerance = SKEW_TOLERANCE_US if here and there else LATE_TOLERANCE_US
     early, late = parent.start - child.start, child.end - parent.end
     if child.duration > parent.duration:
         return (f"starts {format_duration_us(early)} before", early) if early > SKEW_TOLERANCE_US else None
-    if early <= SKEW_TOLERANCE_US and late <= SKEW_TOLERANCE_US:
+    if early <= SKEW_TOLERANCE_US and late <= late_tolerance:
         return None
     shift = parent.start + (parent.duration - child.duration) // 2 - child.start  # latency split both ways
     if early > SKEW_TOLERANCE_US:
