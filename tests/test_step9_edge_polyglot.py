@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -139,8 +140,12 @@ def test_the_readme_s_curl_goes_through_traefik_and_traefik_stopping_is_named(st
             assert trace is not None and len(TraceTree(trace).roots) == 1
             assert TraceTree(trace).roots[0].service == "traefik"
         client = QueryClient(store.url)
-        for repo in ("a/server-error", "a/does-not-exist", "a/rate-limited", "a/slow", "a/empty"):
-            answer = requests.get(f"http://localhost:{port}/contributors/{repo}", timeout=15)
+        variants = ("a/server-error", "a/does-not-exist", "a/rate-limited", "a/slow", "a/empty")
+        with ThreadPoolExecutor(len(variants)) as pool:  # at once: the suite's time
+            answers = pool.map(
+                lambda repo: requests.get(f"http://localhost:{port}/contributors/{repo}", timeout=15), variants
+            )
+        for repo, answer in zip(variants, answers, strict=True):
             trace = client.wait_for_trace(answer.headers["X-Trace-Id"], SERVICES - {"worker"}, timeout=10)
             assert trace is not None and {"traefik", "gateway", "github-proxy"} <= trace_services(trace), repo
             found = diagnose(trace, neighbours(client, trace))
