@@ -138,9 +138,14 @@ class Tracer:
 LANGUAGES = {"python": "Python", "nodejs": "Node.js", "go": "Go", "java": "Java", "dotnet": ".NET", "ruby": "Ruby"}
 
 
+def _process_tags(node: SpanNode) -> dict[str, str]:
+    """The tags of the span's process (OpenTelemetry's resource), as text."""
+    return {entry["key"]: tag_text(entry["value"]) for entry in node.process.get("tags") or []}
+
+
 def tracer_of(node: SpanNode) -> Tracer | None:
     """The tracer that made the span, from what its process (or, sent as Zipkin, the span) says; None if unknown."""
-    said = {entry["key"]: tag_text(entry["value"]) for entry in node.process.get("tags") or []}
+    said = _process_tags(node)
     if node.service == "traefik":
         return Tracer("Traefik, OpenTelemetry Go", "traceparent", True)
     if "jaeger.version" in said:
@@ -166,7 +171,7 @@ def _instrumented(node: SpanNode) -> bool:
 def _polyglot(*nodes: SpanNode) -> bool:
     """Traefik, or a service in another language than Python: lesson 9's matter."""
     for node in nodes:
-        said = {entry["key"]: tag_text(entry["value"]) for entry in node.process.get("tags") or []}
+        said = _process_tags(node)
         language = said.get("telemetry.sdk.language") or tag_text(node.tags.get("telemetry.sdk.language", ""))
         if node.service == "traefik" or language not in ("", "python"):
             return True
@@ -533,7 +538,7 @@ def several_roots(tree: TraceTree) -> list[Finding]:
 
 
 def _host(node: SpanNode) -> str:
-    said = {entry["key"]: tag_text(entry["value"]) for entry in node.process.get("tags") or []}
+    said = _process_tags(node)
     return next((said[key] for key in HOST_TAGS if said.get(key)), "")
 
 
