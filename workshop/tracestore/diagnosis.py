@@ -950,10 +950,11 @@ class Recent:
 
 
 def in_words(us: int) -> str:
-    """A span of time as a sentence says it, rounded up: 40 seconds, 5 minutes, 2 hours, 3 days."""
+    """A span of time as a sentence says it, rounded up: 40 seconds, 5 minutes, 2 hours, 3 days (an hour is
+    said in minutes up to 2 hours, a day in hours up to 2 days)."""
     seconds = -(-us // 1_000_000)
-    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
-        if seconds >= size * (2 if unit != "minute" else 1) or (unit == "minute" and seconds > 90):
+    for unit, size, at_least in (("day", 86_400, 172_800), ("hour", 3_600, 7_200), ("minute", 60, 60)):
+        if seconds >= at_least:
             count = -(-seconds // size)
             return f"{count} {unit}{'s' * (count != 1)}"
     return f"{max(seconds, 1)} second{'s' * (seconds > 1)}"
