@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -23,8 +24,10 @@ from workshop.lessons.checking import check
 from workshop.lessons.exercises import fill, to_do
 from workshop.lessons.mistakes import MISTAKES, scratch_copy
 from workshop.lessons.stages import find_stage
+from workshop.terminal.explain import neighbours
 from workshop.terminal.query_client import QueryClient, trace_services
 from workshop.tracestore.collector import CollectorConfig, running_collector
+from workshop.tracestore.diagnosis import diagnose
 from workshop.tracestore.model import TraceTree
 
 SERVICES = {"traefik", "gateway", "github-proxy", "worker"}
@@ -109,8 +112,14 @@ def test_lesson_9s_mistake_undoes_its_task_and_the_doctor_names_it(store, tmp_pa
     assert [r["done"] for r in said["results"]] == [False, True], said
     assert said["results"][0]["mistakes"] == ["traefik-speaks-b3"]
     (finding,) = said["findings"]
-    assert finding["kind"] == "lost_context" and "into traefik's ReverseProxy" in finding["title"]
-    assert "gateway's GET /contributors/<owner>/<repo> started a trace" in finding["title"]
+    mistake = MISTAKES["traefik-speaks-b3"]
+    assert (
+        finding["kind"] == "lost_context"
+        and "gateway's GET /contributors/<owner>/<repo> started a trace" in (finding["title"])
+        and "into traefik's ReverseProxy" in finding["title"]
+        and all(words in finding["title"] for words in mistake.names)
+    )
+    assert finding["lesson"] == "step9" and mistake.carrier in finding["carrier"]  # OTEL_PROPAGATORS, lesson 9
 
 
 def test_node_missing_is_said_plainly(tmp_path):
@@ -127,7 +136,9 @@ def test_node_missing_is_said_plainly(tmp_path):
 
 
 def test_the_readme_s_curl_goes_through_traefik_and_traefik_stopping_is_named(store):
-    with running_stage("step9", store_env(store)) as (runner, output):
+    """... and the fake GitHub's error variants, through Traefik: the trace doctor finds nothing wrong with
+    their traces (the proxy's GitHub timeout is 1 s here, so `slow` fails fast)."""
+    with running_stage("step9", store_env(store) | {"GITHUB_TIMEOUT": "1"}) as (runner, output):
         port = edge(output)
         response = requests.get(
             f"http://localhost:{port}/contributors/pallets/flask?top=3", headers={"X-Client": "my laptop"}, timeout=15
@@ -142,6 +153,17 @@ def test_the_readme_s_curl_goes_through_traefik_and_traefik_stopping_is_named(st
             trace = QueryClient(store.url).wait_for_trace(answer.headers["X-Trace-Id"], SERVICES, timeout=15)
             assert trace is not None and len(TraceTree(trace).roots) == 1
             assert TraceTree(trace).roots[0].service == "traefik"
+        client = QueryClient(store.url)
+        variants = ("a/server-error", "a/does-not-exist", "a/rate-limited", "a/slow", "a/empty")
+        with ThreadPoolExecutor(len(variants)) as pool:  # at once: the suite's time
+            answers = pool.map(
+                lambda repo: requests.get(f"http://localhost:{port}/contributors/{repo}", timeout=15), variants
+            )
+        for repo, answer in zip(variants, answers, strict=True):
+            trace = client.wait_for_trace(answer.headers["X-Trace-Id"], SERVICES - {"worker"}, timeout=10)
+            assert trace is not None and {"traefik", "gateway", "github-proxy"} <= trace_services(trace), repo
+            found = diagnose(trace, neighbours(client, trace))
+            assert found == [], (repo, answer.status_code, [finding.title for finding in found])
         assert store.statistics()["otlp_http"]["bad_requests"] == 0
         found = subprocess.run(
             ["pgrep", "-f", f"traefik --entryPoints.web.address=127.0.0.1:{port}"], capture_output=True, text=True

@@ -108,11 +108,21 @@ def cmd_collector(args: argparse.Namespace) -> int:
         max_traces=args.max_traces,
         max_spans=args.max_spans,
         journal=Path(args.journal) if args.journal else None,
+        docs=_docs_folder(args.docs),
     )
     try:
         return main(config)
     except StrategiesError as error:  # the store says what is wrong; here, which option gave it
         raise WorkshopError(f"--sampling-strategies {error.path}: {error.problem}") from None
+
+
+def _docs_folder(text: str | None) -> Path | None:
+    if text is None:
+        return None
+    folder = Path(text)
+    if not folder.is_dir():
+        raise WorkshopError(f"--docs {text}: not a folder (the repository, whose lessons' READMEs the pages link)")
+    return folder
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -123,14 +133,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from workshop.terminal.query_client import QueryClient
 
     client = QueryClient(args.query_url)
-    if args.recent:
+    if args.recent is not None:
         traces = explain.recent(client, args.recent)
-        groups = explain.diagnose_recent(traces)
+        found = explain.diagnose_recent(traces)
         if args.json:
-            print(json.dumps({"traces": len(traces), "groups": [vars(group) for group in groups]}, indent=2))
+            groups = [vars(group) for group in found.groups]
+            print(json.dumps({"traces": found.traces, "since": found.since(), "groups": groups}, indent=2))
         else:
-            Console().print(explain.render_groups(groups, len(traces)))
-        return 1 if groups else 0
+            Console().print(explain.render_groups(found))
+        return 1 if found.groups else 0
     if not args.trace_id:
         raise WorkshopError("explain needs a trace id (from `make stepN` or `traces`), or --recent N")
     trace, findings = explain.findings_of(client, args.trace_id)
@@ -138,8 +149,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
         body = {"traceID": trace["traceID"], "findings": [finding.as_json() for finding in findings]}
         print(json.dumps(body, indent=2))
     else:
-        Console().print(explain.render_findings(trace, findings))
+        Console().print(explain.render_findings(trace, findings, args.query_url))
     return 1 if findings else 0
+
+
+def _recent_count(text: str) -> int:
+    """--recent's N: how many of the newest traces, 1 to the store's largest answer."""
+    from workshop.tracestore.query import MAX_LIMIT
+
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"a number of traces from 1 to {MAX_LIMIT:,}, not {text!r}")
+    return int(text)
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -593,6 +613,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("TRACE_STORE_FILE") or None,
         help="append every span to this JSON-lines file and reload it at start",
     )
+    store.add_argument(
+        "--docs", help="serve this folder's Markdown files at /docs/ (the repository: the trace doctor links lessons)"
+    )
     store.set_defaults(func=cmd_collector)
 
     query = ENDPOINT["query"]
@@ -620,7 +643,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     why = commands.add_parser("explain", help="what is wrong with a trace, and why (the trace doctor)")
     why.add_argument("trace_id", nargs="?", help="the trace (its id, as `make stepN` prints it)")
-    why.add_argument("--recent", type=int, metavar="N", help="instead: the findings of the newest N traces, grouped")
+    why.add_argument(
+        "--recent", type=_recent_count, metavar="N", help="instead: the findings of the newest N traces, grouped"
+    )
     why.add_argument("--json", action="store_true", help="the findings as JSON, each with its kind and span ids")
     why.add_argument("--query-url", default=query_url, help=f"the store or Jaeger to ask (default {query_url})")
     why.set_defaults(func=cmd_explain)

@@ -157,7 +157,9 @@ class Checker:
             "summary": self.verdict(where=""),
             "first_failure": failed.as_json() if failed else None,
             "results": [result.as_json() for result in self.results],
-            "findings": [{"kind": finding.kind, "title": finding.title} for finding in self.findings],
+            "findings": [
+                {"kind": f.kind, "title": f.title, "lesson": f.lesson, "carrier": f.carrier} for f in self.findings
+            ],
             "errors": list(self.failed.values()),
             "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }

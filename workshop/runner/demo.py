@@ -15,7 +15,7 @@ from rich.table import Table
 
 from workshop.errors import WorkshopError
 from workshop.lessons.mistakes import Mistake
-from workshop.terminal.explain import neighbours
+from workshop.terminal.explain import neighbours, trace_url
 from workshop.terminal.query_client import QueryClient, trace_services
 from workshop.terminal.waterfall import render_trace
 from workshop.tracestore.diagnosis import Finding, diagnose
@@ -148,7 +148,8 @@ class Demo:
                 for what in finding.check:
                     self.console.print(f"  - check: {escape(what)}")
             for other in finding.traces[:1] if not self.once else []:
-                self._print_command("the other trace:", f"{self.browser_url or self.query_url}/trace/{other}")
+                self._print_command("the other trace:", trace_url(self.browser_url or self.query_url, other))
+            self.console.print(f"  the lesson: {finding.lesson_readme}", markup=False)
         if findings and not self.once:
             self._print_command("why, and what to check:", f".venv/bin/python -m workshop explain {trace['traceID']}")
         return findings

@@ -183,7 +183,7 @@ def plan_run(stage: Stage, settings: Settings, command: str | None = None) -> Pl
             processes.append(
                 Process(
                     "trace-store",
-                    f"{python} -m workshop collector {ports}",
+                    f"{python} -m workshop collector {ports} --docs {shlex.quote(str(ROOT))}",  # the lessons' READMEs
                     ready_url=settings.query_url + "/api/services",
                 )
             )
