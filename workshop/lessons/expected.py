@@ -388,6 +388,7 @@ TASKS: dict[str, tuple[Task, ...]] = {
             (Expect(("github-proxy", "stats"), tags={"baggage.client": "make check"}),),
             "stats() (github_proxy.py): tracing.py's get_baggage() on the request's span, into a tag",
             request="top",
+            mistakes=("baggage-set-after-the-call",),
         ),
         Task(
             3,

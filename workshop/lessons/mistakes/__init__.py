@@ -123,6 +123,13 @@ MISTAKES: dict[str, Mistake] = {
             ("gateway's contributors", "request.headers"),
         ),
         Mistake(
+            "baggage-set-after-the-call",
+            6,
+            "the gateway sets the baggage after calling the github-proxy: that call carries none of it",
+            "baggage_lost",
+            ("github-proxy's stats", "'client'", "gateway's contributors"),
+        ),
+        Mistake(
             "shim-extract-drops-baggage",
             7,
             "the worker reads the job's context with the shim's extract(), which drops the baggage",
