@@ -19,11 +19,11 @@ from pathlib import Path
 
 import requests
 from rich.console import Console
-from rich.markup import escape
 
 from workshop.lessons.checking import Result, check, requests_of
 from workshop.lessons.expected import ANSWERS, REQUESTS, TASKS
 from workshop.lessons.stages import ROOT, Stage
+from workshop.runner.wrapped import say_wrapped
 from workshop.terminal.explain import neighbours
 from workshop.terminal.query_client import QueryClient, trace_services
 from workshop.tracestore.diagnosis import Finding, diagnose
@@ -96,7 +96,7 @@ class Checker:
 
     def print(self, console: Console) -> None:
         width = console.width
-        say = functools.partial(_say, console, width)
+        say = functools.partial(say_wrapped, console, width)
         console.print()
         say(
             f"make check-{self.stage.name}: {shown(self.workspace)}, against lesson {self.stage.number}'s tasks",
@@ -263,22 +263,3 @@ def syntax_errors(folder: Path) -> list[str]:
         except (UnicodeDecodeError, ValueError) as error:
             problems.append(f"{path.name}: {error}")
     return problems
-
-
-def _say(console: Console, width: int, text: str, indent: int = 0, hang: int = 0, style: str = "", first: int = 0):
-    """`text` wrapped to the terminal's width, its later lines indented by `hang`; the first `first` characters
-    (all, if 0) in `style`. Wrapped here, not by rich, so that no line ends in padding."""
-    lines = textwrap.wrap(
-        text,
-        width,
-        initial_indent=" " * indent,
-        subsequent_indent=" " * max(hang, indent),
-        break_on_hyphens=False,
-        break_long_words=False,
-    ) or [""]
-    head = lines[0]
-    cut = indent + (first or len(head))
-    styled = f"[{style}]{escape(head[:cut])}[/{style}]{escape(head[cut:])}" if style else escape(head)
-    console.print(styled, soft_wrap=True, highlight=False)
-    for line in lines[1:]:
-        console.print(escape(line), soft_wrap=True, highlight=False)
