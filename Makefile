@@ -7,7 +7,9 @@ STAMP  := $(VENV)/.installed
 # make step3 ONCE=1    run lesson 3, print its trace, exit (0 only if the trace arrived)
 # make step3 DOCKER=1  run lesson 3 with docker compose and real Jaeger
 # make step5 MISTAKE=job-without-context   run lesson 5 with one of its classic mistakes (make mistakes)
-RUN_FLAGS := $(if $(ONCE),--once) $(if $(DOCKER),--docker) $(if $(MISTAKE),--mistake "$(MISTAKE)")
+# make step4 FOLDER=exercises/step4_distributed   run your workspace as the lesson, and see its trace
+RUN_FLAGS := $(if $(ONCE),--once) $(if $(DOCKER),--docker) $(if $(MISTAKE),--mistake "$(MISTAKE)") \
+             $(if $(FOLDER),--folder "$(FOLDER)")
 
 # make setup WHEELHOUSE=<folder>   install from a folder `make wheelhouse` made, with no network
 PIP_FROM := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE))/python)
@@ -115,11 +117,13 @@ diff-step2 diff-step3 diff-step4 diff-step5 diff-step6 diff-step7 diff-step8 dif
 	@$(PY) -m workshop diff $(subst diff-,,$@) $(if $(CODE),--code)
 
 # Every lesson as an exercise: make exercise-step4 (FRESH=1: start again, the old work moved aside), then
-# make check-step4 (JSON=1: one result for a host; FOLDER=<dir>: another workspace), make solution-step4
+# make check-step4 (JSON=1: one result for a host; FOLDER=<dir>: another workspace; QUERY_URL=<url>: a Jaeger
+# already running, read from there), make solution-step4
 exercise-step2 exercise-step3 exercise-step4 exercise-step5 exercise-step6 exercise-step7 exercise-step8 exercise-step9: $(STAMP)
 	@$(PY) -m workshop exercise $(subst exercise-,,$@) $(if $(FRESH),--fresh)
 check-step2 check-step3 check-step4 check-step5 check-step6 check-step7 check-step8 check-step9: $(STAMP)
-	@$(PY) -m workshop check $(subst check-,,$@) $(if $(JSON),--json) $(if $(FOLDER),--folder "$(FOLDER)")
+	@$(PY) -m workshop check $(subst check-,,$@) $(if $(JSON),--json) $(if $(FOLDER),--folder "$(FOLDER)") \
+	  $(if $(QUERY_URL),--query-url "$(QUERY_URL)")
 solution-step2 solution-step3 solution-step4 solution-step5 solution-step6 solution-step7 solution-step8 solution-step9: $(STAMP)
 	@$(PY) -m workshop solution $(subst solution-,,$@) $(if $(FOLDER),--folder "$(FOLDER)")
 

@@ -143,7 +143,7 @@ def call_github_proxy(owner, repo):
         span.set_tag(tags.HTTP_METHOD, "GET")
         span.set_tag(tags.HTTP_URL, url)
         # The trace context travels with the request as a `traceparent` header, and the baggage as a
-        # `baggage` header. OpenTelemetry's inject writes both; the shim's inject would drop the baggage.
+        # `baggage` header: OpenTelemetry's inject writes both, from the current context (set_baggage()'s).
         headers = {}
         propagate.inject(headers)
         try:

@@ -10,6 +10,7 @@ import yaml
 
 from tests.support.stage_loader import ROOT
 from workshop.cli import build_parser
+from workshop.lessons.expected import TASKS
 from workshop.lessons.mistakes import MISTAKES, mistakes_of
 from workshop.lessons.stages import all_stages
 from workshop.ports import ENDPOINT
@@ -127,6 +128,16 @@ def test_the_hosts_agenda_reads_each_readme_at_150_words_a_minute():
         assert int(minutes) == -(-words // 150), f"lesson {stage.number}: {words} words"
 
 
+def test_the_hosts_agenda_counts_each_exercise_s_tasks():
+    from workshop.lessons.exercises import to_do
+
+    rows = re.findall(r"^\| (\d) .*\| (\d+) tasks, (\d+) min \|$", (ROOT / "HOSTS.md").read_text(), re.MULTILINE)
+    assert [int(number) for number, _, _ in rows] == [stage.number for stage in all_stages() if stage.name in TASKS]
+    for number, tasks, minutes in rows:
+        count = len(to_do(all_stages()[int(number) - 1]))
+        assert (int(tasks), int(minutes)) == (count, 10 * count), f"lesson {number}"
+
+
 @pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_mistake_shown_is_one_of_its_lessons(readme):
     for stage, name in re.findall(r"make (step\d) MISTAKE=([a-z0-9-]+)", readme.read_text()):
@@ -139,3 +150,15 @@ def test_each_lessons_try_next_names_its_mistakes(stage):
     try_next = text[text.index("## Try next") :]
     for mistake in mistakes_of(stage):
         assert f"make {stage.name} MISTAKE={mistake.name}" in try_next
+
+
+@pytest.mark.parametrize("stage", [stage for stage in all_stages() if stage.name in TASKS], ids=lambda s: s.name)
+def test_each_lesson_readme_says_how_to_do_it_as_an_exercise(stage):
+    from workshop.lessons.exercises import to_do
+
+    text = " ".join((stage.folder / "README.md").read_text().split())
+    section = text[text.index("## As an exercise") :]
+    tasks = len(to_do(stage))
+    for said in (f"make exercise-{stage.name}", f"make check-{stage.name}", f"make solution-{stage.name}"):
+        assert said in section
+    assert f"lesson {stage.number - 1}'s code" in section and f"the lesson's {tasks} tasks" in section

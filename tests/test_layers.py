@@ -103,6 +103,19 @@ def test_the_trace_store_imports_no_toolkit_above_it():
     assert not outside
 
 
+def test_ingest_never_reaches_the_trace_doctor():
+    """The doctor reads traces when they are asked for (a page, `explain`), never as spans arrive: nothing the
+    receivers and the store import, however indirectly, is the doctor (`make bench`: "nothing at ingest")."""
+    ingest = [name for name in MODULES if name.startswith((f"{STORE}.receivers", f"{STORE}.store", f"{STORE}.journal"))]
+    reached, todo = set(), list(ingest)
+    while todo:
+        for target in imports(todo.pop()):
+            if target not in reached:
+                reached.add(target)
+                todo.append(target)
+    assert ingest and f"{STORE}.diagnosis" not in reached
+
+
 def test_terminal_tools_read_the_model_only():
     wrong = [
         f"{name} imports {target}"

@@ -6,12 +6,14 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from workshop.errors import WorkshopError
 from workshop.ports import ENDPOINT, TRACE_STORE, Endpoint
@@ -106,11 +108,21 @@ def cmd_collector(args: argparse.Namespace) -> int:
         max_traces=args.max_traces,
         max_spans=args.max_spans,
         journal=Path(args.journal) if args.journal else None,
+        docs=_docs_folder(args.docs),
     )
     try:
         return main(config)
     except StrategiesError as error:  # the store says what is wrong; here, which option gave it
         raise WorkshopError(f"--sampling-strategies {error.path}: {error.problem}") from None
+
+
+def _docs_folder(text: str | None) -> Path | None:
+    if text is None:
+        return None
+    folder = Path(text)
+    if not folder.is_dir():
+        raise WorkshopError(f"--docs {text}: not a folder (the repository, whose lessons' READMEs the pages link)")
+    return folder
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -121,14 +133,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from workshop.terminal.query_client import QueryClient
 
     client = QueryClient(args.query_url)
-    if args.recent:
+    if args.recent is not None:
         traces = explain.recent(client, args.recent)
-        groups = explain.diagnose_recent(traces)
+        found = explain.diagnose_recent(traces)
         if args.json:
-            print(json.dumps({"traces": len(traces), "groups": [vars(group) for group in groups]}, indent=2))
+            groups = [vars(group) for group in found.groups]
+            print(json.dumps({"traces": found.traces, "since": found.since(), "groups": groups}, indent=2))
         else:
-            Console().print(explain.render_groups(groups, len(traces)))
-        return 1 if groups else 0
+            Console().print(explain.render_groups(found))
+        return 1 if found.groups else 0
     if not args.trace_id:
         raise WorkshopError("explain needs a trace id (from `make stepN` or `traces`), or --recent N")
     trace, findings = explain.findings_of(client, args.trace_id)
@@ -136,8 +149,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
         body = {"traceID": trace["traceID"], "findings": [finding.as_json() for finding in findings]}
         print(json.dumps(body, indent=2))
     else:
-        Console().print(explain.render_findings(trace, findings))
+        Console().print(explain.render_findings(trace, findings, args.query_url))
     return 1 if findings else 0
+
+
+def _recent_count(text: str) -> int:
+    """--recent's N: how many of the newest traces, 1 to the store's largest answer."""
+    from workshop.tracestore.query import MAX_LIMIT
+
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"a number of traces from 1 to {MAX_LIMIT:,}, not {text!r}")
+    return int(text)
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -294,7 +316,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_with_docker(stage, once=args.once)
     from workshop.runner.run import exit_as_signalled, run_stage
 
-    code = run_stage(stage, once=args.once, screenshot=Path(args.screenshot) if args.screenshot else None)
+    command = None
+    if args.folder:  # a learner's workspace (make step4 FOLDER=exercises/step4_distributed), run as the lesson
+        from workshop.lessons.stages import Stage
+        from workshop.runner.check import shown
+
+        folder = Path(args.folder).resolve()
+        if not (folder / "Procfile").is_file():
+            raise WorkshopError(f"{args.folder} is not a lesson's folder (no Procfile): FOLDER= names your workspace")
+        stage, command = Stage(stage.number, folder), f"make {stage.name} FOLDER={shown(folder)}"
+    screenshot = Path(args.screenshot) if args.screenshot else None
+    code = run_stage(stage, once=args.once, screenshot=screenshot, command=command)
     return exit_as_signalled(code)
 
 
@@ -332,57 +364,94 @@ def cmd_exercise(args: argparse.Namespace) -> int:
     from workshop.lessons.stages import find_stage
 
     _, said = make_exercise(find_stage(args.stage), fresh=args.fresh)
-    print(textwrap.fill(said, min(shutil.get_terminal_size((80, 24)).columns, 100), break_on_hyphens=False))
+    print(for_terminal(said, force=True))
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    """`make check-stepN`: the workspace run as the lesson runs, its traces read against the lesson's tasks."""
-    from urllib.parse import urlsplit
+def for_terminal(text: str, stream: TextIO | None = None, force: bool = False, indent: int = 2) -> str:
+    """`text`, each of its lines wrapped between words to the terminal's width (at most 100), the rest of a
+    line indented under it; a command (make ...) is never cut in two. Into a pipe or a file (unless `force`),
+    as it is."""
+    if not (force or (stream or sys.stdout).isatty()):
+        return text
+    width = min(shutil.get_terminal_size((80, 24)).columns, 100)
+    lines = []
+    for line in text.splitlines() or [""]:
+        kept = re.sub(r"\bmake (\S+)", "make\u00a0\\1", line)
+        lead = " " * (len(line) - len(line.lstrip()))
+        wrapped = textwrap.wrap(kept, width, subsequent_indent=lead + " " * indent, break_on_hyphens=False)
+        lines += [piece.replace("\u00a0", " ") for piece in wrapped] or [""]
+    return "\n".join(lines)
 
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """`make check-stepN`: the workspace run as the lesson runs, its traces read against the lesson's tasks.
+    With --json, what it prints on stdout is one JSON result, whatever happens (a host collects them)."""
+    from workshop.lessons.stages import find_stage
+    from workshop.runner.check import Checker
+
+    try:
+        checker = Checker(find_stage(args.stage), Path(args.folder or "."), as_json=args.json)
+        return _check(args, checker)
+    except WorkshopError as error:
+        if not args.json:
+            raise  # said as every command says an error (exit status 2)
+        return _not_started(args, None, "the check could not run", str(error).splitlines())
+
+
+def _check(args: argparse.Namespace, checker) -> int:
     from workshop.lessons.exercises import tasks_of, workspace_of
-    from workshop.lessons.stages import Stage, find_stage
-    from workshop.runner.check import Checker, shown, syntax_errors
+    from workshop.lessons.stages import Stage
+    from workshop.runner.check import shown, syntax_errors
     from workshop.runner.run import Settings, exit_as_signalled, run_stage
 
-    stage = find_stage(args.stage)
+    stage = checker.stage
     tasks_of(stage)
-    folder = Path(args.folder).resolve() if args.folder else workspace_of(stage)
+    folder = checker.workspace = Path(args.folder).resolve() if args.folder else workspace_of(stage)
     if not (folder / "Procfile").is_file():
         missing = "has no Procfile" if folder.is_dir() else "is not there"
         raise WorkshopError(f"{shown(folder)} {missing}: make exercise-{stage.name} makes your workspace")
-    checker = Checker(stage, folder, as_json=args.json)
     broken = syntax_errors(folder)
     if broken:
-        return _not_started(checker, "a file of your workspace does not compile", broken)
-    settings = Settings()
-    if args.query_url:
-        settings.query_port = urlsplit(args.query_url).port or settings.query_port
+        return _not_started(args, checker, "a file of your workspace does not compile", broken)
+    settings = Settings(query_url_given=args.query_url)
     stream = sys.stderr if args.json else None  # with JSON=1, stdout is the result alone
-    code = run_stage(Stage(stage.number, folder), once=True, settings=settings, check=checker, stream=stream)
+    command = f"make check-{stage.name}"
+    code = run_stage(
+        Stage(stage.number, folder), once=True, settings=settings, check=checker, stream=stream, command=command
+    )
     if not checker.said and code < 128:
-        return _not_started(checker, "your workspace did not start or answer: its error is above (file and line)")
+        where = checker.where_it_failed()
+        why = "your workspace did not start or answer" + ("" if where else ": its error is above")
+        return _not_started(args, checker, why, where)
+    if checker.said and not args.json:  # said again last, below the processes' stopping
+        print(f"{command}: {checker.verdict()}")
     return exit_as_signalled(code)
 
 
-def _not_started(checker, why: str, details: list[str] = ()) -> int:
-    if checker.as_json:
-        print(
-            json.dumps(
-                {
-                    "lesson": checker.stage.name,
-                    "ok": False,
-                    "started": False,
-                    "summary": f"✗ {why}",
-                    "errors": list(details),
-                }
-            )
-        )
+def _not_started(args: argparse.Namespace, checker, why: str, details: list[str] = ()) -> int:
+    if args.json:
+        from workshop.lessons.expected import TASKS
+
+        todo = [task for task in TASKS.get(args.stage, ()) if not task.guard]
+        result = {  # the keys of a check that ran (workshop.runner.check), nothing done
+            "lesson": args.stage,
+            "ok": False,
+            "started": False,
+            "done": 0,
+            "tasks": len(todo),
+            "summary": f"✗ {why}",
+            "first_failure": None,
+            "results": [],
+            "findings": [],
+            "errors": list(details),
+        }
+        print(json.dumps(result), flush=True)
     else:
-        print(f"✗ {why}" + (":" if details else ""))
+        print(for_terminal(f"✗ {why}" + (":" if details else "")))
         for detail in details:
-            print(f"  {detail}")
-    return 1
+            print(for_terminal(f"  {detail}"))
+    return 1 if checker is not None else 2
 
 
 def cmd_solution(args: argparse.Namespace) -> int:
@@ -400,7 +469,11 @@ def cmd_solution(args: argparse.Namespace) -> int:
     if not lines:
         print(f"{shown(folder)} has all of lesson {stage.number}'s code: nothing is missing")
         return 0
-    print(f"# What {shown(folder)} lacks of {stage.folder.name} (the code): try make check-{stage.name}'s hints first")
+    print(
+        for_terminal(
+            f"# What {shown(folder)} lacks of {stage.folder.name} (the code): try make check-{stage.name}'s hints first"
+        )
+    )
     sys.stdout.writelines(coloured(line) if sys.stdout.isatty() else line for line in lines)
     return 0
 
@@ -487,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--docker", action="store_true", help="with docker compose and real Jaeger")
     run.add_argument("--screenshot", metavar="PNG", help="save the demo trace's page (a real Chromium), then stop")
     run.add_argument("--mistake", metavar="NAME", help="with one of the lesson's classic mistakes (make mistakes)")
+    run.add_argument("--folder", help="run this folder as the lesson (your workspace: make step4 FOLDER=...)")
     run.set_defaults(func=cmd_run)
 
     exercise = commands.add_parser("exercise", help="a lesson as an exercise: your workspace, in exercises/")
@@ -501,7 +575,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="one result as JSON, for a host (make check-stepN JSON=1)"
     )
     checking.add_argument(
-        "--query-url", help="the Jaeger query API the traces are read from (default: the local store)"
+        "--query-url",
+        help="a Jaeger already running whose query API the traces are read from (default: the "
+        "local store, or a Jaeger answering at its port)",
     )
     checking.set_defaults(func=cmd_check)
 
@@ -547,6 +623,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("TRACE_STORE_FILE") or None,
         help="append every span to this JSON-lines file and reload it at start",
     )
+    store.add_argument(
+        "--docs", help="serve this folder's Markdown files at /docs/ (the repository: the trace doctor links lessons)"
+    )
     store.set_defaults(func=cmd_collector)
 
     query = ENDPOINT["query"]
@@ -574,7 +653,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     why = commands.add_parser("explain", help="what is wrong with a trace, and why (the trace doctor)")
     why.add_argument("trace_id", nargs="?", help="the trace (its id, as `make stepN` prints it)")
-    why.add_argument("--recent", type=int, metavar="N", help="instead: the findings of the newest N traces, grouped")
+    why.add_argument(
+        "--recent", type=_recent_count, metavar="N", help="instead: the findings of the newest N traces, grouped"
+    )
     why.add_argument("--json", action="store_true", help="the findings as JSON, each with its kind and span ids")
     why.add_argument("--query-url", default=query_url, help=f"the store or Jaeger to ask (default {query_url})")
     why.set_defaults(func=cmd_explain)
@@ -624,7 +705,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
     except WorkshopError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(for_terminal(f"error: {error}", sys.stderr), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -95,7 +95,7 @@ class PortCheck:
     with what holds them when the system says (psutil), and a hint when it is another run of ours."""
 
     host: str
-    stage: str = "step3"  # the lesson being started, for the command it suggests
+    command: str = "make step3"  # how the run was started: the command it suggests again, ports moved
     taken: list[str] = field(default_factory=list)
     holders: dict[int, str] = field(default_factory=dict)  # pid -> its command line
     moves: dict[str, int] = field(default_factory=dict)  # variable -> a port to try instead
@@ -128,7 +128,7 @@ class PortCheck:
                 + f": Ctrl-C in its terminal, or `kill {' '.join(map(str, sorted(runs or ours)))}`"
             )
         moves = " ".join(f"{variable}={port}" for variable, port in self.moves.items())
-        lines.append(f"or move them: {moves} make {self.stage}")
+        lines.append(f"or move them: {moves} {self.command}")
         raise WorkshopError("\n".join(lines))
 
 

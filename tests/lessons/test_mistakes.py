@@ -24,6 +24,7 @@ IN_MEMORY = [name for name, mistake in MISTAKES.items() if mistake.lesson < 9]  
 
 
 def test_the_catalogue_has_a_mistake_for_every_traced_lesson_and_a_patch_for_every_mistake():
+    assert all(bool(m.carrier) == (m.finding == "lost_context") for m in MISTAKES.values())  # a hop's, each
     traced = [stage.name for stage in all_stages() if stage.traced]
     assert traced == [f"step{n}" for n in range(2, 10)]
     assert all(mistakes_of(stage) for stage in traced)
@@ -97,13 +98,15 @@ def test_the_trace_doctor_names_each_mistake_and_the_checker_the_tasks_it_undoes
     made: list[Finding] = [f for f in findings if f.kind == mistake.finding]
     assert made, [f.title for f in findings]
     assert all(words in made[0].title for words in mistake.names), made[0].title
-    assert made[0].lesson == mistake.stage or mistake.finding in ("missing_parent", "lost_context", "secret")
+    assert made[0].lesson == mistake.stage, made[0].lesson  # the lesson that teaches its fix
     assert MADE_UP_TOKEN not in repr([f.as_json() for f in findings])  # never the value
     if mistake.finding == "lost_context":  # the other half of the hop is another trace, which it names
         (other,) = made[0].traces
-        assert other in {o["traceID"] for o in others} and "carried no trace context" in made[0].title
-    failed = {result.task.number for result in check_all(stage, ran) if not result.done}
+        assert other in {o["traceID"] for o in others} and mistake.carrier in made[0].carrier, made[0].carrier
+    results = check_all(stage, ran)
+    failed = {result.task.number for result in results if not result.done}
     assert failed == {task.number for task in TASKS[stage.name] if name in task.mistakes}, failed
+    assert all(name in result.mistakes for result in results if not result.done)  # the checklist names it
 
 
 VARIANTS = {

@@ -61,7 +61,8 @@ def test_the_demo_says_what_the_trace_doctor_finds_in_its_trace():
             assert demo._print_trace("00000000000b0a0d")
             said[once] = out.getvalue()
     doctor = "✗ the trace doctor: contributors' contributors answered 502 but is not marked as an error (taught in"
-    assert doctor in said[False].replace("\n", " ") and doctor in said[True].replace("\n", " ")
+    assert all(doctor in " ".join(said[once].split()) for once in said)  # wrapped at 80 columns, indented
     assert "\n    .venv/bin/python -m workshop explain 00000000000b0a0d\n" in said[False]  # whole, to copy
+    assert all("\n  the lesson: step3_tags_logs/README.md\n" in said[once] for once in said)  # a path to open
     # ONCE=1 stops the store next: what explain would say comes now, and no command that would fail then
     assert "explain" not in said[True] and "  - check: span.set_tag('error', True)" in said[True]

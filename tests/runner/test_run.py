@@ -37,7 +37,9 @@ from workshop.tracestore.collector import CollectorConfig, running_collector
 )
 def test_once_prints_the_waterfall_and_exits_0(stage, services):
     env = runner_env()
-    result = run_workshop("run", stage, "--once", env=env)
+    # lesson 2 as a learner's workspace would run (make step2 FOLDER=...), here its own folder
+    folder = ["--folder", "step2_spans"] if stage == "step2" else []
+    result = run_workshop("run", stage, "--once", *folder, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Demo request: GET http://127.0.0.1:" in out and "200 OK" in out
@@ -46,6 +48,7 @@ def test_once_prints_the_waterfall_and_exits_0(stage, services):
     for operation in ["get_repo_contributors", "github_request", "clean_github_data"]:
         assert operation in out
     assert f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}/api/traces/" not in out  # it stops: nothing answers there
+    assert ("make step2 FOLDER=step2_spans" in out) == (stage == "step2")  # how to run it again
     # no noise that hides the lesson
     for noise in ("(rc=-15)", "development server", "Memory overcommit must be enabled", "cannot take jobs"):
         assert noise not in out, noise
@@ -281,7 +284,8 @@ def test_a_mistake_runs_from_a_scratch_copy_and_the_doctor_names_it(tmp_path):
         said = re.search(
             r"✗ the trace doctor: worker's handle_clean_job started a trace of its own \d+ ms into gateway's "
             r"send_clean_job: the job carried no trace context \(or worker did not read it\) \(taught in lesson 5\)"
-            rf"\n  the other trace:\n    http://localhost:{env['JAEGER_QUERY_PORT']}/trace/([0-9a-f]{{16}})\n",
+            rf"\n  the other trace:\n    http://localhost:{env['JAEGER_QUERY_PORT']}/trace/([0-9a-f]{{16}})\n"
+            r"  the lesson: step5_queue/README\.md\n",
             out,
         )
         assert said, out
@@ -290,7 +294,8 @@ def test_a_mistake_runs_from_a_scratch_copy_and_the_doctor_names_it(tmp_path):
         gateway_trace = re.search(r"this trace, in your browser: http://localhost:\d+/trace/([0-9a-f]+)", out).group(1)
         page = requests.get(f"{query}/trace/{gateway_trace}", timeout=5).text
         assert "What's wrong with this trace?" in page and f"/trace/{said.group(1)}" in page
-        assert "step5_queue/README.md" in page
+        assert '<a href="/docs/step5_queue/README.md">step5_queue/README.md</a>' in page  # the runner's --docs
+        assert "<h1>" in requests.get(f"{query}/docs/step5_queue/README.md", timeout=5).text
         assert len(list(tmp_path.iterdir())) == 1  # the scratch copy, while it runs
         runner.send_signal(signal.SIGINT)
         runner.communicate(timeout=30)

@@ -21,8 +21,9 @@ def stored(spans: list) -> TraceStore:
     store = TraceStore()
     jaeger = sorted((s for s in spans if isinstance(s, JaegerSpan)), key=lambda s: s.tracer.service_name)
     for service, of_service in groupby(jaeger, key=lambda s: s.tracer.service_name):
-        process = jaeger_thrift.make_process(service, [], max_length=1024)
-        store.add_spans(spans_from_batch(jaeger_thrift.make_jaeger_batch(list(of_service), process)))
+        batch = list(of_service)  # with its tracer's process tags (jaeger.version, hostname, ip), as it sends them
+        process = jaeger_thrift.make_process(service, batch[0].tracer.tags, max_length=1024)
+        store.add_spans(spans_from_batch(jaeger_thrift.make_jaeger_batch(batch, process)))
     otel = [s for s in spans if not isinstance(s, JaegerSpan)]
     if otel:
         records, _ = spans_from_export(encode_spans(otel))

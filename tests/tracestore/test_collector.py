@@ -63,3 +63,11 @@ def test_the_store_answers_while_its_journal_loads_and_receives_once_it_has(tmp_
         answer = requests.post(url, json=export, timeout=5)  # receiving, now that the journal is loaded
         assert answer.status_code == 200 and collector.store.get("ab" * 16) is not None
     assert journal.is_file() and len(journal.read_bytes().splitlines()) == SPANS + 1  # compacted, with the new one
+
+
+def test_docs_must_be_a_folder(tmp_path, capsys):
+    from workshop.cli import main
+
+    assert main(["collector", "--docs", str(tmp_path / "nowhere")]) == 2  # before any port is bound
+    said = capsys.readouterr().err
+    assert said.startswith(f"error: --docs {tmp_path / 'nowhere'}: not a folder"), said

@@ -9,7 +9,8 @@ T0 = 1_700_000_000_000_000
 
 
 def build(trace_id: str, spans: list[dict]) -> model.Json:
-    """Each span: id, service, op, start (µs after T0), duration; optional parent, ref, kind, tags, logs, trace."""
+    """Each span: id, service, op, start (µs after T0), duration; optional parent, ref, kind, tags, logs, trace,
+    process (its process's tags, beside `host`)."""
     records = []
     for s in spans:
         tags = [model.string_tag("span.kind", s["kind"])] if "kind" in s else []
@@ -18,7 +19,9 @@ def build(trace_id: str, spans: list[dict]) -> model.Json:
             [model.reference(s.get("ref", "CHILD_OF"), s.get("trace", trace_id), s["parent"])] if "parent" in s else []
         )
         span = model.span(trace_id, s["id"], s["op"], refs, T0 + s["start"], s["duration"], tags, s.get("logs", []))
-        records.append((span, model.process(s["service"], [model.string_tag("host", s.get("host", s["service"]))])))
+        said = [model.string_tag("host", s.get("host", s["service"]))]
+        said += [model.string_tag(k, v) for k, v in s.get("process", {}).items()]
+        records.append((span, model.process(s["service"], said)))
     return model.assemble_trace(trace_id, records)
 
 
@@ -201,15 +204,21 @@ def test_a_thousand_spans_and_otlp_links_give_no_false_alarm():
     assert diagnose(trace) == []
 
 
-def test_recent_findings_are_grouped():
+def test_recent_findings_are_grouped_and_a_hop_counts_once():
     sender, worker = build("aaaa", [GATEWAY, SEND]), build("bbbb", [WORKER])
     later_sender = build(
         "cccc", [{**GATEWAY, "id": "c1", "start": 1_000_000}, {**SEND, "id": "c2", "parent": "c1", "start": 1_005_000}]
     )
     later_worker = build("dddd", [{**WORKER, "id": "d1", "start": 1_008_000}])
-    (group,) = diagnose_recent([sender, worker, later_sender, later_worker])
-    assert group.kind == "lost_context" and group.title == "lost the trace context between gateway and worker"
-    assert sorted(group.traces) == ["aaaa", "bbbb", "cccc", "dddd"] and group.lesson == "step5"
+    heavy = build("eeee", [{**GATEWAY, "id": "e1", "start": 2_000_000, "tags": {"baggage.big": "x" * 65}}])
+    found = diagnose_recent([sender, worker, later_sender, later_worker, heavy])
+    lost, baggage = found.groups
+    assert lost.kind == "lost_context" and lost.count == 2 and lost.lesson == "step5"
+    assert lost.title == "2 requests lost the trace context between gateway and worker (4 traces)"
+    assert sorted(lost.traces) == ["aaaa", "bbbb", "cccc", "dddd"]
+    assert baggage.title == "1 trace carries heavy baggage" and baggage.traces == ["eeee"]
+    assert found.traces == 5 and found.since(T0 + 4 * 60_000_000) == "in the last 4 minutes"
+    assert found.since(T0 + 3_000_000) == "in the last 3 seconds"
 
 
 def zipkin_trace(spans: list[dict]) -> model.Json:
@@ -277,3 +286,263 @@ def test_a_nodejs_service_over_otlp_that_lost_the_context_is_matched_by_its_port
     assert finding.kind == "lost_context" and finding.spans == ["a2"] and finding.traces == ["cccc"]
     elsewhere = {**node, "tags": {"server.port": 9999}}
     assert diagnose(build("aaaa", [GATEWAY, call]), [build("cccc", [elsewhere])]) == []
+
+
+# --- the audit's cases: clock skew both ways, hops matched by host and timing, one to one under load ------------
+
+
+def test_clock_skew_as_jaegers_adjuster_judges_it():
+    """A shorter child outside its parent (starting before it, or ending after it) is skew; a longer child is
+    only if it starts before its parent (it may be async, or the parent timed out). Not on one host."""
+    parent = {**GATEWAY, "duration": 10_000, "process": {"ip": "10.0.0.1"}}
+    late = {"id": "b1", "service": "worker", "op": "handle", "start": 5_000, "duration": 8_000, "parent": "a1"}
+    late["process"] = {"ip": "10.0.0.2"}
+    (finding,) = diagnose(build("aaaa", [parent, late]))
+    assert finding.kind == "clock_skew" and finding.title == (
+        "worker's handle ends 3ms after its parent gateway's contributors"
+    )
+    assert finding.spans == ["b1", "a1"] and "moves worker's spans here 4ms earlier to fit" in finding.detail
+    assert "skipping clock skew adjustment" not in finding.detail  # every span has its parent
+    longer = {**late, "start": 2_000, "duration": 30_000}  # outlives its parent: async, not skew
+    assert diagnose(build("aaaa", [parent, longer])) == []
+    early_and_longer = {**longer, "start": -3_000}
+    assert "starts 3ms before its parent" in diagnose(build("aaaa", [parent, early_and_longer]))[0].title
+    within = {**late, "duration": 5_500}  # ends 500 µs after: within the tolerance
+    assert diagnose(build("aaaa", [parent, within])) == []
+    one_host = {**late, "process": {"ip": "10.0.0.1"}}  # one machine, one clock: Jaeger leaves it too
+    assert diagnose(build("aaaa", [parent, one_host])) == []
+    unknown = {**late, "process": {}, "duration": 6_500}  # no host said: a server's span may end a little
+    assert diagnose(build("aaaa", [{**parent, "process": {}}, unknown])) == []  # after its client's (1.5 ms)
+    early = {**unknown, "start": -3_000, "duration": 2_000}  # but it cannot start before it: skew
+    assert "starts 3ms before" in diagnose(build("aaaa", [{**parent, "process": {}}, early]))[0].title
+    orphan = {"id": "c1", "service": "proxy", "op": "x", "start": 0, "duration": 1, "parent": "gone"}
+    kinds_found = diagnose(build("aaaa", [parent, late, orphan]))
+    skew = next(f for f in kinds_found if f.kind == "clock_skew")
+    assert "Spans whose parent never arrived cannot be adjusted at all: Jaeger warns 'invalid parent span IDs=" in (
+        skew.detail
+    )
+    missing = next(f for f in kinds_found if f.kind == "missing_parent")
+    assert "skipping clock skew adjustment" in missing.detail and "cannot check the span's clock" in missing.detail
+
+
+def test_a_hop_is_matched_by_the_urls_host_or_by_the_timing_alone_and_says_how_sure():
+    call = {"id": "a2", "service": "gateway", "op": "GET", "start": 1_000, "duration": 5_000, "parent": "a1"}
+    call |= {"kind": "client", "tags": {"http.url": "http://github-proxy/stats/a/b"}}
+    proxy = {"id": "p1", "service": "github-proxy", "op": "stats", "start": 2_000, "duration": 1_000}
+    proxy |= {"kind": "server", "tags": {"http.target": "/stats/a/b"}}
+    (finding,) = diagnose(build("aaaa", [GATEWAY, call]), [build("pppp", [proxy])])
+    assert finding.matched == "by the URL gateway called, whose host names github-proxy, and the timing: likely"
+    assert finding.matched in finding.detail
+    other_path = {**proxy, "tags": {"http.target": "/stats/c/d"}}  # another request's: ruled out
+    assert diagnose(build("aaaa", [GATEWAY, call]), [build("pppp", [other_path])]) == []
+    bare = {**call, "tags": {}}  # names nothing it called: the timing alone
+    (guess,) = diagnose(build("aaaa", [GATEWAY, bare]), [build("pppp", [proxy])])
+    assert guess.matched.startswith("by the timing alone (gateway's GET names no service, queue or URL): a guess")
+    internal = {**proxy, "kind": "internal"}  # the timing alone needs a server or consumer root
+    assert diagnose(build("aaaa", [GATEWAY, bare]), [build("pppp", [internal])]) == []
+
+
+def test_under_load_each_caller_gets_one_trace_and_each_root_one_caller():
+    """20 requests a second: every producer's window (its span, and 100 ms after for the queue) holds the next
+    two requests' jobs too. Paired one to one, by the job id both carry, or else first come, first paired."""
+    senders, workers = [], []
+    for n in range(10):
+        at = n * 50_000
+        send = {**SEND, "id": f"{n:04x}02", "parent": f"{n:04x}01", "start": at + 5_000, "tags": {}}
+        send["tags"] = {"message_bus.destination": "clean_jobs", "job.id": f"job{n}"}
+        senders.append(build(f"a{n:03x}", [{**GATEWAY, "id": f"{n:04x}01", "start": at}, send]))
+        handle = {**WORKER, "id": f"{n:04x}b1", "start": at + 8_000}
+        handle["tags"] = {"message_bus.destination": "clean_jobs", "job.id": f"job{n}"}
+        workers.append(build(f"b{n:03x}", [handle]))
+    everything = senders + workers
+    for n in range(10):
+        (finding,) = diagnose(senders[n], everything)
+        assert (
+            finding.traces == [f"b{n:03x}"] and finding.matched == f"by the job id both spans carry (job{n}): certain"
+        )
+        (finding,) = diagnose(workers[n], everything)
+        assert finding.traces == [f"a{n:03x}"]
+    recent = diagnose_recent(everything)
+    assert [(g.kind, g.count, len(g.traces)) for g in recent.groups] == [("lost_context", 10, 20)]
+    for trace in everything:  # without job ids: first come, first paired (a queue is first in, first out)
+        for span in trace["spans"]:
+            span["tags"] = [t for t in span["tags"] if t["key"] != "job.id"]
+    for n in range(9):
+        (finding,) = diagnose(senders[n], everything)
+        assert finding.traces == [f"b{n:03x}"] and finding.matched.startswith("by the queue both spans name")
+
+
+def test_a_follows_from_parent_that_never_arrived():
+    later = {"id": "b2", "service": "mailer", "op": "send_mail", "start": 3_000, "duration": 10}
+    later |= {"parent": "0000000000000009", "ref": "FOLLOWS_FROM"}
+    (finding,) = diagnose(build("aaaa", [GATEWAY, later]))
+    assert finding.kind == "missing_parent" and finding.spans == ["b2"]
+    assert finding.title == (
+        "mailer's send_mail names a follows_from reference to a parent span 0000000000000009 that never arrived"
+    )
+    link = {**later, "trace": "ffff"}  # a FOLLOWS_FROM to another trace is a link (OTLP's), not a parent
+    assert diagnose(build("aaaa", [GATEWAY, link])) == []
+
+
+def test_a_span_that_is_its_own_parent_or_in_a_cycle_is_said_to_be():
+    itself = {"id": "b1", "service": "worker", "op": "loop", "start": 1_000, "duration": 10, "parent": "b1"}
+    (finding,) = diagnose(build("aaaa", [GATEWAY, itself]))
+    assert finding.kind == "parent_cycle" and finding.title == "worker's loop names itself (span b1) as its parent"
+    first = {"id": "c1", "service": "worker", "op": "one", "start": 1_000, "duration": 10, "parent": "c2"}
+    second = {**first, "id": "c2", "op": "two", "start": 1_001, "parent": "c1"}
+    (finding,) = diagnose(build("aaaa", [GATEWAY, first, second]))
+    assert finding.kind == "parent_cycle" and finding.title == "2 spans are each other's parents: c1 -> c2 -> c1"
+
+
+def test_operation_names_need_evidence_of_values():
+    def traces_named(*names: str, service: str = "gateway") -> list[model.Json]:
+        return [build(f"{n + 1:04x}", [{**GATEWAY, "service": service, "op": name}]) for n, name in enumerate(names)]
+
+    fixed = traces_named("GET /health", "GET /ready", "GET /metrics", "GET /", "GET /favicon.ico", "GET /robots.txt")
+    assert diagnose(fixed[0], fixed[1:]) == []
+    no_verb = traces_named("/contributors/o1/r1", "/contributors/o2/r2", "/contributors/o3/r3")
+    (finding,) = diagnose(no_verb[0], no_verb[1:])
+    assert finding.kind == "cardinality" and "'/contributors/o1/r1' and 2 more like it" in finding.title
+    ids = traces_named("get_user_1", "get_user_27")  # digits: a value, seen twice
+    assert [f.kind for f in diagnose(ids[0], ids[1:])] == ["cardinality"]
+    one_place = traces_named("GET /repos/a/stats", "GET /repos/b/stats", "GET /repos/c/stats")
+    assert [f.kind for f in diagnose(one_place[0], one_place[1:])] == ["cardinality"]
+    jobs = traces_named("send_clean_job", "handle_clean_job", "retry_clean_job")  # words, not values
+    assert diagnose(jobs[0], jobs[1:]) == []
+    two = traces_named("GET /contributors/o1/r1", "GET /contributors/o2/r2")  # two are not yet evidence
+    assert diagnose(two[0], two[1:]) == []
+
+
+def test_a_secret_is_a_whole_word_of_the_keys_last_segment_and_process_tags_are_read():
+    innocent = {
+        "gen_ai.usage.input_tokens": 12,
+        "tokenizer": "bpe",
+        "token.count": 3,
+        "password_reset": "sent",
+        "http.request.header.authorization": "[REDACTED]",
+    }
+    assert diagnose(build("aaaa", [{**GATEWAY, "tags": innocent}])) == []
+    leaky = {"db.password": "hunter22", "x-api-key": "k3y", "user.accessToken": "abc"}
+    found = diagnose(build("aaaa", [{**GATEWAY, "tags": leaky}]))
+    assert sorted(f.title.split("'")[2] for f in found) == ["db.password", "user.accessToken", "x-api-key"]
+    assert all(f.lesson == "step3" for f in found)  # tags: lesson 3
+    token = "ghp_" + "y" * 36
+    otel = {"telemetry.sdk.name": "opentelemetry", "telemetry.sdk.language": "python", "deploy.note": token}
+    (finding,) = diagnose(build("aaaa", [{**GATEWAY, "process": otel}]))
+    assert finding.title == (
+        "gateway's process has a resource attribute 'deploy.note' that looks like a credential (by its value's shape)"
+    )
+    assert finding.lesson == "step8" and finding.spans == ["a1"] and token not in str(finding.as_json())
+    jaeger = {"jaeger.version": "Python-4.8.0", "auth_token": "s3cr3t"}
+    (finding,) = diagnose(build("aaaa", [{**GATEWAY, "process": jaeger}]))
+    assert "process tag 'auth_token'" in finding.title and "s3cr3t" not in str(finding.as_json())
+
+
+JAEGER_CLIENT = {"jaeger.version": "Python-4.8.0"}
+OTEL_PYTHON = {"telemetry.sdk.name": "opentelemetry", "telemetry.sdk.language": "python"}
+
+
+def test_the_carrier_and_the_lesson_come_from_the_two_sides_tracers():
+    call = {"id": "a2", "service": "gateway", "op": "call_github_proxy", "start": 1_000, "duration": 5_000}
+    call |= {"parent": "a1", "kind": "client", "tags": {"peer.service": "github-proxy"}}
+    proxy = {"id": "p1", "service": "github-proxy", "op": "stats", "start": 2_000, "duration": 1_000, "kind": "server"}
+
+    def lost(caller_process, proxy_process, caller=call, callee=proxy):
+        sender = build("aaaa", [{**GATEWAY, "process": caller_process}, {**caller, "process": caller_process}])
+        (finding,) = diagnose(sender, [build("pppp", [{**callee, "process": proxy_process}])])
+        return finding
+
+    same = lost(JAEGER_CLIENT, JAEGER_CLIENT)
+    assert same.title.endswith("the request carried no trace context (or github-proxy did not read it)")
+    assert same.carrier == "the request's headers, as uber-trace-id" and same.lesson == "step4"
+    assert "tracer.inject(span.context, Format.HTTP_HEADERS, carrier)" in same.check[0]
+    mixed = lost(JAEGER_CLIENT, OTEL_PYTHON)
+    assert mixed.title.endswith(
+        "gateway (jaeger-client) writes uber-trace-id; github-proxy (OpenTelemetry Python) reads traceparent: "
+        "the two propagators disagree"
+    )
+    assert mixed.carrier == "the request's headers: gateway writes uber-trace-id, github-proxy reads traceparent"
+    assert mixed.lesson == "step8"
+    both = lost(OTEL_PYTHON, OTEL_PYTHON)  # a job or call the code injects by hand: either may be wrong
+    assert both.title.endswith(
+        "github-proxy read no trace context from the request (gateway did not inject one, or "
+        "their propagators disagree)"
+    )
+    assert both.lesson == "step8" and "OTEL_PROPAGATORS" in both.carrier
+    automatic = {**call, "tags": {**call["tags"], "otel.scope.name": "opentelemetry.instrumentation.requests"}}
+    sent = lost(OTEL_PYTHON, OTEL_PYTHON, caller=automatic)  # an instrumentation always injects
+    assert sent.title.endswith("github-proxy did not read the context gateway sent (their propagators disagree)")
+    edge = {"id": "t2", "service": "traefik", "op": "ReverseProxy", "start": 1_000, "duration": 5_000}
+    edge |= {"parent": "a1", "kind": "client", "tags": {"url.full": "http://127.0.0.1:8480/contributors/a/b"}}
+    gateway = {"id": "g1", "service": "gateway", "op": "GET /contributors/<owner>/<repo>", "start": 2_000}
+    gateway |= {"duration": 1_000, "kind": "server", "tags": {"server.port": 8480}}
+    traefik = build("tttt", [{**GATEWAY, "service": "traefik", "op": "GET"}, {**edge, "process": {}}])
+    (finding,) = diagnose(traefik, [build("gggg", [{**gateway, "process": OTEL_PYTHON}])])
+    assert finding.title.endswith("gateway did not read the context traefik sent (their propagators disagree)")
+    assert finding.lesson == "step9" and not any("inject" in what for what in finding.check)
+    assert "OTEL_PROPAGATORS" in finding.check[0] and "traefik.sh" in finding.check[0]
+
+
+def test_two_widths_names_its_spans_and_no_missing_parent_for_the_half_that_has_it():
+    short = build("0000000000000abc", [{**GATEWAY, "id": "0000000000000001"}])
+    served = {"id": "0000000000000002", "service": "proxy", "op": "stats", "start": 10, "duration": 5}
+    served |= {"parent": "0000000000000001", "trace": "00000000000000010000000000000abc"}
+    long = build("00000000000000010000000000000abc", [served])
+    (finding,) = diagnose(long, [short])
+    assert finding.kind == "two_widths" and finding.spans == ["0000000000000002"]
+    assert "proxy's stats's parent 0000000000000001 is in trace 0000000000000abc" in finding.detail
+    (finding,) = diagnose(short, [long])
+    assert finding.kind == "two_widths" and finding.spans == ["0000000000000001"]
+
+
+def test_a_real_finding_inside_a_thousand_spans():
+    spans = [{**GATEWAY, "id": "root"}] + [
+        {"id": f"{n:016x}", "service": "svc", "op": f"op{n % 7}", "start": n, "duration": 1, "parent": "root"}
+        for n in range(1, 1000)
+    ]
+    spans[500] = {**spans[500], "parent": "0000000000000bad"}  # one span whose parent never came, deep inside
+    (finding,) = diagnose(build("aaaa", spans))
+    assert finding.kind == "missing_parent" and finding.spans == [spans[500]["id"]]
+
+
+def test_otlp_json_from_another_language_through_the_receiver():
+    """An OTLP JSON body as OpenTelemetry JS sends it (hex ids, its own resource), through the store's OTLP
+    receiver: a Node.js service's span whose parent never arrived is named."""
+    from workshop.tracestore.receivers.otlp import OtlpStats, create_app
+    from workshop.tracestore.store import TraceStore
+
+    store = TraceStore()
+    resource = {
+        "attributes": [
+            {"key": "service.name", "value": {"stringValue": "github-proxy"}},
+            {"key": "telemetry.sdk.language", "value": {"stringValue": "nodejs"}},
+            {"key": "telemetry.sdk.name", "value": {"stringValue": "opentelemetry"}},
+        ]
+    }
+    span = {
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "eee19b7ec3c1b174",
+        "parentSpanId": "eee19b7ec3c1b173",
+        "name": "GET /stats/:owner/:repo",
+        "kind": 2,
+        "startTimeUnixNano": str(T0 * 1000),
+        "endTimeUnixNano": str(T0 * 1000 + 5_000_000),
+        "attributes": [{"key": "http.response.status_code", "value": {"intValue": "200"}}],
+        "status": {},
+    }
+    body = {
+        "resourceSpans": [
+            {
+                "resource": resource,
+                "scopeSpans": [{"scope": {"name": "@opentelemetry/instrumentation-http"}, "spans": [span]}],
+            }
+        ]
+    }
+    answer = create_app(store, OtlpStats()).test_client().post("/v1/traces", json=body)
+    assert answer.status_code == 200
+    (finding,) = diagnose(store.get("5b8efff798038103d269b633813fc60c"))
+    assert finding.kind == "missing_parent" and finding.spans == ["eee19b7ec3c1b174"]
+    assert (
+        finding.title == "github-proxy's GET /stats/:owner/:repo names a parent span eee19b7ec3c1b173 that never "
+        "arrived"
+    )

@@ -10,6 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from opentracing import follows_from
 
+from tests.support.stage_loader import ROOT
 from tests.support.udp_capture import close, jaeger_tracer
 from workshop.tracestore import model
 from workshop.tracestore.app import create_app
@@ -219,9 +220,45 @@ def test_the_trace_page_says_what_is_wrong_only_when_something_is(held):
         [model.string_tag("span.kind", "consumer"), model.string_tag("message_bus.destination", "q")],
         [],
     )
-    collector.store.add_spans([(sender, model.process("gateway", [])), (worker, model.process("worker", []))])
+    gateway, helper = model.process("gateway", []), model.process("worker", [])
+    collector.store.add_spans([(sender, gateway), (worker, helper)])
     html = page(client, "/trace/00000000000000e1")
     assert "What's wrong with this trace?" in html and 'data-kind="lost_context"' in html
     assert "worker&#39;s handle_clean_job started a trace of its own 3 ms into gateway&#39;s send_clean_job" in html
     assert 'href="/trace/00000000000000e2"' in html and "step5_queue/README.md" in html
     assert 'href="/trace/00000000000000e1...00000000000000e2"' in html  # both, side by side
+    # an older broken hop, with more than a search's worth of newer traces since: still found (the doctor reads
+    # the traces of the trace's own time, not the newest)
+    old = 1_600_000_000_000_000
+    collector.store.add_spans(
+        [
+            ({**sender, "traceID": "00000000000000f1", "spanID": "00000000000000f1", "startTime": old}, gateway),
+            ({**worker, "traceID": "00000000000000f2", "spanID": "00000000000000f2", "startTime": old + 3_000}, helper),
+        ]
+        + [
+            (model.span(f"{n:016x}", f"{n:016x}", "newer", [], old + 60_000_000 + n, 5, [], []), gateway)
+            for n in range(0x100, 0x100 + 250)
+        ]
+    )
+    html = page(client, "/trace/00000000000000f1")
+    assert 'data-kind="lost_context"' in html and 'href="/trace/00000000000000f2"' in html
+    assert "<code>step5_queue/README.md</code>" in html  # this store serves no docs: the path, not a link
+
+
+def test_the_lessons_readmes_are_pages_when_the_store_serves_them_and_nothing_else_is(held):
+    """`collector --docs <repository>`: the doctor's lesson is a link to its README, rendered; only .md files
+    under that folder are served."""
+    _, _, collector = held
+    failed = model.span("00000000000000d1", "00000000000000d1", "GET /x", [], 1_700_000_000_000_000, 5, [], [])
+    failed["tags"].append(model.tag("http.status_code", "int64", 503))  # not marked as an error: lesson 3
+    collector.store.add_spans([(failed, model.process("edge", []))])
+    docs = create_app(collector.store, collector.statistics, docs=ROOT).test_client()
+    html = page(docs, "/trace/00000000000000d1")
+    assert '<a href="/docs/step3_tags_logs/README.md">step3_tags_logs/README.md</a>' in html
+    readme = page(docs, "/docs/step3_tags_logs/README.md")
+    assert "<h1>" in readme and "<code>step3_tags_logs/README.md</code>" in readme and "<pre><code" in readme
+    for path in ("../README.md", "step5_queue/app.py", "%2e%2e/%2e%2e/etc/passwd.md", "no_such/README.md"):
+        assert "Not found" in page(docs, f"/docs/{path}", status=404)
+    outside = ROOT.parent / f"{ROOT.name}-outside.md"  # a Markdown file beside the repository, reached by ..
+    assert "Not found" in page(docs, f"/docs/../{outside.name}", status=404)
+    assert "serves no docs" in page(held[0], "/docs/step5_queue/README.md", status=404)

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 
@@ -61,10 +62,12 @@ def wait_tcp(port: int, timeout: float = 20) -> None:
 
 
 @contextlib.contextmanager
-def collector(max_traces: int = 10_000) -> Iterator[StoreProcess]:
+def collector(max_traces: int = 10_000, journal: Path | None = None) -> Iterator[StoreProcess]:
+    """`python -m workshop collector` on free ports (`journal`: it loads that file first)."""
     kinds = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
     ports = {endpoint.name: free_port(kinds[endpoint.protocol]) for endpoint in TRACE_STORE}
     args = [PYTHON, "-m", "workshop", "collector", "--max-traces", str(max_traces)]
+    args += ["--journal", str(journal)] if journal is not None else []
     args += [word for endpoint in TRACE_STORE for word in (endpoint.flag, str(ports[endpoint.name]))]
     with process(args, {}) as child:
         url = f"http://127.0.0.1:{ports['query']}"

@@ -82,9 +82,27 @@ def wrapped(text: str, width: int) -> str:
 
 def room_report(documents: dict[str, dict]) -> str:
     """One line per laptop of a room, from the files `make doctor JSON=1` wrote: the ones to visit first. Files
-    that `make check-stepN JSON=1` wrote (they name a lesson) give the room's exercise instead."""
-    if documents and all("lesson" in document for document in documents.values()):
-        return room_exercise_report(documents)
+    that `make check-stepN JSON=1` wrote (they name a lesson) give the room's exercise, in a part of its own;
+    a file that is neither (unreadable, or something else) is named as such, last."""
+    checks = {name: document for name, document in documents.items() if "lesson" in document}
+    doctors = {name: document for name, document in documents.items() if "workshop" in document}
+    others = {name: document for name, document in documents.items() if name not in checks and name not in doctors}
+    parts = []
+    if checks:
+        parts.append(room_exercise_report(checks))
+    if doctors:
+        parts.append(room_laptops_report(doctors))
+    if others:
+        parts.append(
+            "\n".join(
+                f"{name}: {document.get('summary') or '✗ neither make doctor JSON=1 nor make check-stepN JSON=1'}"
+                for name, document in sorted(others.items())
+            )
+        )
+    return "\n\n".join(parts)
+
+
+def room_laptops_report(documents: dict[str, dict]) -> str:
     lines = []
     for name, document in sorted(documents.items(), key=lambda item: (item[1].get("ok", False), item[0])):
         commit = (document.get("workshop") or {}).get("commit") or "?"
@@ -98,12 +116,20 @@ def room_report(documents: dict[str, dict]) -> str:
 
 
 def room_exercise_report(documents: dict[str, dict]) -> str:
-    """One line per learner, from `make check-stepN JSON=1`: who is stuck, and at which task, first."""
+    """One line per learner, from `make check-stepN JSON=1`: those with the fewest tasks done first (a workspace
+    that did not start counts none), each with the task they are at, then how many of each lesson are done."""
+
+    def progress(item: tuple[str, dict]) -> tuple:
+        name, document = item
+        return (bool(document.get("ok")), document.get("done") or 0, name)
+
     lines = []
-    for name, document in sorted(documents.items(), key=lambda item: (item[1].get("ok", False), item[0])):
+    for name, document in sorted(documents.items(), key=progress):
         failure = document.get("first_failure") or {}
-        stuck = f" (stuck at task {failure.get('task')}: {failure.get('title')})" if failure else ""
-        lines.append(f"{name} ({document.get('lesson')}): {document.get('summary', '?')}{stuck}")
+        stuck = f" (at task {failure.get('task')}: {failure.get('title')})" if failure else ""
+        errors = document.get("errors") or []
+        error = f" [{errors[0]}]" if errors and not document.get("started", True) else ""
+        lines.append(f"{name} ({document.get('lesson')}): {document.get('summary', '?')}{stuck}{error}")
     for lesson in sorted({str(document.get("lesson")) for document in documents.values()}):
         of = [document for document in documents.values() if document.get("lesson") == lesson]
         lines.append(f"{sum(bool(d.get('ok')) for d in of)} of {len(of)} learners have done every task of {lesson}")

@@ -60,6 +60,46 @@ NATIVE: Tree = (
         ),
     ],
 )
+# Lesson 9: Traefik's spans in front (its entry point, router, service and the proxying), the github-proxy in
+# Node.js (Express's route names, undici's GET for each attempt), the rest as lesson 8's.
+EDGE_PROXY: Tree = ("github-proxy", "GET /stats/:owner/:repo", [github_calls("github-proxy", "GET")])
+EDGE: Tree = (
+    "traefik",
+    "GET",
+    [
+        (
+            "traefik",
+            "Router",
+            [
+                (
+                    "traefik",
+                    "Service",
+                    [
+                        (
+                            "traefik",
+                            "ReverseProxy",
+                            [(NATIVE[0], NATIVE[1], [("gateway", "GET", [EDGE_PROXY]), *NATIVE[2][1:]])],
+                        )
+                    ],
+                )
+            ],
+        )
+    ],
+)
+# The span kind of each span of lesson 8's trace (None: none, jaeger-client's and OpenTelemetry's internal steps).
+NATIVE_KINDS = {
+    ("gateway", "GET /contributors/<owner>/<repo>"): "server",
+    ("gateway", "GET"): "client",
+    ("github-proxy", "GET /stats/<owner>/<repo>"): "server",
+    ("github-proxy", "get_repo_contributors"): None,
+    ("github-proxy", "GET"): "client",
+    ("gateway", "send_clean_job"): "producer",
+    ("gateway", "LPUSH"): "client",
+    ("gateway", "BRPOP"): "client",
+    ("worker", "handle_clean_job"): "consumer",
+    ("worker", "clean_github_data"): None,
+    ("worker", "LPUSH EXPIRE"): "client",
+}
 TREES: dict[str, Tree] = {
     "step2": MONOLITH,
     "step3": MONOLITH,
@@ -68,6 +108,7 @@ TREES: dict[str, Tree] = {
     "step6": QUEUED,
     "step7": QUEUED,
     "step8": NATIVE,
+    "step9": EDGE,
 }
 
 
@@ -109,9 +150,10 @@ class Expect:
     reference: str | None = None  # how it refers to that parent: CHILD_OF or FOLLOWS_FROM
     kind: str | None = None  # span.kind: server, client, producer, consumer
     tags: Mapping[str, object] = field(default_factory=dict)  # exact values, or a Kind
-    logs: tuple[str, ...] = ()  # log events (the `event` field)
+    logs: tuple[str, ...] = ()  # log events (the `event` field; OpenTelemetry's events by name)
     error: bool | None = None
     baggage: Mapping[str, str] = field(default_factory=dict)  # items the span carries
+    anywhere: bool = False  # it may be in a trace of its own: the task is that it is there at all
 
 
 @dataclass(frozen=True)
@@ -127,76 +169,126 @@ REQUESTS = {
     "error": ("/contributors/a/server-error", {"X-Client": "make check"}),
     "top": ("/contributors/pallets/flask?top=3", {"X-Client": "make check"}),
 }
+ANSWERS = {"demo": 200, "error": 502, "top": 200}  # the status each is answered with (GitHub's 500: a 502)
 
 
 @dataclass(frozen=True)
 class Task:
+    """A lesson's task: what its trace shows once done. A task to do has its work in a patch beside the exercises'
+    package (workshop.lessons.exercises), made on the lesson's code as it is before that task; a guard holds from
+    the start (a mistake of the catalogue undoes it) and is kept, not done."""
+
     number: int
     title: str
     checks: tuple[Expect | Absent, ...]
-    hint: str  # where in the code, and the API to use
+    hint: str  # where in the code, and the API to use: never the line itself
     request: str = "demo"  # which of REQUESTS shows it
     mistakes: tuple[str, ...] = ()  # the catalogue's mistakes (workshop.lessons.mistakes) that undo it
-    guard: bool = False  # true from the start (the lesson's starting code has it): to keep, not to do
-
-    @property
-    def patch(self) -> str:
-        """Its undo patch, beside this module: the lesson's code without this task's work."""
-        return f"task{self.number}.patch"
+    guard: bool = False  # true from the start: to keep, not to do
 
 
 C = "contributors"
 GATEWAY_ROOT: Span = ("gateway", "contributors")
-GITHUB_CALL_TAGS = {"span.kind": "client", "peer.service": "github", "http.method": "GET", "http.url": URL}
+NATIVE_ROOT: Span = ("gateway", "GET /contributors/<owner>/<repo>")
+GITHUB_CALL_TAGS = {
+    "span.kind": "client",
+    "component": "requests",
+    "peer.service": "github",
+    "http.method": "GET",
+    "http.url": URL,
+    "github.attempt": INT,
+    "http.status_code": INT,
+}
+PROXY_CALL_TAGS = {
+    "span.kind": "client",
+    "component": "requests",
+    "peer.service": "github-proxy",
+    "http.method": "GET",
+    "http.url": URL,
+    "http.status_code": INT,
+}
+JOB_TAGS = {"component": "redis", "message_bus.destination": "contributors:jobs", "job.id": TEXT}
+MESSAGING = {
+    "messaging.system": "redis",
+    "messaging.destination.name": "contributors:jobs",
+    "messaging.message.id": TEXT,
+}
 
 TASKS: dict[str, tuple[Task, ...]] = {
     "step2": (
         Task(
             1,
-            "a span for the GitHub work: get_repo_contributors, under the request's span",
-            (Expect((C, "get_repo_contributors"), parent=(C, C)),),
-            "in get_repo_contributors() (app.py): with global_tracer().start_active_span(...) around its body",
-            mistakes=("span-never-finished",),
+            "trace every request: a tracer for the service contributors, and a span for each request",
+            (Expect((C, C), parent=ROOT, kind="server"),),
+            "app.py: flask-opentracing's FlaskTracing (the fixed one, in tracing_fixes.py) on the app, tracing every "
+            "request, given opentracing's global_tracer uncalled (there is no tracer yet when that line runs); in "
+            "__main__, the tracer from tracing.py's init_tracer() before serving, and close_tracer() once serve() "
+            "returns",
         ),
         Task(
             2,
-            "a span for each call to GitHub: github_request, under get_repo_contributors",
-            (Expect((C, "github_request"), parent=(C, "get_repo_contributors")),),
-            "in call_github() (app.py): one span a call, started while get_repo_contributors's is active",
+            "a span for the GitHub work: get_repo_contributors, under the request's span",
+            (Expect((C, "get_repo_contributors"), parent=(C, C)),),
+            "get_repo_contributors() (app.py): its work inside a `with` block of the tracer's start_active_span() "
+            "(opentracing's global_tracer() is the tracer); the block finishes the span",
             mistakes=("span-never-finished",),
         ),
         Task(
             3,
+            "a span for each call to GitHub: github_request, under get_repo_contributors",
+            (Expect((C, "github_request"), parent=(C, "get_repo_contributors")),),
+            "call_github() (app.py): a span of its own for each call; started while get_repo_contributors's span "
+            "is active, it becomes its child by itself",
+            mistakes=("span-never-finished",),
+        ),
+        Task(
+            4,
             "a span for the cleaning: clean_github_data, under the request's span",
             (Expect((C, "clean_github_data"), parent=(C, C)),),
-            "in clean_github_data() (app.py): start_active_span(...) around its body",
+            "clean_github_data() (app.py): as get_repo_contributors()",
         ),
     ),
     "step3": (
         Task(
             1,
-            "tag each GitHub call: its kind, peer service, method, URL and the status code GitHub answered",
-            (Expect((C, "github_request"), kind="client", tags={**GITHUB_CALL_TAGS, "http.status_code": INT}),),
-            "in call_github() (app.py): span.set_tag(tags.SPAN_KIND, ...), tags.PEER_SERVICE, tags.HTTP_METHOD, "
-            "tags.HTTP_URL (opentracing.ext.tags), and tags.HTTP_STATUS_CODE from the response",
+            "tag each call to GitHub: its kind, component, peer service, method, URL, attempt and GitHub's status",
+            (Expect((C, "github_request"), kind="client", tags=GITHUB_CALL_TAGS),),
+            "call_github() (app.py): span.set_tag(), with the names opentracing.ext.tags gives (SPAN_KIND, "
+            "COMPONENT, PEER_SERVICE, HTTP_METHOD, HTTP_URL, HTTP_STATUS_CODE), and github.attempt, the number "
+            "get_repo_contributors()'s loop is at (pass it in). Never the headers: they hold the token",
         ),
         Task(
             2,
-            "log each of GitHub's 202s on get_repo_contributors's span: an event 'retry'",
-            (Expect((C, "get_repo_contributors"), logs=("retry",)),),
-            "where get_repo_contributors() waits after a 202: scope.span.log_kv({'event': 'retry', ...})",
+            "facts to search by: the repository on the request's span, the contributors' count on the cleaning's",
+            (
+                Expect((C, C), parent=ROOT, tags={"github.repo": "pallets/flask"}),
+                Expect((C, "clean_github_data"), tags={"contributors.count": INT}),
+            ),
+            "contributors() (app.py): the request's span is tracing.get_span(), tag github.repo with owner/repo; "
+            "clean_github_data(): tag contributors.count on its own span (the `with` block gives its scope)",
         ),
         Task(
             3,
-            "mark errors: a GitHub call that failed, and the request it failed",
-            (Expect((C, "github_request"), error=True), Expect((C, C), parent=ROOT, error=True)),
-            "span.set_tag(tags.ERROR, True): in call_github() when GitHub answers 400 or more, and on the "
-            "request's span (tracing.get_span()) in an after_request hook when the answer is a 5xx",
+            "log what happened: an event 'retry' for each of GitHub's 202s, an event 'rate_limit' on each call",
+            (
+                Expect((C, "get_repo_contributors"), logs=("retry",)),
+                Expect((C, "github_request"), logs=("rate_limit",)),
+            ),
+            "span.log_kv() takes a dict whose 'event' names the event: in get_repo_contributors() where it waits "
+            "after a 202, and in call_github() with GitHub's X-RateLimit-Remaining and X-RateLimit-Limit headers",
+        ),
+        Task(
+            4,
+            "mark errors: a call that GitHub answered with an error, and a request answered with a 5xx",
+            (Expect((C, "github_request"), error=True, logs=("error",)), Expect((C, C), parent=ROOT, error=True)),
+            "the tag tags.ERROR, true, and a log event 'error' saying why: in call_github() when GitHub answers 400 "
+            "or more; on the request's span (tracing.get_span()) from an after_request hook, when the answer is "
+            "500 or more, and in unexpected_error()",
             request="error",
             mistakes=("error-not-marked",),
         ),
         Task(
-            4,
+            5,
             "no credential in a tag (the trace doctor's word)",
             (Absent("secret"),),
             "record that a token was used, never the token: never the request's headers",
@@ -207,55 +299,77 @@ TASKS: dict[str, tuple[Task, ...]] = {
     "step4": (
         Task(
             1,
-            "tag the gateway's call_github_proxy span as the client of the call",
+            "the gateway's call to the github-proxy as a span: call_github_proxy, a client's, tagged",
             (
                 Expect(
                     ("gateway", "call_github_proxy"),
                     parent=GATEWAY_ROOT,
                     kind="client",
-                    tags={"peer.service": "github-proxy", "http.method": "GET", "http.url": URL},
+                    tags=PROXY_CALL_TAGS,
                 ),
             ),
-            "in call_github_proxy() (app.py): span.set_tag(tags.SPAN_KIND, tags.SPAN_KIND_RPC_CLIENT), "
-            "tags.PEER_SERVICE, tags.HTTP_METHOD and tags.HTTP_URL",
+            "call_github_proxy() (app.py): a span around the call, tagged as call_github() is in github_proxy.py "
+            "(a client's call, but to the github-proxy), with the proxy's status; 400 or more marks it an error",
         ),
         Task(
             2,
+            "the github-proxy traces its requests: a tracer of its own, a span for each request, the repository",
+            (Expect(("github-proxy", "stats"), anywhere=True, kind="server", tags={"github.repo": "pallets/flask"}),),
+            "github_proxy.py, as app.py does it for the gateway: FlaskTracing on its app, the repository tagged in "
+            "stats(), each answer naming its trace, and its own tracer in __main__: init_tracer() with its own "
+            "service name",
+        ),
+        Task(
+            3,
+            "errors marked on both sides: the gateway's call that got an error, and the proxy's request that gave it",
+            (
+                Expect(("gateway", "call_github_proxy"), error=True),
+                Expect(("github-proxy", "stats"), anywhere=True, error=True),
+            ),
+            "the tag tags.ERROR: in app.py's call_github_proxy() when the proxy answers 400 or more; in "
+            "github_proxy.py, as the gateway marks its own request's span (an after_request hook for a 5xx, and "
+            "unexpected_error())",
+            request="error",
+        ),
+        Task(
+            4,
             "the context crosses HTTP: the proxy's spans join the gateway's trace, under call_github_proxy",
             (Expect(("github-proxy", "stats"), parent=("gateway", "call_github_proxy")),),
-            "in call_github_proxy() (app.py): global_tracer().inject(span.context, Format.HTTP_HEADERS, headers) "
-            "before the request is sent with those headers",
+            "call_github_proxy() (app.py): the tracer's inject(), of this span's context, in the HTTP_HEADERS format "
+            "(opentracing.propagation.Format), into a dict that goes with the request as its headers; the proxy's "
+            "FlaskTracing reads them by itself",
             mistakes=("proxy-call-without-headers",),
         ),
     ),
     "step5": (
         Task(
             1,
-            "tag send_clean_job as the job's producer: its kind, component and the queue",
-            (
-                Expect(
-                    ("gateway", "send_clean_job"),
-                    parent=GATEWAY_ROOT,
-                    kind="producer",
-                    tags={"component": "redis", "message_bus.destination": "contributors:jobs"},
-                ),
-            ),
-            "in clean_in_worker() (app.py): tags.SPAN_KIND (tags.SPAN_KIND_PRODUCER), tags.COMPONENT and "
-            "tags.MESSAGE_BUS_DESTINATION",
+            "sending the job as a span: send_clean_job, a producer's, tagged with the queue and the job",
+            (Expect(("gateway", "send_clean_job"), parent=GATEWAY_ROOT, kind="producer", tags=JOB_TAGS),),
+            "clean_in_worker() (app.py): a span around the whole exchange with the worker, tagged with "
+            "opentracing.ext.tags' SPAN_KIND (a producer's), COMPONENT, MESSAGE_BUS_DESTINATION, and job.id",
         ),
         Task(
             2,
-            "the context travels in the job: the worker's handle_clean_job joins the trace, under send_clean_job",
+            "the worker traces its jobs: a tracer of its own, handle_clean_job, a consumer's, tagged",
+            (Expect(("worker", "handle_clean_job"), anywhere=True, kind="consumer", tags=JOB_TAGS),),
+            "worker.py: its own tracer in __main__ (init_tracer() with its service name, close_tracer() at the end); "
+            "handle_clean_job(): a span around the job's handling, tagged as the gateway's (a consumer's), with "
+            "the error mark where a job is malformed or fails",
+        ),
+        Task(
+            3,
+            "the context travels in the job: handle_clean_job joins the trace, a child of send_clean_job",
             (
                 Expect(
                     ("worker", "handle_clean_job"),
                     parent=("gateway", "send_clean_job"),
                     reference="CHILD_OF",  # the gateway waits for the answer
-                    kind="consumer",
                 ),
             ),
-            "app.py: global_tracer().inject(span.context, Format.TEXT_MAP, carrier) into the job's `trace`; "
-            "worker.py: start handle_clean_job with references=trace_parent(job)",
+            "app.py: the tracer's inject() in the TEXT_MAP format, into a dict put in the job under 'trace'; "
+            "worker.py: trace_parent() extract()s it, and the span starts with it as its reference: child_of, "
+            "since the gateway waits for the answer (opentracing.child_of)",
             mistakes=("job-without-context", "worker-ignores-the-context"),
         ),
     ),
@@ -264,21 +378,29 @@ TASKS: dict[str, tuple[Task, ...]] = {
             1,
             "set baggage at the edge: the client's name and ?top=, on the request's span",
             (Expect(GATEWAY_ROOT, baggage={"client": "make check", "contributors.top": "3"}),),
-            "in contributors() (app.py): set_baggage(span, ...) (tracing.py) with client_name(), and top if asked",
+            "contributors() (app.py): tracing.py's set_baggage(), on the request's span, with client_name() and, "
+            "when asked, top",
             request="top",
         ),
         Task(
             2,
-            "read it in the github-proxy: a tag baggage.client on its request's span",
+            "read it in the github-proxy: the client's name as a tag baggage.client",
             (Expect(("github-proxy", "stats"), tags={"baggage.client": "make check"}),),
-            "in the proxy's request (github_proxy.py): span.set_tag('baggage.client', get_baggage(span, 'client'))",
+            "stats() (github_proxy.py): tracing.py's get_baggage() on the request's span, into a tag",
             request="top",
+            mistakes=("baggage-set-after-the-call",),
         ),
         Task(
             3,
-            "read it in the worker: a tag baggage.client on handle_clean_job",
-            (Expect(("worker", "handle_clean_job"), tags={"baggage.client": "make check"}),),
-            "in handle_clean_job() (worker.py): the same get_baggage(span, 'client'), into a tag",
+            "read it in the worker: baggage.client, and only the top contributors asked for",
+            (
+                Expect(
+                    ("worker", "handle_clean_job"),
+                    tags={"baggage.client": "make check", "baggage.contributors.top": 3},
+                ),
+            ),
+            "handle_clean_job() (worker.py): get_baggage() into a tag, as in the proxy; top_from_baggage() says how "
+            "many were asked for: keep that many, and tag baggage.contributors.top with it",
             request="top",
         ),
         Task(
@@ -293,22 +415,36 @@ TASKS: dict[str, tuple[Task, ...]] = {
     "step7": (
         Task(
             1,
+            "OTLP out: the spans of every service reach the store, from OpenTelemetry's SDK",
+            (
+                Expect(GATEWAY_ROOT, parent=ROOT, kind="server"),
+                Expect(("github-proxy", "stats"), anywhere=True),
+                Expect(("worker", "handle_clean_job"), anywhere=True),
+            ),
+            "init_tracer() (tracing.py): the provider sends nothing yet: add it a span processor that exports in "
+            "batches (BatchSpanProcessor, opentelemetry.sdk.trace.export) to OTLP over HTTP (OTLPSpanExporter, "
+            "opentelemetry.exporter.otlp.proto.http.trace_exporter); close_tracer(): the provider's shutdown()",
+        ),
+        Task(
+            2,
             "baggage in OpenTelemetry's context: the github-proxy reads the client's name",
             (Expect(("github-proxy", "stats"), tags={"baggage.client": "make check"}),),
-            "set_baggage() (tracing.py): context.attach(baggage.set_baggage(key, value)), not the shim's "
-            "span.set_baggage_item(), which keeps it in one span",
+            "tracing.py's set_baggage() and get_baggage(): OpenTelemetry's baggage API (opentelemetry.baggage), in "
+            "the current context (a new context with the item, attached), not the shim's span items, which stay in "
+            "their span; the calls downstream inject the current context's baggage",
             request="top",
             mistakes=("baggage-on-the-span",),
         ),
         Task(
-            2,
-            "the worker reads the job's context and its baggage: baggage.client on handle_clean_job",
+            3,
+            "the job carries the baggage too: the worker reads the client's name, under send_clean_job",
             (
                 Expect(("worker", "handle_clean_job"), parent=("gateway", "send_clean_job")),
                 Expect(("worker", "handle_clean_job"), tags={"baggage.client": "make check"}),
             ),
-            "in handle_clean_job() (worker.py): with trace_context(job) (OpenTelemetry's propagate.extract), not "
-            "the shim's extract(), which drops the baggage",
+            "handle_clean_job() (worker.py): the job's context made current with tracing.py's context_from() "
+            "around the span (which then starts under it), in place of the shim's extract(), which drops the "
+            "baggage",
             request="top",
             mistakes=("shim-extract-drops-baggage", "baggage-on-the-span"),
         ),
@@ -316,23 +452,45 @@ TASKS: dict[str, tuple[Task, ...]] = {
     "step8": (
         Task(
             1,
-            "the requests instrumentation: the gateway's GET to the proxy, and the proxy's spans under it",
+            "the instrumentations make the HTTP spans: a server's for each request, a client's for each call",
             (
-                Expect(("gateway", "GET"), kind="client"),
+                Expect(NATIVE_ROOT, parent=ROOT, kind="server"),
+                Expect(("gateway", "GET"), parent=NATIVE_ROOT, kind="client"),
                 Expect(("github-proxy", "GET /stats/<owner>/<repo>"), parent=("gateway", "GET"), kind="server"),
             ),
-            "instrument_libraries() (tracing.py): RequestsInstrumentor().instrument(), once, before any call",
+            "app.py and github_proxy.py: OpenTelemetry's Flask instrumentation on each app "
+            "(opentelemetry.instrumentation.flask); tracing.py's instrument_libraries(): the instrumentations of "
+            "requests and of Redis (opentelemetry.instrumentation.requests, .redis)",
         ),
         Task(
             2,
-            "the job carries the context: the worker's handle_clean_job under send_clean_job",
-            (Expect(("worker", "handle_clean_job"), parent=("gateway", "send_clean_job"), kind="consumer"),),
-            "in clean_in_worker() (app.py): propagate.inject(carrier) into the job's `trace`; the worker's "
-            "trace_context() reads it with propagate.extract",
-            mistakes=("propagators-disagree",),
+            "what GitHub answered, as events on get_repo_contributors: 'retry' and 'github.response'",
+            (Expect(("github-proxy", "get_repo_contributors"), logs=("retry", "github.response")),),
+            "github_proxy.py: span.add_event(name, attributes): where get_repo_contributors() waits after a 202, "
+            "and in call_github() on the current span once GitHub answered (the attempt, its status, the rate limit)",
         ),
         Task(
             3,
+            "the job's spans by the semantic conventions: send_clean_job a producer's, handle_clean_job a consumer's",
+            (
+                Expect(
+                    ("gateway", "send_clean_job"),
+                    kind="producer",
+                    tags={**MESSAGING, "messaging.operation.type": "send"},
+                ),
+                Expect(
+                    ("worker", "handle_clean_job"),
+                    parent=("gateway", "send_clean_job"),
+                    kind="consumer",
+                    tags={**MESSAGING, "messaging.operation.type": "process"},
+                ),
+            ),
+            "app.py's clean_in_worker() and worker.py's handle_clean_job(): start_as_current_span() takes a kind "
+            "(opentelemetry.trace.SpanKind); span.set_attributes() with OpenTelemetry's messaging names",
+            mistakes=("propagators-disagree",),
+        ),
+        Task(
+            4,
             "no credential in an attribute (the trace doctor's word)",
             (Absent("secret"),),
             "record that a token was used, never the token",
@@ -343,17 +501,19 @@ TASKS: dict[str, tuple[Task, ...]] = {
     "step9": (
         Task(
             1,
-            "Traefik's context reaches the gateway: the gateway's span is a child of Traefik's",
+            "Traefik traces, in the gateway's format: the gateway's span is a child of Traefik's",
             (Expect(("gateway", "GET /contributors/<owner>/<repo>"), parent=("traefik", "ReverseProxy")),),
-            "traefik.sh: OTEL_PROPAGATORS names the headers Traefik writes; the gateway reads W3C's "
-            "(tracecontext,baggage)",
+            "traefik.sh: Traefik's --tracing.* flags (service name, sample rate, OTLP over HTTP to "
+            "OTEL_EXPORTER_OTLP_ENDPOINT's /v1/traces) and the entry point's traceVerbosity; and OTEL_PROPAGATORS, "
+            "Traefik's only say in the headers it writes: the gateway reads W3C's",
             mistakes=("traefik-speaks-b3",),
         ),
         Task(
             2,
             "the Node.js proxy traces, and joins: its server span under the gateway's GET",
             (Expect(("github-proxy", "GET /stats/:owner/:repo"), parent=("gateway", "GET"), kind="server"),),
-            "github-proxy/server.js: startTracing() (tracing.js) first, before express is loaded",
+            "github-proxy/server.js: tracing.js's startTracing(), when the file is run, and before express is "
+            "loaded: the instrumentations patch modules as they load",
         ),
     ),
 }

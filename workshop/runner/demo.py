@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import secrets
 import time
@@ -10,12 +11,12 @@ from dataclasses import dataclass, field
 
 import requests
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from workshop.errors import WorkshopError
 from workshop.lessons.mistakes import Mistake
-from workshop.terminal.explain import neighbours
+from workshop.runner.wrapped import say_wrapped
+from workshop.terminal.explain import neighbours, trace_url
 from workshop.terminal.query_client import QueryClient, trace_services
 from workshop.terminal.waterfall import render_trace
 from workshop.tracestore.diagnosis import Finding, diagnose
@@ -140,15 +141,18 @@ class Demo:
         """The trace doctor's word, one line a finding, when the demo's trace has something wrong with it. With
         ONCE=1 the store stops next, so what `explain` would add comes here instead of its command."""
         findings = self._findings(trace)
+        say = functools.partial(say_wrapped, self.console, self.console.width)
         for finding in findings:
             lesson = finding.lesson.removeprefix("step")
-            self.console.print(f"[red]✗ the trace doctor:[/red] {escape(finding.title)} (taught in lesson {lesson})")
+            title = f"✗ the trace doctor: {finding.title} (taught in lesson {lesson})"
+            say(title, hang=2, style="red", first=len("✗ the trace doctor:"))
             if self.once:
-                self.console.print(f"  {escape(finding.detail)}")
+                say(finding.detail, indent=2)
                 for what in finding.check:
-                    self.console.print(f"  - check: {escape(what)}")
+                    say(f"- check: {what}", indent=2, hang=4)
             for other in finding.traces[:1] if not self.once else []:
-                self._print_command("the other trace:", f"{self.browser_url or self.query_url}/trace/{other}")
+                self._print_command("the other trace:", trace_url(self.browser_url or self.query_url, other))
+            self.console.print(f"  the lesson: {finding.lesson_readme}", markup=False)
         if findings and not self.once:
             self._print_command("why, and what to check:", f".venv/bin/python -m workshop explain {trace['traceID']}")
         return findings
@@ -189,9 +193,11 @@ class Demo:
             lacking = ", ".join(sorted(missing))
             self.console.print(f"[yellow]The spans of {lacking} are missing from this trace: that is the mistake.[/]")
         if self._made_by_mistake(findings):
-            self.console.print(
-                f"[bold]That is the mistake {mistake.name}[/bold]: {mistake.says}. The lesson as it should be: "
-                f"make {mistake.stage}"
+            said = (
+                f"That is the mistake {mistake.name}: {mistake.says}. The lesson as it should be: make {mistake.stage}"
+            )
+            say_wrapped(
+                self.console, self.console.width, said, style="bold", first=len(f"That is the mistake {mistake.name}")
             )
             return True
         self.console.print(

@@ -7,6 +7,7 @@ import re
 import shutil
 import sys
 import textwrap
+from collections import deque
 from typing import TextIO
 
 from honcho.printer import Message, Printer
@@ -14,6 +15,7 @@ from honcho.printer import Message, Printer
 # A process we stopped exits with one of these: 0, or by SIGINT/SIGTERM (as a signal, or as 128 + it).
 STOPPED_AS_ASKED = re.compile(r" stopped \(rc=(0|-2|-15|130|143)\)")
 REDIS_OVERCOMMIT = "(Redis warns about memory overcommit: advice for production servers, harmless here)"
+RECENT = 200  # lines kept of each process (make check-stepN names the file and line of an error from them)
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # werkzeug colours its request lines, for a terminal
 
 
@@ -28,9 +30,12 @@ class LessonPrinter(Printer):
     def __init__(self, output: TextIO = sys.stdout):
         super().__init__(output)
         self.overcommit_explained = False
+        self.recent: dict[str, deque[str]] = {}  # each process's last lines, as it wrote them
 
     def write(self, message: Message) -> None:
         text = message.data.decode("utf-8", "replace") if isinstance(message.data, bytes) else message.data
+        if message.name and message.name != "system":
+            self.recent.setdefault(message.name, deque(maxlen=RECENT)).extend(ANSI_ESCAPE.sub("", text).splitlines())
         if message.name == "system":
             text = STOPPED_AS_ASKED.sub(" stopped", text)
         elif message.name == "redis" and "overcommit" in text:

@@ -64,6 +64,7 @@ class Settings:
     edge_port: int = _port("edge")  # lesson 9's Traefik
     redis_port: int = _port("redis")  # when no REDIS_URL names one
     query_port: int = _port("query")
+    query_url_given: str | None = None  # a Jaeger's query API named in full (make check-stepN QUERY_URL=...)
     jaeger_compact_port: int = _port("jaeger_compact")
     jaeger_binary_port: int = _port("jaeger_binary")
     otlp_http_port: int = _port("otlp_http")
@@ -85,7 +86,7 @@ class Settings:
 
     @property
     def query_url(self) -> str:
-        return f"http://{self.host}:{self.query_port}"
+        return (self.query_url_given or f"http://{self.host}:{self.query_port}").rstrip("/")
 
     def port(self, name: str) -> int:
         """The port of endpoint `name` (workshop.ports)."""
@@ -122,9 +123,13 @@ class Plan:
     def services(self) -> set[str]:
         return set(self.stage.processes()) - self.settings.without if self.stage.traced else set()
 
+    given_command: str | None = None  # how the learner started it, when it is not `make stepN` (FOLDER=...)
+
     @property
     def command(self) -> str:
         """How a learner runs this again: `make step5`, or `make step5 MISTAKE=job-without-context`."""
+        if self.given_command:
+            return self.given_command
         return f"make {self.stage.name}" + (f" MISTAKE={self.mistake.name}" if self.mistake else "")
 
     @property
@@ -143,12 +148,13 @@ def _jaeger_answers(url: str) -> bool:
         return False
 
 
-def plan_run(stage: Stage, settings: Settings) -> Plan:
-    """What to start, with every port checked first: a taken port is named with the variable that moves it."""
+def plan_run(stage: Stage, settings: Settings, command: str | None = None) -> Plan:
+    """What to start, with every port checked first: a taken port is named with the variable that moves it
+    (and `command`, how the run was started: `make step3` unless said)."""
     python = shlex.quote(sys.executable)
     processes: list[Process] = []
     notes: list[str] = []
-    port_check = PortCheck(settings.host, stage.name)
+    port_check = PortCheck(settings.host, command or f"make {stage.name}")
     fake_github = ENDPOINT["fake_github"]
 
     if settings.github_api_url:
@@ -169,6 +175,8 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
     if stage.traced:
         if _jaeger_answers(settings.query_url):
             notes.append(f"traces: using the Jaeger API already answering at {settings.query_url}")
+        elif settings.query_url_given:
+            raise WorkshopError(f"no Jaeger query API answers at {settings.query_url}: is it running, at that address?")
         else:
             nobody = f", but no Jaeger API answers at {settings.query_url}"
             for endpoint in TRACE_STORE:
@@ -181,7 +189,7 @@ def plan_run(stage: Stage, settings: Settings) -> Plan:
             processes.append(
                 Process(
                     "trace-store",
-                    f"{python} -m workshop collector {ports}",
+                    f"{python} -m workshop collector {ports} --docs {shlex.quote(str(ROOT))}",  # the lessons' READMEs
                     ready_url=settings.query_url + "/api/services",
                 )
             )
@@ -271,6 +279,8 @@ class Run:
         self.finished = threading.Event()
         self.stopped_by: int | None = None  # the signal that asked everything to stop (Ctrl-C, kill, a hang-up)
         self.stopped_before_the_demo_finished = False
+        if plan.check is not None and hasattr(plan.check, "logs"):  # make check-stepN reads errors from them
+            plan.check.logs = self.manager.printer.recent
         env = {**os.environ, **plan.env}
         for process in plan.processes:
             self.manager.add_process(process.name, _exec(process.command), env=env, cwd=process.cwd)
@@ -542,6 +552,10 @@ def _honcho_manager(
         def say(self, text: str) -> None:
             self._system_print(text)
 
+        @property
+        def printer(self):
+            return self._printer
+
         def join_runners(self, timeout: float = 10) -> None:
             """Wait for the runners too (each has reported its process's exit), so none is left behind."""
             for process in self._processes.values():
@@ -691,9 +705,11 @@ def run_stage(
     mistake: Mistake | None = None,
     check: Callable[[Console, str, str, set[str]], bool] | None = None,
     stream: TextIO | None = None,
+    command: str | None = None,
 ) -> int:
     """Run `stage`; with `mistake`, `stage` is the scratch copy that has it (workshop.lessons.mistakes); with
-    `check`, that runs instead of the demo (make check-stepN); `stream`: where its lines go (stdout)."""
+    `check`, that runs instead of the demo (make check-stepN); `stream`: where its lines go (stdout); `command`:
+    how the learner started it, when it is not `make stepN` (said again with ports moved, if one is taken)."""
     try:
         import honcho  # noqa: F401
     except ImportError:
@@ -701,8 +717,9 @@ def run_stage(
     settings = settings or Settings()
     if mistake is not None and mistake.demo_repo and "DEMO_REPO" not in os.environ:
         settings.demo_repo = mistake.demo_repo
-    plan = plan_run(stage, settings)
+    plan = plan_run(stage, settings, command)
     plan.check = check
+    plan.given_command = command
     if mistake is not None:
         plan.mistake = mistake
         plan.env.update(mistake.environment)  # (a made-up GITHUB_TOKEN, said before the run: workshop.cli)

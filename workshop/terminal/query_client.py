@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import quote
 
 import requests
 
 from workshop.errors import WorkshopError
 from workshop.ports import ENDPOINT
-from workshop.tracestore.model import Json
+from workshop.tracestore.model import Json, normalize_trace_id
 
 DEFAULT_QUERY_URL = f"http://127.0.0.1:{ENDPOINT['query'].default}"
 
@@ -42,17 +43,25 @@ class QueryClient:
         return self._get("/api/services").get("data") or []
 
     def find_traces(
-        self, service: str, limit: int = 20, min_duration: str | None = None, tags: dict | None = None
+        self,
+        service: str,
+        limit: int = 20,
+        min_duration: str | None = None,
+        tags: dict | None = None,
+        lookback: str | None = "1h",
     ) -> list[Json]:
-        params: dict = {"service": service, "limit": limit, "lookback": "1h"}
+        params: dict = {"service": service, "limit": limit}
+        if lookback:
+            params["lookback"] = lookback
         if min_duration:
             params["minDuration"] = min_duration
         if tags:
             params["tags"] = json.dumps(tags)
         return self._get("/api/traces", params).get("data") or []
 
-    def traces_between(self, start_us: int, end_us: int, limit: int = 200) -> list[Json]:
-        """Every service's traces that began between these times (newest first, at most `limit` a service)."""
+    def traces_between(self, start_us: int, end_us: int, limit: int = 10_000) -> list[Json]:
+        """Every service's traces that began between these times (at most `limit` a service: the store's
+        largest answer, which holds as many as it keeps)."""
         found: dict[str, Json] = {}
         for service in self.services():
             params = {"service": service, "start": start_us, "end": end_us, "limit": limit}
@@ -61,7 +70,7 @@ class QueryClient:
         return list(found.values())
 
     def trace(self, trace_id: str) -> Json:
-        data = self._get(f"/api/traces/{trace_id}").get("data") or []
+        data = self._get(f"/api/traces/{quote(checked_trace_id(trace_id), safe='')}").get("data") or []
         if not data:
             raise WorkshopError(f"trace {trace_id} not found")
         return data[0]
@@ -88,6 +97,15 @@ class QueryClient:
                 previous_count, changed = count, time.monotonic()
             time.sleep(0.25)
         return found
+
+
+def checked_trace_id(text: str) -> str:
+    """`text` if it is a trace id (1 to 32 hex digits), as given; else a clear error, before anything is asked."""
+    try:
+        normalize_trace_id(text)
+    except ValueError as problem:
+        raise WorkshopError(f"{problem}: copy the id from `make stepN`, `traces` or a trace page") from None
+    return text.strip()
 
 
 def trace_services(trace: Json) -> set[str]:

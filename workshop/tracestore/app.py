@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, request
@@ -23,6 +24,7 @@ from workshop.tracestore.api.v1 import api_v1, envelope_of, error
 from workshop.tracestore.api.v3 import api_v3
 from workshop.tracestore.model import BadInput
 from workshop.tracestore.store import TraceStore
+from workshop.tracestore.web.docs import DOCS
 from workshop.tracestore.web.pages import pages
 
 log = logging.getLogger("workshop.tracestore.app")
@@ -39,11 +41,13 @@ class StrictJSON(DefaultJSONProvider):
         return super().dumps(obj, **kwargs)
 
 
-def create_app(store: TraceStore, stats: Callable[[], dict] | None = None) -> Flask:
+def create_app(store: TraceStore, stats: Callable[[], dict] | None = None, docs: Path | None = None) -> Flask:
+    """`docs`: the folder whose Markdown files `/docs/...` serves (the repository: the lessons' READMEs)."""
     app = Flask("trace_store", static_folder=None)  # the viewer serves its own, under /static
     app.json = StrictJSON(app)
     app.extensions[STORE] = store
     app.extensions[STATS] = stats
+    app.extensions[DOCS] = docs.resolve() if docs is not None else None
     app.register_blueprint(pages)
     app.register_blueprint(api_v1)
     app.register_blueprint(api_v3)

@@ -47,6 +47,7 @@ class CollectorConfig:
     journal: Path | None = None
     max_spans: int = DEFAULT_MAX_SPANS  # in all traces together; the least recently received traces go first
     sampling_strategies: Path | None = None  # Jaeger's strategies file; without one, sample everything
+    docs: Path | None = None  # a folder whose Markdown files the pages serve (the lessons' READMEs)
 
     @classmethod
     def on_free_ports(cls, **settings) -> CollectorConfig:
@@ -75,7 +76,7 @@ class Collector:
                 self.store, config.host, config.jaeger_binary_port, binary.variable, protocol="binary"
             )
             undo.callback(self.jaeger_binary_receiver.stop)
-            self.server = self._http(create_app(self.store, self.statistics), "query", undo, JaegerErrors)
+            self.server = self._http(create_app(self.store, self.statistics, config.docs), "query", undo, JaegerErrors)
             self.otlp_server = self._http(otlp.create_app(self.store, self.otlp_stats), "otlp_http", undo)
             self.zipkin_server = self._http(zipkin.create_app(self.store, self.zipkin_stats), "zipkin", undo)
             self.sampling_server = self._http(sampling.create_app(self.strategies), "sampling", undo)

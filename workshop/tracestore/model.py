@@ -188,6 +188,7 @@ class SpanNode:
     reference: str = ""  # how it refers to its parent: CHILD_OF or FOLLOWS_FROM; "" for a root
     depth: int = 0
     children: list[SpanNode] = field(default_factory=list)
+    cycle: tuple[str, ...] = ()  # bad input: the span ids of a cycle of parents it was cut from (itself alone, too)
 
     def ancestors(self) -> Iterator[SpanNode]:
         """Its parent, the parent's parent, ... up to the root."""
@@ -255,9 +256,20 @@ class SpanNode:
     @property
     def missing_parent(self) -> str | None:
         """The span id of a parent it names but the trace does not hold (never finished, flushed or sent)."""
-        if self.parent is not None:
+        reference = self.missing_reference
+        return reference["spanID"] if reference is not None else None
+
+    @property
+    def missing_reference(self) -> Json | None:
+        """The reference to a parent the trace does not hold: a CHILD_OF, or a FOLLOWS_FROM within its own trace
+        (one to another trace is a link, as OTLP's links are). None when its parent is here, when it names
+        none, and when it was cut out of a cycle of parents (its parent is here, but cannot be)."""
+        if self.parent is not None or self.cycle:
             return None
-        return next((r["spanID"] for r in self.span["references"] if r["refType"] == CHILD_OF), None)
+        own = low_half(self.span["traceID"])
+        return next(
+            (r for r in self.span["references"] if r["refType"] == CHILD_OF or low_half(r["traceID"]) == own), None
+        )
 
 
 class TraceTree:
@@ -287,6 +299,8 @@ class TraceTree:
             ref = next((r for r in node.span["references"] if self.by_id.get(r["spanID"]) not in (None, node)), None)
             if ref is not None:
                 node.parent, node.reference = self.by_id[ref["spanID"]], ref["refType"]
+            elif any(r["spanID"] == node.id for r in node.span["references"]):
+                node.cycle = (node.id,)  # its own parent (bad input)
         self._cut_cycles()
         for node in self.spans:  # start order, so children are in start order too
             if node.parent is not None:
@@ -305,7 +319,11 @@ class TraceTree:
                 walked[id(current)] = number
                 current = current.parent
             if current is not None and walked[id(current)] == number:  # back on this walk's own path
-                current.parent, current.reference = None, ""
+                members, member = [current.id], current.parent
+                while member is not None and member is not current:
+                    members.append(member.id)
+                    member = member.parent
+                current.parent, current.reference, current.cycle = None, "", tuple(members)
 
     def walk(self) -> Iterator[SpanNode]:
         """Every span in display order: depth first, children in start order (no recursion: any depth)."""

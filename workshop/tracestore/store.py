@@ -363,12 +363,23 @@ class TraceStore:
         with self._lock:
             if query.trace_ids:
                 views = [self._view(tid) for tid in dict.fromkeys(query.trace_ids) if tid in self._traces]
-            else:
-                views = [self._view(tid) for tid, trace in self._traces.items() if _in_range(trace.start, query)]
-        if not query.trace_ids:
-            views = [view for view in views if any(_span_matches(span, query) for span in view.spans.values())]
-            views.sort(key=lambda view: view.start, reverse=True)
-            del views[query.limit :]
+                return (view.assemble() for view in views)
+            newest = sorted(
+                ((tid, trace) for tid, trace in self._traces.items() if _in_range(trace.start, query)),
+                key=lambda item: item[1].start,
+                reverse=True,
+            )
+            if not query.tags:  # matched here, cheaply: only the traces answered are copied (not all 10,000)
+                views = []
+                for tid, trace in newest:
+                    if len(views) == query.limit:
+                        break
+                    if any(_span_matches(span, query) for span in trace.spans.values()):
+                        views.append(self._view(tid))
+                return (view.assemble() for view in views)
+            views = [self._view(tid) for tid, _ in newest]  # tags are matched outside the lock: they are decoded
+        views = [view for view in views if any(_span_matches(span, query) for span in view.spans.values())]
+        del views[query.limit :]
         return (view.assemble() for view in views)
 
     def dependencies(self, end_us: int | None = None, lookback_us: int | None = None) -> list[Json]:

@@ -37,6 +37,7 @@ class Mistake:
     lacks: frozenset[str] = frozenset()  # services whose spans the demo's trace no longer has
     demo_repo: str | None = None  # the repository the demo asks for, when the mistake shows only there
     environment: Mapping[str, str] = field(default_factory=dict)
+    carrier: str = ""  # a lost hop's: where the finding says the context should have travelled
 
     @property
     def stage(self) -> str:
@@ -86,6 +87,7 @@ MISTAKES: dict[str, Mistake] = {
             "lost_context",
             ("github-proxy's stats", "gateway's call_github_proxy", "the request carried no trace context"),
             lacks=frozenset({"github-proxy"}),
+            carrier="the request's headers, as uber-trace-id",
         ),
         Mistake(
             "job-without-context",
@@ -94,6 +96,7 @@ MISTAKES: dict[str, Mistake] = {
             "lost_context",
             ("worker's handle_clean_job", "gateway's send_clean_job", "the job carried no trace context"),
             lacks=ONLY_GATEWAY,
+            carrier="the job's body, as uber-trace-id",
         ),
         Mistake(
             "worker-ignores-the-context",
@@ -102,6 +105,7 @@ MISTAKES: dict[str, Mistake] = {
             "lost_context",
             ("worker's handle_clean_job", "gateway's send_clean_job", "the job carried no trace context"),
             lacks=ONLY_GATEWAY,
+            carrier="the job's body, as uber-trace-id",
         ),
         Mistake(
             "secret-in-baggage",
@@ -117,6 +121,13 @@ MISTAKES: dict[str, Mistake] = {
             "the gateway puts the request's headers in baggage, past the lesson's 64-byte limit",
             "oversized_baggage",
             ("gateway's contributors", "request.headers"),
+        ),
+        Mistake(
+            "baggage-set-after-the-call",
+            6,
+            "the gateway sets the baggage after calling the github-proxy: that call carries none of it",
+            "baggage_lost",
+            ("github-proxy's stats", "'client'", "gateway's contributors"),
         ),
         Mistake(
             "shim-extract-drops-baggage",
@@ -137,8 +148,9 @@ MISTAKES: dict[str, Mistake] = {
             8,
             "the worker reads only B3 headers from the job; the gateway writes W3C's and Jaeger's",
             "lost_context",
-            ("worker's handle_clean_job", "gateway's send_clean_job", "the job carried no trace context"),
+            ("worker's handle_clean_job", "gateway's send_clean_job", "worker read no trace context from the job"),
             lacks=ONLY_GATEWAY,
+            carrier="the job's body, in the formats gateway's OTEL_PROPAGATORS names",
         ),
         Mistake(
             "authorization-in-an-attribute",
@@ -153,8 +165,9 @@ MISTAKES: dict[str, Mistake] = {
             9,
             "Traefik sends B3 headers (OTEL_PROPAGATORS=b3multi), which the gateway does not read",
             "lost_context",
-            ("gateway's GET /contributors/<owner>/<repo>", "traefik's", "request"),
+            ("gateway's GET /contributors/<owner>/<repo>", "traefik's", "their propagators disagree"),
             lacks=frozenset({"traefik"}),
+            carrier="the request's headers, in the formats traefik's OTEL_PROPAGATORS names",
         ),
     )
 }
@@ -199,11 +212,11 @@ def scratch_copy(stage: Stage, mistake: Mistake) -> Iterator[Stage]:
         shutil.rmtree(parent, ignore_errors=True)
 
 
-def apply_patch(patch: Path, folder: Path) -> None:
-    """`git apply` in `folder`, which is not in a repository (git looks no further up than its parent)."""
+def apply_patch(patch: Path, folder: Path, reverse: bool = False) -> None:
+    """`git apply` in `folder` (`reverse`: taken back out), which is not in a repository (git looks no further
+    up than its parent)."""
     env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(folder.parent)}
-    done = subprocess.run(
-        ["git", "apply", "--whitespace=nowarn", str(patch)], cwd=folder, env=env, capture_output=True, text=True
-    )
+    command = ["git", "apply", "--whitespace=nowarn", *(["--reverse"] if reverse else []), str(patch)]
+    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise WorkshopError(f"{patch.name} does not apply to {folder.name} (has the lesson changed?): {done.stderr}")

@@ -8,6 +8,7 @@ real Jaeger alike.
 /monitor?service=&spanKind=&window=&sort=   a service's rates, errors and latencies, every operation's too (the
                       span metrics: Jaeger UI's Monitor tab); /monitor/results: the same alone, for its live refresh
 /receivers            what each receiver took (not in Jaeger UI: the store's own page)
+/docs/<path>.md       a lesson's README, when the store is told where they are (the trace doctor links them)
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, reque
 from werkzeug.datastructures import MultiDict
 
 from workshop.tracestore.api import stats_of, store_of
-from workshop.tracestore.diagnosis import diagnose
+from workshop.tracestore.diagnosis import NEIGHBOURS_US, diagnose
 from workshop.tracestore.durations import format_duration_us
 from workshop.tracestore.model import Json, TraceTree, normalize_trace_id
-from workshop.tracestore.query import BadQuery, TraceQuery, v1_trace_query
+from workshop.tracestore.query import MAX_LIMIT, BadQuery, TraceQuery, v1_trace_query
 from workshop.tracestore.web import monitor as monitoring
+from workshop.tracestore.web.docs import find_doc, lesson_url, render_doc
 from workshop.tracestore.web.model import (
     HOW_COMPARE_MATCHES,
     colours,
@@ -126,16 +128,25 @@ def trace(trace_id: str):
     found = _find(trace_id)
     if isinstance(found, Response):
         return found
-    return render_template("trace.html", view=trace_view(found), findings=diagnose(found, _around(found)))
-
-
-NEIGHBOURS_US = 60_000_000  # the trace doctor compares a trace with the traces that began this close to it
+    return render_template(
+        "trace.html", view=trace_view(found), findings=diagnose(found, _around(found)), lesson_url=lesson_url
+    )
 
 
 def _around(trace: Json) -> list[Json]:
+    """The traces the doctor compares this one with: those that began in its own time, give or take
+    NEIGHBOURS_US, however old it is."""
     tree = TraceTree(trace)
-    window = TraceQuery(start_us=tree.start - NEIGHBOURS_US, end_us=tree.end + NEIGHBOURS_US, limit=200)
+    window = TraceQuery(start_us=tree.start - NEIGHBOURS_US, end_us=tree.end + NEIGHBOURS_US, limit=MAX_LIMIT)
     return store_of().find(window)
+
+
+@pages.get("/docs/<path:path>")
+def doc(path: str):
+    found, problem = find_doc(path)
+    if found is None:
+        return _problem(problem, 404)
+    return render_doc(found)
 
 
 def _compare(first: str, second: str):
