@@ -42,7 +42,8 @@ help:
 	@echo "make test-wheelhouse    from WHEELHOUSE=<folder>, with no network: install a"
 	@echo "                        fresh clone, then run lesson 9"
 	@echo "make bench              the benchmark (tracing's latency cost, store throughput)"
-	@echo "make load               a minute of requests to the running lesson (RATE=, ...)"
+	@echo "make load               a minute of requests to the running lesson"
+	@echo "                        (RATE=5, DURATION=1m, CONCURRENCY=8, URL=)"
 	@echo "make screenshots        each lesson's trace page, as docs/stepN-trace.png"
 	@echo "make stage-tags         a branch 'stages', tags step1 .. step9"
 	@echo "make down               stop what DOCKER=1 started"
@@ -161,9 +162,10 @@ test-pythons:
 bench: $(STAMP)
 	$(PY) -m workshop bench
 
-# Traffic for the running lesson (in another terminal): make load RATE=10 DURATION=2m [URL=http://...]
+# Traffic for the running lesson (in another terminal): make load RATE=10 DURATION=2m CONCURRENCY=16 [URL=http://...]
 load: $(STAMP)
-	@$(PY) -m workshop load $(URL) --rate "$(or $(RATE),5)" --duration "$(or $(DURATION),1m)"
+	@$(PY) -m workshop load $(URL) --rate "$(or $(RATE),5)" --duration "$(or $(DURATION),1m)" \
+	  --concurrency "$(or $(CONCURRENCY),8)"
 
 # every traced lesson (the lessons' facts say which: workshop/lessons/stages.py)
 TRACED_LESSONS = $(PY) -c 'from workshop.lessons.stages import all_stages; print(*(s.name for s in all_stages() if s.traced))'

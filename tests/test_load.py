@@ -43,6 +43,43 @@ def test_only_this_machine_unless_asked():
     assert check_target("http://10.1.2.3:8480", True) == "http://10.1.2.3:8480"
 
 
+@pytest.mark.parametrize(
+    "arguments, said",
+    [
+        (["--rate", "nan"], "--rate is requests a second: a number more than 0, at most 200 (not nan)"),
+        (["--rate", "inf"], "(not inf)"),
+        (["--rate", "0"], "(not 0)"),
+        (["--duration", "0.5s", "--rate", "1"], "1 a second for 0.5 s is not one request: give a longer --duration"),
+        (["--duration", "11m"], "--duration is more than 0 and at most 10 minutes"),
+        (["--duration", "soon"], "--duration: "),
+        (["--concurrency", "0"], "--concurrency is from 1 to 64 (not 0)"),
+        (["http://10.1.2.3:8480"], "is not this machine"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_plan_is_printed(capsys, arguments, said):
+    from workshop.cli import main
+
+    url = [] if arguments[0].startswith("http") else ["http://127.0.0.1:9"]  # (nothing is ever sent to it)
+    assert main(["load", *url, *arguments]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and said in err and "Traceback" not in err  # no "0 requests to ..." before the error
+
+
+def test_when_nothing_answers_it_says_so_and_exits_1(capsys):
+    from workshop.cli import main
+    from workshop.ports import free_port
+
+    nobody = f"http://127.0.0.1:{free_port()}"  # a port nothing listens on: every request refused
+    assert main(["load", nobody, "--rate", "20", "--duration", "0.1s"]) == 1
+    out = capsys.readouterr().out
+    assert "refused × 2" in out and f"no request was answered: nothing answers at {nobody}" in out
+
+
+def test_make_load_passes_concurrency():
+    dry = subprocess.run(["make", "-n", "load", "CONCURRENCY=3"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert '--concurrency "3"' in dry.stdout
+
+
 def test_a_steady_rate_every_answer_counted_and_the_slowest_traced(lesson3):
     url, _ = lesson3
     mix = [("pallets/flask", 3), ("a/does-not-exist", 1), ("a/server-error", 1)]
@@ -81,9 +118,10 @@ def test_the_span_metrics_after_a_load_are_the_traces_numbers(lesson3):
     mix = [("pallets/flask", 3), ("a/server-error", 1), ("a/empty", 1)]
     run_load(url, rate=20, duration_s=1.0, concurrency=4, seed=2, mix=mix)
     spans = settled_server_spans(store)
+    end_ms = int(time.time() * 1000)
     window = {
         "service": "contributors",
-        "endTs": str(int(time.time() * 1000) + 1000),
+        "endTs": str(end_ms),
         "lookback": "600000",
         "step": "600000",
         "ratePer": "600000",
@@ -93,7 +131,9 @@ def test_the_span_metrics_after_a_load_are_the_traces_numbers(lesson3):
         answer = requests.get(f"{store.url}/api/metrics/{what}", params={**window, **more}, timeout=5).json()
         return answer["metrics"][0]["metricPoints"][-1]["gaugeValue"]["doubleValue"]
 
-    assert last("calls") * 600 == pytest.approx(len(spans))
+    # a rate is over the time its window covers: whole 30-second buckets, up to now (the store's clock)
+    covered_s = end_ms / 1000 - math.ceil((end_ms - 600_000) / 30_000) * 30
+    assert last("calls") * covered_s == pytest.approx(len(spans), rel=0.01)
     assert last("errors") == pytest.approx(sum(model.is_error(span) for span in spans) / len(spans))
     durations_ms = sorted(span["duration"] / 1000 for span in spans)
     exact = durations_ms[math.ceil(0.95 * len(durations_ms)) - 1]

@@ -175,9 +175,9 @@ def cmd_load(args: argparse.Namespace) -> int:
         duration_s = parse_duration_us(args.duration) / 1e6
     except ValueError as problem:
         raise WorkshopError(f"--duration: {problem}") from None
+    total = load.planned(args.rate, duration_s, args.concurrency)  # every argument checked before the plan
     url = load.check_target(args.url or load.default_url(dict(os.environ)), args.allow_remote)
     console = Console()
-    total = int(args.rate * duration_s)
     console.print(f"{total} requests to {url}: {args.rate:g} a second for {format_duration_us(int(duration_s * 1e6))}")
     stop, done, result = threading.Event(), threading.Event(), {}
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
@@ -206,11 +206,15 @@ def cmd_load(args: argparse.Namespace) -> int:
     if "error" in result:
         raise result["error"]
     summary = result["summary"]
-    console.print(load_summary(summary))
-    return 130 if summary.stopped else 0
+    console.print(load_summary(summary, url))
+    if summary.stopped:
+        return 130
+    return 0 if summary.answered() else 1
 
 
-def load_summary(summary) -> str:
+def load_summary(summary, url: str = "") -> str:
+    from workshop.runner.run import LESSON_GITHUB_RATE_LIMIT
+
     lines = [
         f"sent {summary.sent}, answered {len(summary.answers)}" + (" (stopped with Ctrl-C)" if summary.stopped else "")
     ]
@@ -218,16 +222,22 @@ def load_summary(summary) -> str:
     percentiles = summary.percentiles_ms()
     if percentiles:
         lines.append("latency: " + ", ".join(f"{name} {value:,.0f} ms" for name, value in percentiles.items()))
+    if summary.answers and not summary.answered():
+        lines.append(
+            f"no request was answered: nothing answers at {url or 'that address'} (start the lesson in another "
+            "terminal, make step6, or give its URL)"
+        )
+        return "\n".join(lines)
     refused = sum(1 for answer in summary.answers if answer.status in (403, 429, 502, 503))
     if summary.answers and refused > len(summary.answers) / 3:
         lines.append(
-            "many refusals: the fake GitHub allows 60 calls an hour, as GitHub does; for load, start the lesson "
-            "with FAKE_GITHUB_RATE_LIMIT=100000"
+            f"many refusals: the lesson's fake GitHub allows {LESSON_GITHUB_RATE_LIMIT:,} calls an hour, as GitHub "
+            "does a token: restart the lesson to reset it, or start it with FAKE_GITHUB_RATE_LIMIT=100000"
         )
     for answer in summary.slowest():
         lines.append(f"slow: {answer.seconds * 1000:,.0f} ms {answer.path}  trace {answer.trace_id}")
     query = ENDPOINT["query"].port(dict(os.environ))
-    lines.append(f"now the Monitor page: http://localhost:{query}/monitor (its points link to these traces)")
+    lines.append(f"Monitor: http://localhost:{query}/monitor (each point links to its traces)")
     return "\n".join(lines)
 
 

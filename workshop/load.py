@@ -8,11 +8,16 @@ percentiles, and the trace ids of the slowest requests (their `X-Trace-Id`), to 
 It is built on `requests` and the standard library's `statistics`, not on a load-testing framework: Locust,
 the one that runs headless from Python, brings gevent (which patches the threads the lessons' code uses),
 ZeroMQ and a web UI of its own, for what here is a loop, a thread pool and three percentiles.
+
+Its arguments are checked before anything is sent or printed: a rate of `nan` or `inf`, or a rate and a
+duration that make no request at all (`--duration 0.5s --rate 1`), are refused with what to change. It
+exits 1 if no request was answered at all (the lesson is not running there, or stopped), 130 after Ctrl-C.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import random
 import socket
 import statistics
@@ -72,6 +77,10 @@ class Summary:
         cuts = statistics.quantiles(times, n=100, method="inclusive")
         return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98]}
 
+    def answered(self) -> int:
+        """How many got an HTTP answer (any status): not refused, not timed out."""
+        return sum(isinstance(answer.status, int) for answer in self.answers)
+
     def slowest(self, count: int = 3) -> list[Answer]:
         traced = [answer for answer in self.answers if answer.trace_id]
         return sorted(traced, key=lambda answer: answer.seconds, reverse=True)[:count]
@@ -98,6 +107,23 @@ def _loopback(host: str) -> bool:
     return bool(addresses) and all(ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses)
 
 
+def planned(rate: float, duration_s: float, concurrency: int) -> int:
+    """How many requests `rate` a second for `duration_s` makes; a WorkshopError, saying which, if any of them
+    is out of bounds, not a number, or if together they make no request at all."""
+    if not (math.isfinite(rate) and 0 < rate <= MAX_RATE):
+        raise WorkshopError(f"--rate is requests a second: a number more than 0, at most {MAX_RATE:g} (not {rate:g})")
+    if not (math.isfinite(duration_s) and 0 < duration_s <= MAX_DURATION_S):
+        raise WorkshopError(f"--duration is more than 0 and at most {MAX_DURATION_S // 60} minutes")
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise WorkshopError(f"--concurrency is from 1 to {MAX_CONCURRENCY} (not {concurrency})")
+    total = int(rate * duration_s)
+    if total < 1:
+        raise WorkshopError(
+            f"{rate:g} a second for {duration_s:g} s is not one request: give a longer --duration or a higher --rate"
+        )
+    return total
+
+
 def run_load(
     base_url: str,
     rate: float,
@@ -110,12 +136,7 @@ def run_load(
 ) -> Summary:
     """Send `rate` requests a second for `duration_s` (at most `concurrency` in flight); every answer is
     passed to `on_answer` as it comes. `stop` ends it early (Ctrl-C): the requests in flight still finish."""
-    if not 0 < rate <= MAX_RATE:
-        raise WorkshopError(f"--rate is requests a second: more than 0, at most {MAX_RATE:g}")
-    if not 0 < duration_s <= MAX_DURATION_S:
-        raise WorkshopError(f"--duration is at most {MAX_DURATION_S // 60} minutes")
-    if not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise WorkshopError(f"--concurrency is from 1 to {MAX_CONCURRENCY}")
+    total = planned(rate, duration_s, concurrency)
     chooser = random.Random(seed)
     paths = [f"/contributors/{repo}" for repo, _ in mix or MIX]
     weights = [weight for _, weight in mix or MIX]
@@ -143,7 +164,6 @@ def run_load(
         if on_answer is not None:
             on_answer(answer)
 
-    total = int(rate * duration_s)
     began = time.monotonic()
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="load") as pool:
         pending: list[Future] = []

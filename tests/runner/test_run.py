@@ -334,3 +334,22 @@ def test_the_lessons_processes_stop_before_what_they_use_and_one_that_ignores_si
         "sending SIGTERM to store",
     ], lines
     assert lines.index("lesson stopped (rc=-9)") < lines.index(sent[2])
+
+
+def test_the_lessons_fake_github_allows_what_github_allows_a_token(monkeypatch):
+    """5,000 calls an hour, so that `make load` after `make step6` is answered; FAKE_GITHUB_RATE_LIMIT still rules."""
+    from workshop.lessons.stages import find_stage
+    from workshop.ports import ENDPOINTS
+    from workshop.runner.run import Settings, plan_run
+
+    ports = dict(zip([endpoint.field for endpoint in ENDPOINTS], distinct_free_ports(len(ENDPOINTS)), strict=True))
+
+    def fake_github(**environment: str) -> str:
+        monkeypatch.delenv("FAKE_GITHUB_RATE_LIMIT", raising=False)
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        plan = plan_run(find_stage("step3"), Settings(**ports))
+        return next(process.command for process in plan.processes if process.name == "fake-github")
+
+    assert fake_github().endswith(" --rate-limit 5000")
+    assert "--rate-limit" not in fake_github(FAKE_GITHUB_RATE_LIMIT="100000")  # it reads the variable itself

@@ -130,16 +130,29 @@ def test_a_new_trace_appears_on_the_open_search_page_without_a_reload(lesson6, p
 
 
 def test_the_monitor_page_draws_lesson_6_and_a_latency_point_opens_its_traces(lesson6, page):
-    page.goto(lesson6["store"].url + "/monitor?service=gateway")
+    base = lesson6["store"].url
+    watching = page.context.new_page()  # an open Monitor page, which must show the next request by itself
+    watching.goto(base + "/monitor?window=5m")
+    before = int(watching.locator(".monitor").get_attribute("data-spans"))
+    watching.evaluate("window.notReloaded = true")
+    ask(lesson6, "a fifth laptop")  # 8 more spans; the page asks again every 5 s, meanwhile:
+    page.goto(base + "/monitor")  # bare: gateway's charts, every service's operations
     charts = page.locator("figure.monitor-chart svg")
     assert charts.count() == 3 and page.locator("figure.monitor-chart circle").count() >= 5
-    assert page.locator("table.operations tbody tr", has_text="contributors").count() == 1
+    assert page.locator("nav.tabs a[aria-current]").inner_text() == "gateway"
     page.locator("figure.monitor-chart", has_text="latency").locator("circle").last.click()
     page.wait_for_url("**/search?**minDuration**")
     page.locator("input[name=trace]").first.wait_for(timeout=5_000)  # the requests behind the point
-    # the proxy's get_repo_contributors (jaeger-client's: no span kind) is among the internal spans; its p95
-    page.goto(lesson6["store"].url + "/monitor?service=github-proxy&spanKind=internal")
+    # the proxy's get_repo_contributors (jaeger-client's: no span kind) is in the bare page's table: its p95 point
+    page.goto(base + "/monitor")
     row = page.locator("table.operations tbody tr", has_text="get_repo_contributors")
-    row.locator("td").last.locator("a").click()
+    assert "github-proxy" in row.inner_text() and "no kind" in row.inner_text()
+    row.locator("svg.spark circle").last.click()
     page.wait_for_url("**/search?**operation=get_repo_contributors**minDuration**")
     page.locator("input[name=trace]").first.wait_for(timeout=5_000)
+    page.goto(base + "/monitor")
+    page.locator("nav.tabs a", has_text="github-proxy").click()  # one click to the proxy's own charts
+    page.wait_for_url("**/monitor?service=github-proxy**")
+    assert page.locator("figure.monitor-chart circle").count() >= 5
+    watching.wait_for_function(f"Number(document.querySelector('.monitor').dataset.spans) > {before}", timeout=15_000)
+    assert watching.evaluate("window.notReloaded") is True  # new figures, without a reload

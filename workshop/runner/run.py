@@ -1,7 +1,7 @@
 """`make stepN` = `python -m workshop run stepN`: start what a stage needs, show its trace, stop it all.
 
 What it starts, each as a process with its log lines prefixed and coloured (honcho):
-  fake-github   unless GITHUB_API_URL is set
+  fake-github   unless GITHUB_API_URL is set (allowing 5,000 calls an hour, as GitHub does a token)
   trace-store   for traced stages, unless a Jaeger (or store) already answers on the query port
   redis         for stages that need it, unless REDIS_URL is set
   the stage's own processes, from its Procfile, run in the stage folder (lesson 9: Traefik and a Node.js
@@ -43,6 +43,9 @@ from workshop.toolchain import ensure_node_packages, ensure_traefik
 READY_TIMEOUT = 20.0  # seconds for every process to answer
 TRACE_TIMEOUT = 10.0  # seconds for the demo's trace to arrive in the store
 STORE_CHECK_INTERVAL = 2.0  # seconds between two looks at a trace store another run started
+# The lessons' fake GitHub allows what GitHub allows a token (5,000 calls an hour), not its 60 without one: a
+# minute of `make load` asks it some 300 to 900 times. FAKE_GITHUB_RATE_LIMIT still sets another limit.
+LESSON_GITHUB_RATE_LIMIT = 5000
 
 
 def _port(name: str):
@@ -68,6 +71,8 @@ class Settings:
     zipkin_port: int = _port("zipkin")
     sampling_port: int = _port("sampling")
     github_api_url: str | None = field(default_factory=lambda: os.environ.get("GITHUB_API_URL") or None)
+    # unset: LESSON_GITHUB_RATE_LIMIT (the fake GitHub reads the variable itself, and says if it is not a number)
+    fake_github_rate_limit: str | None = field(default_factory=lambda: os.environ.get("FAKE_GITHUB_RATE_LIMIT"))
     redis_url: str | None = field(default_factory=lambda: os.environ.get("REDIS_URL") or None)
     demo_repo: str = field(default_factory=lambda: os.environ.get("DEMO_REPO", DEMO_REPO))
     # Procfile processes not to start (WITHOUT=worker make step5): to see what their absence does
@@ -161,7 +166,8 @@ def plan_run(stage: Stage, settings: Settings, command: str | None = None) -> Pl
         processes.append(
             Process(
                 "fake-github",
-                f"{python} -m workshop fake-github --port {settings.fake_github_port}",
+                f"{python} -m workshop fake-github --port {settings.fake_github_port}"
+                + ("" if settings.fake_github_rate_limit else f" --rate-limit {LESSON_GITHUB_RATE_LIMIT}"),
                 ready_url=github_api_url + "/",
             )
         )

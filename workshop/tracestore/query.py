@@ -272,6 +272,14 @@ SPAN_KINDS = {
     "consumer": "consumer",
 }
 TRUE, FALSE = {"1", "t", "T", "TRUE", "true", "True"}, {"0", "f", "F", "FALSE", "false", "False"}  # Go's ParseBool
+# What Go's strconv.ParseFloat reads: a decimal or hexadecimal float (underscores only in a hex one), Inf, NaN
+GO_FLOAT = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+    r"|0[xX](?:_?[0-9a-fA-F])*(?:\.(?:_?[0-9a-fA-F])*)?[pP][+-]?[0-9](?:_?[0-9])*"
+    r"|(?i:inf|infinity))|(?i:nan)"
+)
+GO_DURATION_MS = 2**63 // 1_000_000  # a time.Duration, in ms: Jaeger's milliseconds past this wrap around
+FIRST_MS = -62_135_596_800_000  # 0001-01-01, the first time a protobuf Timestamp (the points' time) can say
 
 
 @dataclass
@@ -287,40 +295,109 @@ class MetricsQuery:
 
 
 def metrics_query(args: Args, latencies: bool = False) -> MetricsQuery:
-    """`/api/metrics/*?...` as Jaeger's query parser reads it (and its messages: "unable to parse param ...")."""
-    services = [name for name in args.getlist("service") if name]
-    if not services:
+    """`/api/metrics/*?...` as Jaeger's query parser reads it, in its order and with its messages ("unable to
+    parse param 'endTs': strconv.ParseInt: parsing ..."); then what Prometheus would refuse (a step of 0, a
+    quantile of 2, more than 11,000 points), and times Jaeger would silently wrap around, as 400s too."""
+    quantile = _go_float(args.get("quantile", ""), "quantile") if latencies else None
+    if "service" not in args:  # (`service=`, an empty name, is accepted, as Jaeger does: it finds nothing)
         raise BadQuery("unable to parse param 'service': please provide at least one service name")
-    query = MetricsQuery(services=services, end_ms=int(time.time() * 1000))
+    query = MetricsQuery(services=args.getlist("service"), end_ms=int(time.time() * 1000), quantile=quantile)
     grouped = args.get("groupByOperation", "")
     if grouped and grouped not in TRUE | FALSE:
-        raise BadQuery(f"unable to parse param 'groupByOperation': not a boolean: {quoted(grouped)}")
+        raise BadQuery(
+            f"unable to parse param 'groupByOperation': strconv.ParseBool: parsing {go_quoted(grouped)}: invalid syntax"
+        )
     query.group_by_operation = grouped in TRUE
-    kinds = args.getlist("spanKind")
-    unknown = [kind for kind in kinds if kind not in SPAN_KINDS]
-    if unknown:
-        raise BadQuery(f"unable to parse param 'spanKind': unsupported span kind: {quoted(unknown[0])}")
-    if kinds:
+    if "spanKind" in args:
+        kinds = args.getlist("spanKind")
+        unknown = [kind for kind in kinds if kind not in SPAN_KINDS]
+        if unknown:
+            raise BadQuery(f"unable to parse param 'spanKind': unsupported span kind: '{unknown[0]}'")
         query.span_kinds = [SPAN_KINDS[kind] for kind in kinds]
-    for name, attribute in (
-        ("endTs", "end_ms"),
-        ("lookback", "lookback_ms"),
-        ("step", "step_ms"),
-        ("ratePer", "rate_per_ms"),
-    ):
-        value = whole_number(args, name)
-        if value is not None:
-            if value < 0 or (value == 0 and name != "endTs"):
-                raise BadQuery(f"unable to parse param {name!r}: must be a positive number of milliseconds")
-            setattr(query, attribute, value)
+    names = {"endTs": "end_ms", "lookback": "lookback_ms", "step": "step_ms", "ratePer": "rate_per_ms"}
+    given = {name: _go_int(args.get(name, ""), name) for name in names}  # every one parsed first, as Jaeger does
+    for name, value in given.items():
+        if value is None:
+            continue
+        least = 0 if name == "lookback" else 1
+        if name == "endTs" and not FIRST_MS <= value <= GO_DURATION_MS:
+            raise BadQuery(
+                f"unable to parse param 'endTs': {value} is not a time Jaeger can read (Unix ms, up to "
+                f"{GO_DURATION_MS}: in 2262)"
+            )
+        if name != "endTs" and value < least:
+            raise BadQuery(f"unable to parse param {name!r}: {value} ms: it must be at least {least} ms")
+        if value > GO_DURATION_MS:
+            raise BadQuery(
+                f"unable to parse param {name!r}: {value} ms is longer than Jaeger can hold (a Go "
+                f"time.Duration: at most {GO_DURATION_MS} ms, some 292 years)"
+            )
+        setattr(query, names[name], value)
+    if query.end_ms - query.lookback_ms < FIRST_MS:
+        raise BadQuery("unable to parse param 'lookback': it reaches before the year 1")
     if query.lookback_ms // query.step_ms > MAX_METRIC_POINTS:
-        raise BadQuery(f"lookback / step is more than {MAX_METRIC_POINTS} points: ask with a longer step")
-    if latencies:
-        raw = args.get("quantile", "")
-        try:
-            query.quantile = float(raw) if raw.isascii() else math.nan
-        except ValueError:
-            query.quantile = math.nan
-        if not 0 < query.quantile <= 1:  # NaN is not either
-            raise BadQuery(f"unable to parse param 'quantile': a number from 0 to 1 (0.95), not {quoted(raw)}")
+        raise BadQuery(
+            f"exceeded maximum resolution of {MAX_METRIC_POINTS:,} points per timeseries (lookback / "
+            "step, as Prometheus counts them): ask with a longer step"
+        )
+    if quantile is not None and not 0 <= float(f"{quantile:.2f}") <= 1:  # (NaN is not either)
+        raise BadQuery(f"unable to parse param 'quantile': {quantile} is not a quantile, from 0 to 1 (0.95)")
     return query
+
+
+def _go_int(raw: str, name: str) -> int | None:
+    """A whole number as Go's strconv.ParseInt(raw, 10, 64) reads it, in its words; None when empty."""
+    if raw == "":
+        return None
+    if not WHOLE_NUMBER.fullmatch(raw):
+        raise BadQuery(f"unable to parse param {name!r}: strconv.ParseInt: parsing {go_quoted(raw)}: invalid syntax")
+    number = int(raw) if len(raw) <= 20 else INT64[1] + 1  # longer is out of range (and slow to convert)
+    if not INT64[0] <= number <= INT64[1]:
+        raise BadQuery(
+            f"unable to parse param {name!r}: strconv.ParseInt: parsing {go_quoted(raw)}: value out of range"
+        )
+    return number
+
+
+def _go_float(raw: str, name: str) -> float:
+    """A float as Go's strconv.ParseFloat(raw, 64) reads it, in its words."""
+    if not GO_FLOAT.fullmatch(raw):
+        raise BadQuery(f"unable to parse param {name!r}: strconv.ParseFloat: parsing {go_quoted(raw)}: invalid syntax")
+    text = raw.replace("_", "")
+    try:
+        number = float.fromhex(text) if "x" in text.lower() else float(text)
+    except OverflowError:
+        number = math.inf
+    if math.isinf(number) and "inf" not in text.lower():
+        raise BadQuery(
+            f"unable to parse param {name!r}: strconv.ParseFloat: parsing {go_quoted(raw)}: value out of range"
+        )
+    return number
+
+
+GO_ESCAPES = {
+    "\a": r"\a",
+    "\b": r"\b",
+    "\f": r"\f",
+    "\n": r"\n",
+    "\r": r"\r",
+    "\t": r"\t",
+    "\v": r"\v",
+    '"': r"\"",
+    "\\": r"\\",
+}
+
+
+def go_quoted(text: str, limit: int = 100) -> str:
+    """`text` as Go's strconv.Quote writes it in Jaeger's messages (cut short past `limit` characters)."""
+
+    def escaped(char: str) -> str:
+        if char in GO_ESCAPES:
+            return GO_ESCAPES[char]
+        if char.isprintable():
+            return char
+        code = ord(char)
+        return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+    shown = "".join(map(escaped, text[:limit]))
+    return f'"{shown}"' + (f"... ({len(text)} characters)" if len(text) > limit else "")

@@ -5,6 +5,8 @@ real Jaeger alike.
 /search/results?...   the same results alone (the search page asks for them every few seconds: live)
 /trace/<traceID>      the waterfall; /trace/<idA>...<idB> compares two traces span by span
 /dependencies         the services and their calls
+/monitor?service=&spanKind=&window=&sort=   a service's rates, errors and latencies, every operation's too (the
+                      span metrics: Jaeger UI's Monitor tab); /monitor/results: the same alone, for its live refresh
 /receivers            what each receiver took (not in Jaeger UI: the store's own page)
 /docs/<path>.md       a lesson's README, when the store is told where they are (the trace doctor links them)
 """
@@ -42,6 +44,7 @@ LOOKBACKS = [
     ("", "any time"),
 ]
 LIVE_SECONDS = 2
+MONITOR_LIVE_SECONDS = 5  # the Monitor's shortest step: its 5-minute window's points are 5 s apart
 FORM_FIELDS = ("operation", "tags", "minDuration", "maxDuration", "limit", "start", "end")  # start, end: µs
 
 pages = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
@@ -196,31 +199,40 @@ def monitor_context() -> dict:
     args, store = request.args, store_of()
     services = store.services()
     service = args.get("service") if args.get("service") in services else (services[0] if services else "")
-    kind = args.get("spanKind") if args.get("spanKind") in monitoring.KINDS else "server"
+    kind = args.get("spanKind") if args.get("spanKind") in monitoring.KINDS else "all"
     windows = {value: (text, seconds) for value, text, seconds in monitoring.WINDOWS}
     window = args.get("window") if args.get("window") in windows else "1h"
-    sort = args.get("sort") if args.get("sort") in monitoring.SORTS else "calls"
+    sort = args.get("sort") if args.get("sort") in monitoring.SORTS else "count"
     text, seconds = windows[window]
     end_ms = int(time.time() * 1000)
     metrics = store.metrics
+    rows = monitoring.operations(metrics, services, kind, seconds, end_ms, sort) if services else []
+    charts = monitoring.charts(metrics, service, kind, seconds, end_ms) if service else []
     return {
         "services": services,
         "service": service,
         "kinds": monitoring.KINDS,
         "span_kind": kind,
+        "kind_text": monitoring.KINDS[kind][0],
         "windows": monitoring.WINDOWS,
         "window": window,
         "window_text": text,
         "sort": sort,
         "sorts": monitoring.SORTS,
-        "charts": monitoring.charts(metrics, service, kind, seconds, end_ms) if service else [],
-        "rows": monitoring.operations(metrics, service, kind, seconds, end_ms, sort) if service else [],
+        "charts": charts,
+        "drawn": any(line.dots for chart in charts for line in chart.lines),
+        "rows": rows,
+        "spans": sum(row.count for row in rows),
         "width": monitoring.WIDTH,
         "height": monitoring.HEIGHT,
+        "left": monitoring.LEFT,
+        "right": monitoring.RIGHT,
+        "spark_width": monitoring.SPARK_WIDTH,
+        "spark_height": monitoring.SPARK_HEIGHT,
         "start": monitoring.clock(end_ms - seconds * 1000),
         "end": monitoring.clock(end_ms),
-        "rate_window": format_duration_us(max(seconds * 1000 // monitoring.POINTS, 60_000) * 1000),
-        "live_seconds": LIVE_SECONDS * 5,
+        "rate_window": format_duration_us(monitoring.rate_window_s(seconds) * 1_000_000),
+        "live_seconds": MONITOR_LIVE_SECONDS,
     }
 
 
