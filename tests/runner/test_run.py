@@ -310,13 +310,16 @@ def test_a_mistake_of_another_lesson_or_with_docker_is_a_clear_error():
     assert docker.returncode == 2 and "MISTAKE= runs without Docker" in docker.stderr
 
 
-def test_the_lessons_processes_stop_before_what_they_use_and_one_that_ignores_sigterm_is_killed():
+def test_the_lessons_processes_stop_before_what_they_use_and_one_that_ignores_sigterm_is_killed(monkeypatch):
     """The runner's manager on its own (no lesson): 'lesson' ignores SIGTERM, so it is killed KILL_WAIT seconds
-    after it, and only then does 'store' (what the lesson uses) get its SIGTERM."""
+    after it, and only then does 'store' (what the lesson uses) get its SIGTERM (KILL_WAIT: 1 s here)."""
     import io
+
+    import honcho.manager
 
     from workshop.runner.run import _honcho_manager
 
+    monkeypatch.setattr(honcho.manager, "KILL_WAIT", 1)  # (5 s in a run)
     output = io.StringIO()
     manager = _honcho_manager(after_start=lambda: None, output=output, on_signal=lambda s: None, stop_first=["lesson"])
     manager.add_process("lesson", "trap '' TERM; echo ready; while true; do sleep 0.1; done")
