@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from workshop.lessons.expected import ROOT, TASKS, TREES, Absent, Expect, Kind, Span, Task, Tree
+from workshop.lessons.mistakes import MISTAKES
 from workshop.tracestore.diagnosis import Finding, named, possessive
 from workshop.tracestore.model import Json, SpanNode, TraceTree, tag_text
 
@@ -48,8 +49,6 @@ def check(
     """Each task of `stage` against the trace of its request (`traces`: request name -> trace, None when none
     was found); `others`: the traces around each (a span that lost its context is in one of them); `findings`:
     the trace doctor's, for each request's trace."""
-    from workshop.lessons.mistakes import MISTAKES
-
     known = _known_spans(stage)
     results = []
     traceless: dict[str, int] = {}  # request -> the task that said its trace never came
