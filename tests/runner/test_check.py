@@ -107,3 +107,35 @@ def test_a_syntax_error_or_a_workspace_that_dies_at_start_is_named_by_file_and_l
 def test_no_workspace_says_how_to_make_one(tmp_path):
     result = run_workshop("check", "step4", "--folder", str(tmp_path / "nothing"), env=runner_env())
     assert result.returncode == 2 and "make exercise-step4 makes your workspace" in result.stderr
+
+
+def test_where_a_process_failed_is_read_from_its_log(tmp_path):
+    """The last error at a file of the workspace, Python's or Node.js's; nothing until the error line came."""
+    from workshop.runner.check import where_it_failed
+
+    app, lib = tmp_path / "app.py", "/usr/lib/python3/requests/api.py"
+    python = [
+        "[trace=- span=-] ERROR gateway: unexpected error",
+        "Traceback (most recent call last):",
+        f'  File "{app}", line 40, in contributors',
+        "    stats = call_github_proxy(owner, repo)",
+        f'  File "{app}", line 97, in call_github_proxy',
+        "    response = requests.get(url, timeout=PROXY_TIMOUT)",
+        f'  File "{lib}", line 73, in get',
+        "    return request('get', url)",
+    ]
+    assert where_it_failed(python, tmp_path) is None  # the error line has not come yet
+    done = [*python, "NameError: name 'PROXY_TIMOUT' is not defined"]
+    assert where_it_failed(done, tmp_path) == (
+        "app.py, line 97, in call_github_proxy: NameError: name 'PROXY_TIMOUT' is not defined"
+    )
+    assert where_it_failed(done, tmp_path / "elsewhere") is None  # not the workspace's own code
+    node = [
+        f"{tmp_path}/github-proxy/server.js:12",
+        "    foo();",
+        "    ^",
+        "ReferenceError: foo is not defined",
+        f"    at Object.<anonymous> ({tmp_path}/github-proxy/server.js:12:5)",
+        "    at Module._compile (node:internal/modules/cjs/loader:1364:14)",
+    ]
+    assert where_it_failed(node, tmp_path) == "github-proxy/server.js, line 12: ReferenceError: foo is not defined"
