@@ -14,6 +14,7 @@ from workshop.tracestore.durations import format_duration_us
 from workshop.tracestore.query import MetricsQuery
 from workshop.tracestore.spanmetrics import BOUNDS_MS, BUCKET_S, SpanMetrics, grouped_points, window_keys
 
+DEFAULT_WINDOW = "15m"  # a workshop's load lasts a minute or two: on an hour's chart it is one point
 WINDOWS = [
     ("5m", "last 5 minutes", 300),
     ("15m", "last 15 minutes", 900),

@@ -201,7 +201,7 @@ def monitor_context() -> dict:
     service = args.get("service") if args.get("service") in services else (services[0] if services else "")
     kind = args.get("spanKind") if args.get("spanKind") in monitoring.KINDS else "all"
     windows = {value: (text, seconds) for value, text, seconds in monitoring.WINDOWS}
-    window = args.get("window") if args.get("window") in windows else "1h"
+    window = args.get("window") if args.get("window") in windows else monitoring.DEFAULT_WINDOW
     sort = args.get("sort") if args.get("sort") in monitoring.SORTS else "count"
     text, seconds = windows[window]
     end_ms = int(time.time() * 1000)
