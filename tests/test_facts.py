@@ -108,7 +108,7 @@ def test_the_lessons_own_defaults_are_the_table_s():
 
 def test_docker_compose_and_the_readme_move_each_port_with_its_variable_from_its_default():
     compose = (ROOT / "docker-compose.yml").read_text()
-    published = re.findall(r"\$\{([A-Z_]+):-(\d+)\}", compose)
+    published = re.findall(r'^\s*- "\$\{([A-Z_]+):-(\d+)\}:', compose, re.MULTILINE)  # each service's ports
     assert {variable for variable, _ in published} == {endpoint.variable for endpoint in ENDPOINTS}
     defaults = {endpoint.variable: str(endpoint.default) for endpoint in ENDPOINTS}
     assert all(defaults[variable] == default for variable, default in published), published
@@ -180,3 +180,11 @@ def test_the_trace_doctor_links_each_traced_lesson_to_its_folder():
 
     traced = {stage.name: f"{stage.folder.name}/README.md" for stage in all_stages() if stage.traced}
     assert traced == DOCTOR_LINKS
+
+
+def test_the_lessons_fake_github_allows_the_same_calls_with_docker():
+    """make stepN's fake GitHub and DOCKER=1's allow the same calls an hour (FAKE_GITHUB_RATE_LIMIT sets both)."""
+    from workshop.runner.run import LESSON_GITHUB_RATE_LIMIT
+
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert f"FAKE_GITHUB_RATE_LIMIT: ${{FAKE_GITHUB_RATE_LIMIT:-{LESSON_GITHUB_RATE_LIMIT}}}" in compose
