@@ -34,6 +34,19 @@ def test_closing_the_terminal_window_stops_make_the_runner_and_the_lesson(termin
     assert not left, "\n".join(left)
 
 
+def test_closing_the_window_of_a_shell_that_passes_no_sighup_on_stops_everything_too(terminal):
+    """A shell that ignores SIGHUP (as zsh with NO_HUP passes none to its jobs): the runner sees its terminal
+    hung up (it can no longer open it) and stops as if the SIGHUP had come. Before, make, the runner and the
+    lesson ran on with nobody to see them."""
+    session = terminal()
+    session.wait_for(PROMPT)
+    session.type(f"trap '' HUP; make step2 {venv_argument()}\n")
+    session.wait_for("Press Ctrl-C to stop everything")
+    session.close_window()
+    left = session.wait_until_none_left()
+    assert not left, "\n".join(left)
+
+
 def test_one_ctrl_c_stops_everything_even_into_a_pipe_that_closes(terminal, tmp_path):
     """`make step3 2>&1 | tee log`, then Ctrl-C: tee dies first, and the runner's next write fails (EPIPE).
     Before, that failure ended the runner's shutdown before it began: everything kept running."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import queue
 import re
 import shlex
 import signal
@@ -269,10 +270,11 @@ class Run:
         self.output = SurvivingOutput(stream or sys.stdout)
         self.demo_output = MutableOutput(self.output)  # the demo's lines: none once a stop is asked
         self.console = console or Console(file=self.demo_output, highlight=False)
+        self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()  # those received, for the "signals" thread
         self.manager = _honcho_manager(
             after_start=self._start_demo,
             output=self.output,
-            on_signal=self._stop_asked,
+            on_signal=self._signal_received,
             stop_first=plan.stage.processes(),  # before what they use: Redis, the trace store, the fake GitHub
         )
         self.succeeded = False
@@ -289,7 +291,11 @@ class Run:
         """0 or 1 (see below), or 128 + the signal that stopped it (Ctrl-C: 130): `exit_as_signalled` then."""
         # Closing the terminal (SIGHUP) stops everything, as Ctrl-C does; so does losing `make` (our parent).
         signal.signal(signal.SIGHUP, self._hang_up)
-        self.manager.loop()  # starts the processes, then the demo; returns when every process has stopped
+        try:
+            self.manager.loop()  # starts the processes, then the demo; returns when every process has stopped
+        except BaseException:  # none expected: but a runner left waiting would keep this process, and all, alive
+            self.manager.kill()
+            raise
         self.manager.join_runners()
         if self.stopped_by is not None:
             if self.stopped_before_the_demo_finished:
@@ -316,7 +322,21 @@ class Run:
         devnull = os.open(os.devnull, os.O_WRONLY)  # the terminal is gone: writing to it would fail
         os.dup2(devnull, sys.stdout.fileno())
         os.dup2(devnull, sys.stderr.fileno())
-        self._stop_asked(signum)
+        os.close(devnull)
+        self._signal_received(signum)
+
+    def _signal_received(self, signum: int, frame: object = None) -> None:
+        """The handler of Ctrl-C, SIGTERM and SIGHUP only queues the signal (SimpleQueue.put may be called
+        from a handler); the "signals" thread acts on it. Acting here, in the main thread between two of its
+        bytecodes, wrote into stdout's buffer while the main thread might be in the middle of a write to it:
+        closing a window sends SIGHUP twice (bash's, then the kernel's), the second handler ran inside the
+        first's write, the reentrant write raised, and the runner was left waiting for its process runners
+        with every process still running."""
+        self._signals.put(signum)
+
+    def _act_on_signals(self) -> None:
+        while True:
+            self._stop_asked(self._signals.get())
 
     def _stop_asked(self, signum: int) -> None:
         """Ctrl-C, SIGTERM or SIGHUP: the first one stops everything, and is how the runner exits."""
@@ -328,15 +348,24 @@ class Run:
             self.manager.say(f"{name} received: stopping everything\n")
         self.manager.terminate()
 
-    def _watch_parent(self, parent: int) -> None:
+    def _watch_parent(self, parent: int, terminal: bool) -> None:
+        """`make` gone (killed, or its terminal closed) or, when we started in one, our terminal gone: stop
+        too. A closed window's shell passes its SIGHUP on to us, but not every shell does (zsh's NO_HUP, a
+        shell that died first): the terminal, hung up, is then no longer ours to open."""
         while not self.manager.stopping:
-            if os.getppid() != parent:  # `make` is gone (killed, or its terminal closed): stop too
+            if os.getppid() != parent:
                 self.manager.terminate()
+                return
+            if terminal and not _has_terminal():
+                self._hang_up(signal.SIGHUP, None)
                 return
             time.sleep(0.5)
 
     def _start_demo(self) -> None:
-        threading.Thread(target=self._watch_parent, args=(os.getppid(),), name="parent", daemon=True).start()
+        # (a signal received before now, while the runners were forked, waited in the queue)
+        threading.Thread(target=self._act_on_signals, name="signals", daemon=True).start()
+        watched = (os.getppid(), _has_terminal())
+        threading.Thread(target=self._watch_parent, args=watched, name="parent", daemon=True).start()
         threading.Thread(target=self._demo, name="demo", daemon=True).start()
 
     def _say(self, text: str) -> None:
@@ -467,6 +496,15 @@ class Run:
         elif not journal:
             self._say("  The trace store stops too, and its traces with it. To keep them in a file:")
             self._say(f"    TRACE_STORE_FILE=traces.jsonl {self.plan.command} ONCE=1")
+
+
+def _has_terminal() -> bool:
+    """Whether this process has a controlling terminal (one a closed window has hung up it has no longer)."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
 
 
 def _honcho_manager(
