@@ -43,25 +43,34 @@ def stage_env(github: str, store, **extra: str) -> dict:
 
 
 @pytest.mark.parametrize("stage", TRACED)
-def test_trace_arrives_over_the_wire_with_the_same_tree(world, stage):
+def test_trace_arrives_over_the_wire_with_the_same_tree_and_the_last_is_flushed_when_stopped(world, stage):
+    """The demo's trace, whole; then SIGTERM right after another answer (lesson 2: Ctrl-C's SIGINT): the spans
+    still queued in the tracer are sent before exit. (One start of the lesson's processes for both.)"""
     github, store = world
+    client = QueryClient(store.url)
     with stage_processes(stage, **stage_env(github, store)) as app:
         response = requests.get(app.url + "/contributors/pallets/flask", timeout=15)
         assert response.status_code == 200
-        trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES[stage], timeout=10)
-        app.stop()
+        trace = client.wait_for_trace(response.headers["X-Trace-Id"], SERVICES[stage], timeout=10)
+        last = requests.get(app.url + "/contributors/octocat/does-not-exist", timeout=15)
+        codes, output = app.stop(signal.SIGINT if stage == "step2_spans" else signal.SIGTERM, timeout=30)
     assert trace is not None
     assert canonical(json_tree(trace)) == canonical(EXPECTED_TREES[stage])
     assert trace_services(trace) == SERVICES[stage]
     assert trace["traceID"] == response.headers["X-Trace-Id"]
 
+    assert set(codes.values()) == {0}, output
+    flushed = client.wait_for_trace(last.headers["X-Trace-Id"], SERVICES[stage], timeout=5)
+    assert flushed is not None and json_tree(flushed)[2], "the trace lost its spans"
+    assert len(flushed["spans"]) == {"step2_spans": 3, "step3_tags_logs": 3, "step8_opentelemetry": 5}.get(stage, 5)
 
-def test_step3_tags_and_logs_survive_the_wire(world):
+
+def test_step3_tags_logs_and_log_lines_survive_the_wire_and_never_the_token(world):
     github, store = world
-    with stage_processes("step3_tags_logs", **stage_env(github, store)) as app:
+    with stage_processes("step3_tags_logs", **stage_env(github, store, GITHUB_TOKEN=TOKEN)) as app:
         response = requests.get(app.url + "/contributors/pallets/flask", timeout=15)
         trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], {"contributors"}, timeout=10)
-        app.stop()
+        _, output = app.stop()
     spans = {}
     for span in trace["spans"]:
         spans.setdefault(span["operationName"], []).append(span)
@@ -72,27 +81,17 @@ def test_step3_tags_and_logs_survive_the_wire(world):
     retry_logs = spans["get_repo_contributors"][0]["logs"]
     assert [{f["key"]: f["value"] for f in log["fields"]}["event"] for log in retry_logs] == ["retry", "retry"]
 
-
-@pytest.mark.parametrize("stage", TRACED)
-def test_last_trace_is_flushed_when_the_process_is_stopped(world, stage):
-    """SIGTERM right after the answer: the spans still queued in the tracer are sent before exit."""
-    github, store = world
-    with stage_processes(stage, **stage_env(github, store)) as app:
-        response = requests.get(app.url + "/contributors/octocat/does-not-exist", timeout=15)
-        codes, output = app.stop(signal.SIGTERM)
-    assert set(codes.values()) == {0}, output
-    trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], SERVICES[stage], timeout=5)
-    assert trace is not None and json_tree(trace)[2], "the trace lost its spans"
-    assert len(trace["spans"]) == {"step2_spans": 3, "step3_tags_logs": 3, "step8_opentelemetry": 5}.get(stage, 5)
-
-
-def test_ctrl_c_flushes_too(world):
-    github, store = world
-    with stage_processes("step2_spans", **stage_env(github, store)) as app:
-        response = requests.get(app.url + "/contributors/octocat/empty", timeout=15)
-        codes, output = app.stop(signal.SIGINT, timeout=30)  # (about 1 s: close_tracer; generous for a busy laptop)
-    assert set(codes.values()) == {0}, output
-    assert QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], {"contributors"}, timeout=5)
+    # the log lines name the trace and the span they were written in
+    get_span = spans["get_repo_contributors"][0]
+    retry_lines = [line for line in output.splitlines() if "retrying" in line]
+    assert len(retry_lines) == 2
+    for line in retry_lines:
+        assert f"[trace={trace['traceID']} span={get_span['spanID']}]" in line
+    root = next(s for s in trace["spans"] if not s["references"])
+    (access,) = [line for line in output.splitlines() if '"GET /contributors/pallets/flask HTTP/1.1" 200' in line]
+    assert f"[trace={trace['traceID']} span={root['spanID']}]" in access  # werkzeug's line, after the span
+    assert TOKEN not in output
+    assert TOKEN not in json.dumps(trace)
 
 
 @pytest.mark.parametrize("stage", TRACED)
@@ -104,24 +103,6 @@ def test_app_serves_with_no_trace_store(stage):
                 assert requests.get(app.url + "/contributors/pallets/flask", timeout=15).status_code == 200
             codes, output = app.stop()
     assert set(codes.values()) == {0}, output
-
-
-def test_step3_log_lines_name_trace_and_span_and_never_the_token(world):
-    github, store = world
-    with stage_processes("step3_tags_logs", **stage_env(github, store, GITHUB_TOKEN=TOKEN)) as app:
-        response = requests.get(app.url + "/contributors/pallets/flask", timeout=15)
-        trace = QueryClient(store.url).wait_for_trace(response.headers["X-Trace-Id"], {"contributors"}, timeout=10)
-        _, output = app.stop()
-    get_span = next(s for s in trace["spans"] if s["operationName"] == "get_repo_contributors")
-    retry_lines = [line for line in output.splitlines() if "retrying" in line]
-    assert len(retry_lines) == 2
-    for line in retry_lines:
-        assert f"[trace={trace['traceID']} span={get_span['spanID']}]" in line
-    root = next(s for s in trace["spans"] if not s["references"])
-    (access,) = [line for line in output.splitlines() if '"GET /contributors/pallets/flask HTTP/1.1" 200' in line]
-    assert f"[trace={trace['traceID']} span={root['spanID']}]" in access  # werkzeug's line, after the span
-    assert TOKEN not in output
-    assert TOKEN not in json.dumps(trace)
 
 
 def test_worker_finishes_its_job_and_flushes_on_sigterm(world):

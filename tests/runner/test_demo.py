@@ -66,3 +66,26 @@ def test_the_demo_says_what_the_trace_doctor_finds_in_its_trace():
     assert all("\n  the lesson: step3_tags_logs/README.md\n" in said[once] for once in said)  # a path to open
     # ONCE=1 stops the store next: what explain would say comes now, and no command that would fail then
     assert "explain" not in said[True] and "  - check: span.set_tag('error', True)" in said[True]
+
+
+def test_once_with_the_spans_sent_elsewhere_says_why_waits_for_the_trace_and_fails():
+    """Lesson 7's "send the spans where nothing listens" with ONCE=1: why its trace is missing comes first; the
+    demo waits for it as ever (the services' "spans dropped" lines come meanwhile), then says it did not
+    arrive, and the run fails. (Without ONCE, test_run's lesson 7 run keeps running.)"""
+    from workshop.tracestore.collector import CollectorConfig, running_collector
+
+    app = Flask(__name__)
+
+    @app.get("/contributors/<owner>/<repo>")
+    def contributors(owner, repo):
+        response = jsonify(repo=f"{owner}/{repo}", contributors=[])
+        response.headers["X-Trace-Id"] = "00000000000e15e1"
+        return response
+
+    elsewhere = "The spans go to http://localhost:9 (OTEL_EXPORTER_OTLP_ENDPOINT), where nothing listens"
+    out = io.StringIO()
+    with serve_in_thread(app) as url, running_collector(CollectorConfig.on_free_ports()) as store:
+        demo = Demo(Console(file=out, width=200), url, "a/b", store.url, {"gateway"}, 0.5, True, elsewhere)
+        assert demo.run() == (False, "00000000000e15e1")
+    said = out.getvalue()
+    assert said.index(elsewhere) < said.index(f"trace 00000000000e15e1 did not arrive at {store.url} within 0.5 s")

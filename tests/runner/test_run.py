@@ -49,6 +49,11 @@ def test_once_prints_the_waterfall_and_exits_0(stage, services):
         assert operation in out
     assert f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}/api/traces/" not in out  # it stops: nothing answers there
     assert ("make step2 FOLDER=step2_spans" in out) == (stage == "step2")  # how to run it again
+    # only what still works once everything has stopped
+    command = "make step2 FOLDER=step2_spans" if stage == "step2" else f"make {stage}"
+    assert f"Everything stops now (ONCE=1). To keep it running and ask again:\n    {command}\n" in out
+    assert f"TRACE_STORE_FILE=traces.jsonl {command} ONCE=1" in out
+    assert "workshop trace" not in out  # nothing answers it after the run
     # no noise that hides the lesson
     for noise in ("(rc=-15)", "development server", "Memory overcommit must be enabled", "cannot take jobs"):
         assert noise not in out, noise
@@ -86,18 +91,19 @@ def test_once_fails_when_the_trace_does_not_arrive(tmp_path):
     assert time.monotonic() - started < 30
 
 
-@pytest.mark.parametrize("stage, service", [("step3", "contributors"), ("step5", "gateway")])
-def test_ctrl_c_stops_every_process_and_the_store_answers_meanwhile(stage, service):
+def test_ctrl_c_stops_every_process_and_the_store_answers_meanwhile():
     env = runner_env()
-    with running_stage(stage, env) as (runner, output):
-        # What the README shows while `make step3` runs:
-        body = requests.get(
-            f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}/api/traces?service={service}", timeout=5
-        ).json()
-        assert list(body) == ["data", "total", "limit", "offset", "errors"] and len(body["data"]) == 1
-        assert requests.get(f"http://127.0.0.1:{env['APP_PORT']}/contributors/a/b", timeout=15).status_code == 200
-        runner.send_signal(signal.SIGINT)
-        rest, _ = runner.communicate(timeout=20)
+    with running_stage("step3", env) as (runner, output):
+        _store_and_app_answer_then_ctrl_c_stops_everything(runner, output, env, "contributors")
+
+
+def _store_and_app_answer_then_ctrl_c_stops_everything(runner, output: list[str], env: dict, service: str) -> None:
+    # What the README shows while `make step3` runs:
+    body = requests.get(f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}/api/traces?service={service}", timeout=5).json()
+    assert list(body) == ["data", "total", "limit", "offset", "errors"] and len(body["data"]) == 1
+    assert requests.get(f"http://127.0.0.1:{env['APP_PORT']}/contributors/a/b", timeout=15).status_code == 200
+    runner.send_signal(signal.SIGINT)
+    rest, _ = runner.communicate(timeout=20)
     assert runner.returncode == -signal.SIGINT, "".join(output) + rest  # it ends as Ctrl-C ends a process
     assert f"{service} stopped\n" in rest  # it exited 0, after closing its tracer
     assert not wait_until_gone(env)  # (judged by the environment it gave them: only this test's processes)
@@ -122,10 +128,12 @@ def test_port_in_use_is_named_with_its_variable():
 
 
 def test_every_taken_port_is_named_at_once_with_another_run_as_the_likely_holder():
-    """Another `make step5` still running (here: with the same ports): all its ports at once, and how to stop it."""
+    """Another `make step5` still running (here: with the same ports): all its ports at once, and how to stop it.
+    Then that first run (lesson 5's three services) still answers, and Ctrl-C stops all of it."""
     env = runner_env()
-    with running_stage("step5", env) as (first, _):
+    with running_stage("step5", env) as (first, output):
         result = run_workshop("run", "step5", "--once", env=env)
+        _store_and_app_answer_then_ctrl_c_stops_everything(first, output, env, "gateway")
     assert result.returncode == 2
     error = result.stderr
     for variable in ("APP_PORT", "PROXY_PORT", "FAKE_GITHUB_PORT", "REDIS_PORT"):
@@ -142,7 +150,7 @@ def test_sighup_stops_every_process_like_ctrl_c():
     """Closing the terminal sends SIGHUP: before, the runner died and left the lesson's processes running.
     Sent three times at once, as a hurried window and shell may: the handler only queues it (see Run)."""
     env = runner_env()
-    with running_stage("step5", env) as (runner, _):
+    with running_stage("step2", env) as (runner, _):  # (lesson 5's processes: the terminal's own test)
         for _ in range(3):
             runner.send_signal(signal.SIGHUP)
         runner.communicate(timeout=20)
@@ -150,12 +158,8 @@ def test_sighup_stops_every_process_like_ctrl_c():
     assert not wait_until_gone(env)
 
 
-def test_once_says_only_what_still_works_afterwards(tmp_path):
-    result = run_workshop("run", "step2", "--once", env=runner_env())
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Everything stops now (ONCE=1). To keep it running and ask again:\n    make step2\n" in result.stdout
-    assert "TRACE_STORE_FILE=traces.jsonl make step2 ONCE=1" in result.stdout
-    assert "workshop trace" not in result.stdout  # nothing answers it after the run
+def test_once_with_a_journal_says_where_the_trace_is_kept(tmp_path):
+    """(Without one, test_once_prints_the_waterfall_and_exits_0 reads what it says.)"""
     journal = tmp_path / "kept.jsonl"
     kept = run_workshop("run", "step2", "--once", env=runner_env(TRACE_STORE_FILE=str(journal)))
     assert f"This trace is kept in {journal}" in kept.stdout and journal.stat().st_size > 0
@@ -226,15 +230,26 @@ def test_a_screenshot_of_the_demo_trace_page(tmp_path):
 
 
 def test_spans_sent_where_nothing_listens_keep_the_lesson_running_and_say_why_the_trace_is_missing():
-    """Lesson 7's "try next": before, the runner waited for the trace, said it did not arrive and stopped
-    everything (exit 0), so the learner never saw the services' "spans dropped" lines."""
+    """Lesson 7's "try next", as its README says: the demo is answered, the runner says why its trace will not
+    arrive, and the services log "spans dropped". Before, the runner waited for the trace, said it did not
+    arrive and stopped everything (exit 0), so the learner never saw the services' "spans dropped" lines."""
     nowhere = distinct_free_ports(1)[0]
     env = runner_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://localhost:{nowhere}")
     with running_stage("step7", env) as (runner, output):
         assert runner.poll() is None
+        guard = threading.Timer(30, runner.send_signal, (signal.SIGINT,))  # the lines below end with the run
+        guard.start()
+        for line in runner.stdout:  # (the exporter gives up after its 2 s)
+            output.append(line)
+            if "spans dropped" in line:
+                break
+        guard.cancel()
     said = " ".join("".join(output).split())
+    assert "200 OK" in said
     assert f"The spans go to http://localhost:{nowhere} (OTEL_EXPORTER_OTLP_ENDPOINT), where nothing listens" in said
     assert "its links below stay empty" in said and "did not arrive" not in said
+    assert "spans dropped: no trace store took them (said at most once a minute)" in said
+    assert "Traceback" not in said
 
 
 def test_a_borrowed_store_that_stops_is_said():
