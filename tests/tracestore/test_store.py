@@ -118,6 +118,10 @@ def test_search_matches_one_span_on_every_criterion():
     assert ids(service="gateway", end_us=1000) == ["t1"]
     assert ids(service="gateway", limit=1) == ["t2"]
     assert ids(trace_ids=["t1", "nope"]) == ["t1"]
+    # the time range too is one span's, as Jaeger's stores read it: t1 began at 100, its proxy span at 200
+    assert ids(service="proxy", start_us=150, end_us=250) == ["t1"]
+    assert ids(service="gateway", start_us=150, end_us=250) == []  # t1's gateway span starts before
+    assert ids(service="proxy", start_us=150, min_duration_us=600) == []  # 500 µs: one span meets both or none
 
 
 def test_services_operations_dependencies():

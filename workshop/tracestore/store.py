@@ -99,11 +99,19 @@ class _Prepared(NamedTuple):
 @dataclass
 class _Trace:
     spans: dict[str, _Span] = field(default_factory=dict)
-    start: int = 0
+    start: int = 0  # its first span's start
+    last: int = 0  # its last span's start
 
     def add(self, span_id: str, span: _Span) -> None:
         self.start = min(self.start, span.start) if self.spans else span.start
+        self.last = max(self.last, span.start) if self.spans else span.start
         self.spans[span_id] = span
+
+    def may_match(self, query: TraceQuery) -> bool:
+        """Whether a span of it may start in the query's time range (see _span_matches)."""
+        return (query.end_us is None or self.start <= query.end_us) and (
+            query.start_us is None or self.last >= query.start_us
+        )
 
 
 class _TraceView(NamedTuple):
@@ -365,7 +373,7 @@ class TraceStore:
                 views = [self._view(tid) for tid in dict.fromkeys(query.trace_ids) if tid in self._traces]
                 return (view.assemble() for view in views)
             newest = sorted(
-                ((tid, trace) for tid, trace in self._traces.items() if _in_range(trace.start, query)),
+                ((tid, trace) for tid, trace in self._traces.items() if trace.may_match(query)),
                 key=lambda item: item[1].start,
                 reverse=True,
             )
@@ -435,6 +443,11 @@ def _in_range(start: int, query: TraceQuery) -> bool:
 
 
 def _span_matches(span: _Span, query: TraceQuery) -> bool:
+    """As Jaeger's stores match a search: one span of the trace meets every condition, its start in the time
+    range included (a trace that began before the range, with a span of the service in it, is found: the
+    Monitor's point links to the spans it counted, by their own start)."""
+    if not _in_range(span.start, query):
+        return False
     if query.service is not None and span.service != query.service:
         return False
     if query.operation and span.operation != query.operation:
