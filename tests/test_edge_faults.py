@@ -26,15 +26,18 @@ OTHER_TRACE = "abcdef0123456789abcdef0123456789"
 UBER_TRACE_IDS = [f"{OTHER_TRACE}:1234567890abcdef:0:1", f"{OTHER_TRACE}:1234567890abcdef:0:0", "zz:yy:0:1", "::::"]
 
 
-@pytest.fixture
+# The store, the fake GitHub and lesson 8's processes are shared by this module's tests (each asks with a
+# trace id of its own; GitHub's calls are those since the test began).
+
+
+@pytest.fixture(scope="module")
 def store():
     with running_collector(CollectorConfig.on_free_ports()) as collector:
         yield collector
 
 
-@pytest.fixture
-def github():
-    """A fake GitHub (no 202s), keeping the headers of every call it got."""
+@pytest.fixture(scope="module")
+def recording_github():
     fake = create_app(FakeGitHubConfig(computing_calls=0, rate_limit=10_000))
     seen: list[dict[str, str]] = []
 
@@ -47,11 +50,28 @@ def github():
 
 
 @pytest.fixture
-def lesson8(github, store):
+def github(recording_github):
+    """A fake GitHub (no 202s), keeping the headers of every call it got since the test began."""
+    recording_github[1].clear()
+    return recording_github
+
+
+@pytest.fixture(scope="module")
+def lesson8(recording_github, store):
     redis_url = session_redis_url()
     redis.Redis.from_url(redis_url).flushdb()
-    with stage_processes("step8_opentelemetry", github[0], store.ports, redis_url=redis_url) as app:
+    with stage_processes("step8_opentelemetry", recording_github[0], store.ports, redis_url=redis_url) as app:
         yield app
+
+
+@pytest.fixture(scope="module")
+def node(recording_github):
+    """Lesson 9's Node.js proxy, on the fake GitHub."""
+    from tests.test_github_proxies import node_proxy
+
+    require_lesson9_tools()
+    with node_proxy(recording_github[0]) as proxy:
+        yield proxy
 
 
 def server_span(trace: dict, operation: str) -> dict:
@@ -63,10 +83,11 @@ def server_span(trace: dict, operation: str) -> dict:
 def test_lesson_8_a_valid_traceparent_wins_over_an_uber_trace_id(lesson8, store, uber_trace_id):
     """Before: the Jaeger propagator ran last, and the last wins: the request left the caller's trace (or,
     for an unusable `uber-trace-id`, started a fresh root)."""
-    headers = {"traceparent": TRACEPARENT, "uber-trace-id": uber_trace_id}
+    client_trace = f"{UBER_TRACE_IDS.index(uber_trace_id) + 1:x}" + CLIENT_TRACE[1:]  # one for each
+    headers = {"traceparent": f"00-{client_trace}-{CLIENT_SPAN}-01", "uber-trace-id": uber_trace_id}
     response = requests.get(lesson8.url + "/contributors/pallets/flask", headers=headers, timeout=20)
-    assert response.status_code == 200 and response.headers["X-Trace-Id"] == CLIENT_TRACE
-    trace = QueryClient(store.url).wait_for_trace(CLIENT_TRACE, {"gateway", "github-proxy", "worker"}, timeout=10)
+    assert response.status_code == 200 and response.headers["X-Trace-Id"] == client_trace
+    trace = QueryClient(store.url).wait_for_trace(client_trace, {"gateway", "github-proxy", "worker"}, timeout=10)
     gateway = server_span(trace, "GET /contributors/<owner>/<repo>")
     assert [ref["spanID"] for ref in gateway["references"]] == [CLIENT_SPAN]
 
@@ -136,28 +157,20 @@ def test_lesson_8_s_proxy_called_with_200_baggage_items_answers_normally(lesson8
     assert propagated(seen[-1]) == set()
 
 
-def test_lesson_9_s_node_proxy_sends_github_no_trace_context_and_no_baggage(github):
-    from tests.test_github_proxies import node_proxy
-
-    require_lesson9_tools()
-    url, seen = github
-    with node_proxy(url) as proxy:
-        headers = {"traceparent": TRACEPARENT, "baggage": MANY_ITEMS + ",client=alice%40example.com"}
-        response = requests.get(proxy + "/stats/pallets/flask", headers=headers, timeout=20)
+def test_lesson_9_s_node_proxy_sends_github_no_trace_context_and_no_baggage(node, github):
+    _, seen = github
+    headers = {"traceparent": TRACEPARENT, "baggage": MANY_ITEMS + ",client=alice%40example.com"}
+    response = requests.get(node + "/stats/pallets/flask", headers=headers, timeout=20)
     assert response.status_code == 200, response.text
     assert len(seen) == 1 and propagated(seen[0]) == set()
 
 
 @pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "POST", "DELETE"])
-def test_lesson_9_s_node_proxy_answers_anything_but_get_405_without_the_pipeline(github, method):
+def test_lesson_9_s_node_proxy_answers_anything_but_get_405_without_the_pipeline(node, github, method):
     """Before: Express ran the GET route for HEAD (a GitHub call, a whole trace); OPTIONS was 405, as in Python
     now, which answered it 200."""
-    from tests.test_github_proxies import node_proxy
-
-    require_lesson9_tools()
-    url, seen = github
-    with node_proxy(url) as proxy:
-        response = requests.request(method, proxy + "/stats/pallets/flask", timeout=10)
+    _, seen = github
+    response = requests.request(method, node + "/stats/pallets/flask", timeout=10)
     assert (response.status_code, response.headers.get("Allow")) == (405, "GET")
     assert "X-Trace-Id" not in response.headers and seen == []
     if method != "HEAD":
