@@ -35,8 +35,9 @@ from workshop.tracestore.collector import CollectorConfig, running_collector
         ("step6", "3 services: gateway, github-proxy, worker"),
     ],
 )
-def test_once_prints_the_waterfall_and_exits_0(stage, services):
-    env = runner_env()
+def test_once_prints_the_waterfall_and_exits_0(stage, services, tmp_path):
+    journal = tmp_path / "kept.jsonl"  # lesson 6 keeps its traces in a file (TRACE_STORE_FILE)
+    env = runner_env(**({"TRACE_STORE_FILE": str(journal)} if stage == "step6" else {}))
     # lesson 2 as a learner's workspace would run (make step2 FOLDER=...), here its own folder
     folder = ["--folder", "step2_spans"] if stage == "step2" else []
     result = run_workshop("run", stage, "--once", *folder, env=env)
@@ -52,8 +53,13 @@ def test_once_prints_the_waterfall_and_exits_0(stage, services):
     # only what still works once everything has stopped
     command = "make step2 FOLDER=step2_spans" if stage == "step2" else f"make {stage}"
     assert f"Everything stops now (ONCE=1). To keep it running and ask again:\n    {command}\n" in out
-    assert f"TRACE_STORE_FILE=traces.jsonl {command} ONCE=1" in out
-    assert "workshop trace" not in out  # nothing answers it after the run
+    if stage == "step6":
+        said = " ".join(out.split())  # (a long path wraps: between words)
+        assert f"This trace is kept in {journal}. To look at it again:" in said and journal.stat().st_size > 0
+        assert re.search(rf"\n    \S+ -m workshop collector --journal {re.escape(str(journal))}\n", out), out
+    else:
+        assert f"TRACE_STORE_FILE=traces.jsonl {command} ONCE=1" in out
+        assert "workshop trace" not in out  # nothing answers it after the run
     # no noise that hides the lesson
     for noise in ("(rc=-15)", "development server", "Memory overcommit must be enabled", "cannot take jobs"):
         assert noise not in out, noise
@@ -92,8 +98,13 @@ def test_once_fails_when_the_trace_does_not_arrive(tmp_path):
 
 
 def test_ctrl_c_stops_every_process_and_the_store_answers_meanwhile():
-    env = runner_env()
+    env = runner_env(COLUMNS="80")
     with running_stage("step3", env) as (runner, output):
+        # at 80 columns, a command or link that does not fit beside its label goes under it, whole
+        said = "".join(output)
+        query = f"http://127.0.0.1:{env['JAEGER_QUERY_PORT']}"
+        assert f"\n  Jaeger's JSON:\n    curl '{query}/api/traces?service=contributors&prettyPrint=true'\n" in said
+        assert re.search(r"\n  this trace, in your browser: http://localhost:\d+/trace/[0-9a-f]{16}\n", said), said
         _store_and_app_answer_then_ctrl_c_stops_everything(runner, output, env, "contributors")
 
 
@@ -156,13 +167,6 @@ def test_sighup_stops_every_process_like_ctrl_c():
         runner.communicate(timeout=20)
     assert runner.returncode == -signal.SIGHUP
     assert not wait_until_gone(env)
-
-
-def test_once_with_a_journal_says_where_the_trace_is_kept(tmp_path):
-    """(Without one, test_once_prints_the_waterfall_and_exits_0 reads what it says.)"""
-    journal = tmp_path / "kept.jsonl"
-    kept = run_workshop("run", "step2", "--once", env=runner_env(TRACE_STORE_FILE=str(journal)))
-    assert f"This trace is kept in {journal}" in kept.stdout and journal.stat().st_size > 0
 
 
 def test_udp_port_in_use_without_a_store_is_named():

@@ -39,6 +39,7 @@ from workshop.lessons.stages import OPENTELEMETRY, ROOT, Stage
 from workshop.ports import ENDPOINT, ENDPOINTS, TRACE_STORE, PortCheck, wait_for_http, wait_for_tcp
 from workshop.runner.demo import DEMO_REPO, Demo
 from workshop.runner.redis_server import RedisPlan, plan_redis
+from workshop.runner.wrapped import say_wrapped
 from workshop.toolchain import ensure_node_packages, ensure_traefik
 
 READY_TIMEOUT = 20.0  # seconds for every process to answer
@@ -466,23 +467,37 @@ class Run:
         if self.once:
             self._print_after_once(trace_id)
             return
-        via = "  (through Traefik)" if self.plan.entry_url != settings.app_url else ""
-        self._say(f"  the app:  curl {self.plan.entry_url}/contributors/{settings.demo_repo}{via}")
+        via = " (through Traefik)" if self.plan.entry_url != settings.app_url else ""
+        self._say_command(f"the app{via}:", f"curl {self.plan.entry_url}/contributors/{settings.demo_repo}")
         if self.plan.stage.traced:
             browser = f"http://localhost:{settings.query_port}"  # the same addresses as Jaeger UI's
             services = self.plan.services
             entry = next(name for name in (*self.plan.stage.http_ports, *sorted(services)) if name in services)
             moved = f" --query-url {settings.query_url}" if settings.query_port != ENDPOINT["query"].default else ""
             if trace_id:
-                self._say(f"  [bold]this trace, in your browser: {browser}/trace/{trace_id}[/bold]")
-                self._say(f"  in the terminal: {_python()} -m workshop trace {trace_id} --all{moved}")
-            self._say(f"  every trace, as it arrives: {browser}/search?service={entry}")
-            self._say(f"  Jaeger's JSON: curl '{settings.query_url}/api/traces?service={entry}&prettyPrint=true'")
+                self._say_command("this trace, in your browser:", f"{browser}/trace/{trace_id}", style="bold")
+                self._say_command("in the terminal:", f"{_python()} -m workshop trace {trace_id} --all{moved}")
+            self._say_command("every trace, as it arrives:", f"{browser}/search?service={entry}")
+            self._say_command(
+                "Jaeger's JSON:", f"curl '{settings.query_url}/api/traces?service={entry}&prettyPrint=true'"
+            )
+
+    def _say_command(self, label: str, command: str, style: str = "") -> None:
+        """`label command` on one line if it fits the terminal, else the label and the command under it: the
+        command whole either way (a learner copies it; a link cut in two opens nothing)."""
+        line = f"  {label} {command}"
+        if not label or len(line) > self.console.width:
+            if label:
+                self.console.print(f"  {label}", markup=False, highlight=False, style=style)
+            line = f"    {command}"
+        self.console.print(
+            line, markup=False, highlight=False, style=style, no_wrap=True, overflow="ignore", crop=False
+        )
 
     def _print_after_once(self, trace_id: str | None) -> None:
         """ONCE=1 stops everything after this, the trace store too: say only what still works then."""
         self._say("  Everything stops now (ONCE=1). To keep it running and ask again:")
-        self._say(f"    {self.plan.command}")
+        self._say_command("", self.plan.command)
         if not (self.plan.stage.traced and trace_id):
             return
         journal = os.environ.get("TRACE_STORE_FILE")
@@ -490,12 +505,12 @@ class Run:
             self._say(f"  The trace stays in the Jaeger that was already running: {self.plan.settings.query_url}")
             return
         if journal:
-            self._say(f"  This trace is kept in {journal}. To look at it again:")
-            self._say(f"    {_python()} -m workshop collector --journal {journal}     (then, in another terminal)")
-            self._say(f"    {_python()} -m workshop trace {trace_id} --all")
-        elif not journal:
+            say_wrapped(self.console, self.console.width, f"This trace is kept in {journal}. To look at it again:", 2)
+            self._say_command("", f"{_python()} -m workshop collector --journal {journal}")
+            self._say_command("then, in another terminal:", f"{_python()} -m workshop trace {trace_id} --all")
+        else:
             self._say("  The trace store stops too, and its traces with it. To keep them in a file:")
-            self._say(f"    TRACE_STORE_FILE=traces.jsonl {self.plan.command} ONCE=1")
+            self._say_command("", f"TRACE_STORE_FILE=traces.jsonl {self.plan.command} ONCE=1")
 
 
 def _has_terminal() -> bool:
