@@ -211,7 +211,8 @@ def test_without_traefik_the_trace_starts_at_the_gateway(store):
 
 
 def edge(output: list[str]) -> str:
-    return re.search(r"the app \(through Traefik\):\s+curl http://127\.0\.0\.1:(\d+)/contributors/", "".join(output)).group(1)
+    said = "".join(output)
+    return re.search(r"the app \(through Traefik\):\s+curl http://127\.0\.0\.1:(\d+)/contributors/", said).group(1)
 
 
 def test_the_node_proxy_s_own_tests_pass():
