@@ -99,9 +99,19 @@ def github_module(folder: str):
     return load_stage_module(folder, "github_proxy" if (ROOT / folder / "github_proxy.py").exists() else "app")
 
 
-# How long the in-memory gateway waits for its worker and its proxy: long enough for a laptop running two
-# suites at once (the worker is a thread of this process); a test of the timeout itself sets its own.
+# How long the in-memory gateway waits for its worker and its proxy, and the GitHub code for GitHub: long
+# enough for a laptop running two suites at once (the worker is a thread of this process; a 0.5 s wait for
+# GitHub once ran out there); a test of the timeout itself sets its own (github_gives_up_soon).
 BUSY_MACHINE_S = 15.0
+SHORT_GITHUB_TIMEOUT = 0.5  # for the fake GitHub's `slow` (2 s): a test of the 504 it makes
+
+
+@contextlib.contextmanager
+def github_gives_up_soon(folder: str) -> Iterator[None]:
+    """While it lasts, the stage's GitHub code (as serve_stage_app serves it) waits SHORT_GITHUB_TIMEOUT."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(github_module(folder), "GITHUB_TIMEOUT", SHORT_GITHUB_TIMEOUT)
+        yield
 
 
 @contextlib.contextmanager
@@ -118,7 +128,7 @@ def serve_stage_app(
     monkeypatch.setattr(github, "GITHUB_API_URL", github_url)
     monkeypatch.setattr(github, "GITHUB_TOKEN", token)
     monkeypatch.setattr(github, "RETRY_DELAY", 0.05)
-    monkeypatch.setattr(github, "GITHUB_TIMEOUT", 0.5)
+    monkeypatch.setattr(github, "GITHUB_TIMEOUT", BUSY_MACHINE_S)
     app = load_stage_module(folder)
     if github is app:
         with serve_in_thread(as_service(app.app, "contributors", ROUTER)) as url:

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 import requests
 
-from tests.conftest import TOKEN, FakeGitHub, serve_stage_app
+from tests.conftest import TOKEN, FakeGitHub, github_gives_up_soon, serve_stage_app
 from tests.support.spans import settled, view
 from workshop.fake_github import contributors_for
 from workshop.ports import free_port
@@ -104,9 +104,10 @@ def test_github_server_error_is_502(app_url):
     assert response.json() == {"error": "GitHub answered 500"}
 
 
-def test_github_timeout_is_504(app_url):
+def test_github_timeout_is_504(app_url, request):
     started = time.monotonic()
-    response = get(app_url, "/contributors/octocat/slow")
+    with github_gives_up_soon(request.node.callspec.params["app_url"]):
+        response = get(app_url, "/contributors/octocat/slow")
     assert response.status_code == 504
     assert "did not answer within 0.5 s" in response.json()["error"]
     assert time.monotonic() - started < 2  # the app gave up at its timeout, not when GitHub answered

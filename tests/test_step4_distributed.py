@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import ROUTER, github_module, serve_stage_app
+from tests.conftest import ROUTER, github_gives_up_soon, github_module, serve_stage_app
 from tests.support.expected_trees import EXPECTED_TREES, exact
 from tests.support.service_router import as_service
 from tests.support.spans import build_tree, find, view, walk
@@ -69,7 +69,8 @@ def test_an_error_in_the_proxy_shows_on_both_sides(app_url, spans):
     "repo, status, retry_after", [("does-not-exist", 404, False), ("rate-limited", 429, True), ("slow", 504, False)]
 )
 def test_the_proxys_status_and_retry_after_reach_the_user(app_url, spans, repo, status, retry_after):
-    response, _ = fetch(app_url, f"/contributors/octocat/{repo}", spans)
+    with github_gives_up_soon(STAGE):
+        response, _ = fetch(app_url, f"/contributors/octocat/{repo}", spans)
     assert response.status_code == status
     assert "error" in response.json()
     assert ("Retry-After" in response.headers) is retry_after
@@ -90,7 +91,8 @@ def test_proxy_down_is_502_with_a_message(monkeypatch, spans):
 def test_proxy_too_slow_is_504_within_the_timeout(app_url, monkeypatch, spans):
     monkeypatch.setattr(load_stage_module(STAGE), "PROXY_TIMEOUT", 0.2)
     started = time.monotonic()
-    response, _ = fetch(app_url, "/contributors/octocat/slow", spans)  # GitHub takes 2 s; the proxy waits 0.5
+    with github_gives_up_soon(STAGE):
+        response, _ = fetch(app_url, "/contributors/octocat/slow", spans)  # GitHub takes 2 s; the proxy waits 0.5
     assert response.status_code == 504
     assert response.json() == {"error": "the github-proxy did not answer within 0.2 s"}
     assert time.monotonic() - started < 1.5
