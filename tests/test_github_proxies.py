@@ -15,7 +15,7 @@ import requests
 
 from tests.conftest import TOKEN, github_module
 from tests.support.lesson9_tools import NODE_PROXY, require_lesson9_tools
-from tests.support.processes import wait_http
+from tests.support.processes import distinct_free_ports, wait_http
 from tests.support.service_router import as_service
 from workshop.fake_github import FakeGitHubConfig, contributors_for, create_app
 from workshop.ports import free_port
@@ -58,7 +58,7 @@ class Proxy:
 @contextlib.contextmanager
 def node_proxy(github_url: str) -> Iterator[str]:
     """Lesson 9's Node proxy as a process; its spans go to a closed port (dropped, as with no store)."""
-    port = free_port()
+    port = distinct_free_ports(1)[0]  # (a port 0 pick is another's until node binds it: another clone's)
     env = {
         **os.environ,
         "PROXY_PORT": str(port),

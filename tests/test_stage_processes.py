@@ -13,7 +13,7 @@ import requests
 
 from tests.conftest import TOKEN, redis_server, session_redis_url
 from tests.support.expected_trees import EXPECTED_TREES, SERVICES, canonical, json_tags, json_tree
-from tests.support.processes import stage_processes
+from tests.support.processes import distinct_free_ports, stage_processes
 from workshop.fake_github import FakeGitHubConfig, create_app
 from workshop.lessons.stages import all_stages
 from workshop.ports import free_port
@@ -127,7 +127,7 @@ def test_worker_finishes_its_job_and_flushes_on_sigterm(world):
 
 def test_redis_down_is_503_and_everything_recovers_when_it_is_back(world):
     github, store = world
-    port = free_port()
+    port = distinct_free_ports(1)[0]  # its second Redis comes back on the same port
     first = redis_server(port)
     redis_url = first.__enter__()
     try:
