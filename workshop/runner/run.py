@@ -329,10 +329,9 @@ class Run:
     def _signal_received(self, signum: int, frame: object = None) -> None:
         """The handler of Ctrl-C, SIGTERM and SIGHUP only queues the signal (SimpleQueue.put may be called
         from a handler); the "signals" thread acts on it. Acting here, in the main thread between two of its
-        bytecodes, wrote into stdout's buffer while the main thread might be in the middle of a write to it:
-        closing a window sends SIGHUP twice (bash's, then the kernel's), the second handler ran inside the
-        first's write, the reentrant write raised, and the runner was left waiting for its process runners
-        with every process still running."""
+        bytecodes, printed while the main thread might be in the middle of a write, and a second signal ran
+        its handler inside the first's: an error raised there would leave the runner waiting for process
+        runners never told to stop (CI once saw a closed window leave everything running)."""
         self._signals.put(signum)
 
     def _act_on_signals(self) -> None:
