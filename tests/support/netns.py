@@ -64,15 +64,16 @@ def repository_copy(destination: Path, venv: bool = True) -> Path:
     return destination
 
 
-def lesson_session(run: str, requests_and_count: list[str], log: str) -> str:
-    """Start the lesson as the README says, wait for `Running.` and five seconds more, then send and count."""
+def lesson_session(run: str, requests_and_count: list[str], log: str, settle_s: float = 5) -> str:
+    """Start the lesson as the README says, wait for `Running.` and `settle_s` more (lesson 6's tracers ask
+    for their sampling strategy meanwhile), then send and count."""
     return f"""
 set -m
 COLUMNS=80 {run} > {log} 2>&1 < /dev/null &
 runner=$!
 for _ in $(seq 120); do grep -q '^Running\\.' {log} && break; sleep 0.25; done
 grep -q '^Running\\.' {log}
-sleep 5
+sleep {settle_s:g}
 start=$EPOCHREALTIME
 {requests_and_count[0]}
 echo "sent from $start to $EPOCHREALTIME"
