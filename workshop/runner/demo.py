@@ -15,7 +15,7 @@ from rich.table import Table
 
 from workshop.errors import WorkshopError
 from workshop.lessons.mistakes import Mistake
-from workshop.runner.wrapped import say_wrapped
+from workshop.runner.wrapped import say_command, say_wrapped
 from workshop.terminal.explain import neighbours, trace_url
 from workshop.terminal.query_client import QueryClient, trace_services
 from workshop.terminal.waterfall import render_trace
@@ -159,8 +159,7 @@ class Demo:
 
     def _print_command(self, what: str, command: str) -> None:
         """A command or a link on a line of its own, never wrapped: a learner copies it whole."""
-        self.console.print(f"  {what}")
-        self.console.print(f"    {command}", markup=False, no_wrap=True, overflow="ignore", crop=False)
+        say_command(self.console, what, command, below=True)
 
     def _print_trace(self, trace_id: str | None) -> bool:
         if not trace_id:

@@ -39,7 +39,7 @@ from workshop.lessons.stages import OPENTELEMETRY, ROOT, Stage
 from workshop.ports import ENDPOINT, ENDPOINTS, TRACE_STORE, PortCheck, wait_for_http, wait_for_tcp
 from workshop.runner.demo import DEMO_REPO, Demo
 from workshop.runner.redis_server import RedisPlan, plan_redis
-from workshop.runner.wrapped import say_wrapped
+from workshop.runner.wrapped import say_command, say_wrapped
 from workshop.toolchain import ensure_node_packages, ensure_traefik
 
 READY_TIMEOUT = 20.0  # seconds for every process to answer
@@ -482,16 +482,7 @@ class Run:
             )
 
     def _say_command(self, label: str, command: str, style: str = "") -> None:
-        """`label command` on one line if it fits the terminal, else the label and the command under it: the
-        command whole either way (a learner copies it; a link cut in two opens nothing)."""
-        line = f"  {label} {command}"
-        if not label or len(line) > self.console.width:
-            if label:
-                self.console.print(f"  {label}", markup=False, highlight=False, style=style)
-            line = f"    {command}"
-        self.console.print(
-            line, markup=False, highlight=False, style=style, no_wrap=True, overflow="ignore", crop=False
-        )
+        say_command(self.console, label, command, style)
 
     def _print_after_once(self, trace_id: str | None) -> None:
         """ONCE=1 stops everything after this, the trace store too: say only what still works then."""

@@ -1,5 +1,5 @@
 """A line for the learner's terminal, wrapped here between words (a later line indented under the first),
-with no padding at the end of a line: what rich's own wrapping leaves."""
+with no padding at the end of a line: what rich's own wrapping leaves. And a command, never wrapped."""
 
 from __future__ import annotations
 
@@ -28,3 +28,15 @@ def say_wrapped(
     console.print(styled, soft_wrap=True, highlight=False)
     for line in lines[1:]:
         console.print(escape(line), soft_wrap=True, highlight=False)
+
+
+def say_command(console: Console, label: str, command: str, style: str = "", below: bool = False) -> None:
+    """`label command` on one line if it fits the terminal (and not `below`), else the label and, under it,
+    the command: whole either way (a learner copies it; a link cut in two opens nothing). No label: the
+    command alone, indented."""
+    line = f"  {label} {command}"
+    if below or not label or len(line) > console.width:
+        if label:
+            console.print(f"  {label}", markup=False, highlight=False, style=style)
+        line = f"    {command}"
+    console.print(line, markup=False, highlight=False, style=style, no_wrap=True, overflow="ignore", crop=False)
