@@ -10,6 +10,7 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -358,6 +359,40 @@ def test_the_lessons_processes_stop_before_what_they_use_and_one_that_ignores_si
         "sending SIGTERM to store",
     ], lines
     assert lines.index("lesson stopped (rc=-9)") < lines.index(sent[2])
+
+
+def test_a_manager_whose_own_loop_fails_leaves_no_process_running():
+    """Whatever breaks the runner's loop (here: its output raises), its processes are killed before the error
+    goes on: the runners waiting for them would otherwise keep the runner, and everything, alive."""
+    from workshop.runner.run import _honcho_manager
+
+    class Breaking:
+        def write(self, text: str) -> int:
+            if "boom" in text:
+                raise RuntimeError("the output broke")
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    manager = _honcho_manager(after_start=lambda: None, output=Breaking(), on_signal=lambda s: None)
+    manager.add_process("lesson", "sleep 0.5; echo boom; exec sleep 60")
+    with pytest.raises(RuntimeError, match="the output broke"):
+        manager.loop()
+    pid = manager._processes["lesson"]["pid"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running(pid):
+        time.sleep(0.05)
+    assert not _running(pid)
+    manager.join_runners()
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, whose parent has not yet read its end, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def test_the_lessons_fake_github_allows_what_github_allows_a_token(monkeypatch):

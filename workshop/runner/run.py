@@ -292,11 +292,7 @@ class Run:
         """0 or 1 (see below), or 128 + the signal that stopped it (Ctrl-C: 130): `exit_as_signalled` then."""
         # Closing the terminal (SIGHUP) stops everything, as Ctrl-C does; so does losing `make` (our parent).
         signal.signal(signal.SIGHUP, self._hang_up)
-        try:
-            self.manager.loop()  # starts the processes, then the demo; returns when every process has stopped
-        except BaseException:  # none expected: but a runner left waiting would keep this process, and all, alive
-            self.manager.kill()
-            raise
+        self.manager.loop()  # starts the processes, then the demo; returns when every process has stopped
         self.manager.join_runners()
         if self.stopped_by is not None:
             if self.stopped_before_the_demo_finished:
@@ -544,6 +540,16 @@ def _honcho_manager(
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             after_start()
+
+        def loop(self) -> None:
+            try:
+                super().loop()
+            except BaseException:  # none expected; but runners left waiting would keep us, and all, alive
+                for process in self._processes.values():  # (SIGKILL, saying nothing: the output may be what broke)
+                    if process.get("pid") and "returncode" not in process:
+                        with contextlib.suppress(OSError):
+                            self._procmgr.kill(process["pid"])
+                raise
 
         def _killall(self, force: bool = False) -> None:
             """SIGTERM to the lesson's own processes first, and to what they use (Redis, the trace store, the
